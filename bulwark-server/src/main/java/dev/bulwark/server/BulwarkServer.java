@@ -1,0 +1,162 @@
+package dev.bulwark.server;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.bulwark.server.audit.AuditEntry;
+import dev.bulwark.server.audit.AuditLog;
+import dev.bulwark.server.audit.AuditRoutes;
+import dev.bulwark.server.audit.AuditSigner;
+import dev.bulwark.server.config.DataDir;
+import dev.bulwark.server.config.ServerConfig;
+import dev.bulwark.server.device.CredentialStore;
+import dev.bulwark.server.device.DeviceRoutes;
+import dev.bulwark.server.device.DeviceStore;
+import dev.bulwark.server.http.ApiRoute;
+import dev.bulwark.server.http.ApiServer;
+import dev.bulwark.server.identity.ApiTokens;
+import dev.bulwark.server.identity.IdentityRoutes;
+import dev.bulwark.server.identity.OperatorPrincipal;
+import dev.bulwark.server.identity.OperatorStore;
+import dev.bulwark.server.identity.Role;
+import dev.bulwark.server.identity.TenantStore;
+import dev.bulwark.server.monitor.SecurityEvents;
+import dev.bulwark.server.monitor.SecurityRoutes;
+import dev.bulwark.server.pki.CaRoutes;
+import dev.bulwark.server.pki.PlatformPki;
+import dev.bulwark.server.pki.TenantCaStore;
+import dev.bulwark.server.store.Database;
+import io.vertx.core.Vertx;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.EnumSet;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.TimeUnit;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * One Bulwark node: opens the data directory, the database, the PKI and the audit log, creates the
+ * bootstrap platform-admin token on first start, and runs the listeners until {@link #close()}.
+ */
+public final class BulwarkServer implements AutoCloseable {
+    private static final Logger LOG = LoggerFactory.getLogger(BulwarkServer.class);
+    public static final String VERSION = "0.1.0";
+    public static final String BOOTSTRAP_OPERATOR = "admin";
+
+    private final Services services;
+    private final Vertx vertx;
+    private final ApiServer api;
+    private final int httpsPort;
+
+    private BulwarkServer(Services services, Vertx vertx, ApiServer api, int httpsPort) {
+        this.services = services;
+        this.vertx = vertx;
+        this.api = api;
+        this.httpsPort = httpsPort;
+    }
+
+    public static BulwarkServer start(ServerConfig config) {
+        return start(config, Clock.SYSTEM);
+    }
+
+    public static BulwarkServer start(ServerConfig config, Clock clock) {
+        DataDir dataDir = new DataDir(config.dataDir());
+        Database db = Database.open(config.databaseUrl(), dataDir);
+        Vertx vertx = null;
+        SecurityEvents events = null;
+        try {
+            PlatformPki pki = PlatformPki.loadOrCreate(dataDir, config.hostNames(), clock.nowMs());
+            AuditLog audit = new AuditLog(AuditSigner.loadOrCreate(dataDir), clock, dataDir);
+            events = new SecurityEvents(db, dataDir);
+            Services s = new Services(config, dataDir, clock, db, pki, audit, events, new ApiTokens(db, clock),
+                    new TenantStore(), new OperatorStore(), new DeviceStore(), new CredentialStore(), new TenantCaStore());
+            bootstrap(s);
+            List<ApiRoute> routes = new ArrayList<>();
+            routes.addAll(new IdentityRoutes(s).routes());
+            routes.addAll(new DeviceRoutes(s).routes());
+            routes.addAll(new CaRoutes(s).routes());
+            routes.addAll(new AuditRoutes(s).routes());
+            routes.addAll(new SecurityRoutes(s).routes());
+            vertx = Vertx.vertx();
+            ApiServer api = new ApiServer(vertx, config, pki, db, audit, s.apiTokens(), events, clock, routes, VERSION);
+            int port = api.start();
+            BulwarkServer server = new BulwarkServer(s, vertx, api, port);
+            server.writePorts();
+            LOG.info("Bulwark {} serving the REST API on https://{}:{}/api/v1 (data: {}, database: {})", VERSION,
+                    config.bindAddress(), port, dataDir.root(), config.embeddedDatabase() ? "embedded H2" : "external");
+            return server;
+        } catch (RuntimeException e) {
+            if (vertx != null) {
+                vertx.close();
+            }
+            if (events != null) {
+                events.close();
+            }
+            db.close();
+            throw e;
+        }
+    }
+
+    /**
+     * Creates the platform's first administrator when the database has none, and writes its token to
+     * {@code <data>/bootstrap/admin.token} (owner-only). The token is never logged.
+     */
+    private static void bootstrap(Services s) {
+        Path tokenFile = s.dataDir().dir("bootstrap").resolve("admin.token");
+        s.db().tx(h -> {
+            if (s.operators().anyInScope(h, OperatorPrincipal.PLATFORM_SCOPE)) {
+                return null;
+            }
+            s.operators().create(h, OperatorPrincipal.PLATFORM_SCOPE, BOOTSTRAP_OPERATOR, EnumSet.of(Role.PLATFORM_ADMIN), s.clock().nowMs());
+            ApiTokens.Issued issued = s.apiTokens().issue(h, OperatorPrincipal.PLATFORM_SCOPE, BOOTSTRAP_OPERATOR,
+                    s.config().bootstrapTokenTtl().toMillis());
+            s.audit().append(h, new AuditEntry(null, "system", "platform.bootstrap",
+                    "operator:" + OperatorPrincipal.PLATFORM_SCOPE + "/" + BOOTSTRAP_OPERATOR, "local", AuditEntry.SUCCESS,
+                    "bootstrap platform-admin token " + issued.info().id()));
+            DataDir.writeSecret(tokenFile, issued.secret().reveal() + "\n");
+            LOG.info("created the bootstrap platform-admin token in {} (readable by its owner only)", tokenFile);
+            return null;
+        });
+    }
+
+    private void writePorts() {
+        Map<String, Object> ports = new LinkedHashMap<>();
+        ports.put("https", httpsPort);
+        ports.put("pid", ProcessHandle.current().pid());
+        try {
+            DataDir.writePublic(services.dataDir().dir("run").resolve("ports.json"),
+                    new ObjectMapper().writerWithDefaultPrettyPrinter().writeValueAsString(ports) + "\n");
+        } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
+            throw new IllegalStateException(e);
+        }
+    }
+
+    public Services services() {
+        return services;
+    }
+
+    public int httpsPort() {
+        return httpsPort;
+    }
+
+    public List<ApiRoute> routes() {
+        return api.routes();
+    }
+
+    public Path dataDir() {
+        return services.dataDir().root();
+    }
+
+    @Override
+    public void close() {
+        api.close();
+        try {
+            vertx.close().toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
+        } catch (Exception e) {
+            LOG.warn("event loop did not stop cleanly: {}", e.toString());
+        }
+        services.securityEvents().close();
+        services.db().close();
+    }
+}

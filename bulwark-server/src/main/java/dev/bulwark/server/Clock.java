@@ -1,0 +1,9 @@
+package dev.bulwark.server;
+
+/** Wall-clock time in epoch milliseconds; one seam so tests can move time. */
+@FunctionalInterface
+public interface Clock {
+    long nowMs();
+
+    Clock SYSTEM = System::currentTimeMillis;
+}

@@ -1,0 +1,135 @@
+package dev.bulwark.server.cli;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import dev.bulwark.device.DeviceKeys;
+import dev.bulwark.protocol.DeviceId;
+import dev.bulwark.server.BulwarkServer;
+import dev.bulwark.server.config.DataDir;
+import dev.bulwark.server.config.ServerConfig;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.Callable;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+/**
+ * {@code bulwark demo}: start the backend on embedded defaults (bound to loopback), create a demo tenant,
+ * a tenant admin and an example device with a certificate issued from a CSR generated on the "device",
+ * and print how to call the API. Every step goes through the public REST API; a second run reuses what
+ * the first created.
+ */
+@Command(name = "demo", mixinStandardHelpOptions = true,
+        description = "Run the backend with an example tenant and device, and show how to use the API.")
+public final class DemoCommand implements Callable<Integer> {
+    public static final String TENANT = "demo";
+    public static final String OPERATOR = "demo-admin";
+    public static final String DEVICE = "demo-thermo-0001";
+
+    @Option(names = "--data", description = "Data directory (default: ${DEFAULT-VALUE})", defaultValue = "bulwark-data")
+    Path data;
+
+    @Option(names = "--https-port", description = "REST API port; 0 picks a free port (default: ${DEFAULT-VALUE})", defaultValue = "8443")
+    int httpsPort;
+
+    @Override
+    public Integer call() throws InterruptedException {
+        ServerConfig config = ServerConfig.builder().dataDir(data).httpsPort(httpsPort).bindAddress("127.0.0.1").build();
+        BulwarkServer server = BulwarkServer.start(config);
+        try {
+            Summary summary = setUp(server);
+            print(server, summary);
+        } catch (RuntimeException e) {
+            server.close();
+            throw e;
+        }
+        ServeCommand.awaitShutdown(server);
+        return 0;
+    }
+
+    /** What the demo set up. */
+    public record Summary(Path operatorTokenFile, Path deviceDir, String certificateSerial) {
+    }
+
+    /** Creates (or finds) the demo tenant, operator and device through the REST API. */
+    public static Summary setUp(BulwarkServer server) {
+        Path root = server.dataDir();
+        ApiClient api = new ApiClient("localhost", server.httpsPort(), root.resolve("pki/ca.pem"));
+        String admin = DataDir.read(root.resolve("bootstrap/admin.token")).trim();
+
+        expect(api.post("/api/v1/tenants", admin, Map.of("id", TENANT, "name", "Demo Devices Inc.")), 201, 409);
+
+        Path demoDir = new DataDir(root).dir("demo");
+        Path tokenFile = demoDir.resolve(OPERATOR + ".token");
+        ApiClient.Result op = api.post("/api/v1/tenants/" + TENANT + "/operators", admin,
+                Map.of("name", OPERATOR, "roles", List.of("tenant-admin")));
+        expect(op, 201, 409);
+        String token;
+        if (op.status() == 201) {
+            token = op.json().get("token").asText();
+            DataDir.writeSecret(tokenFile, token + "\n");
+        } else if (Files.exists(tokenFile) && api.get("/api/v1/devices?limit=1", DataDir.read(tokenFile).trim()).status() == 200) {
+            token = DataDir.read(tokenFile).trim();
+        } else {
+            ApiClient.Result t = api.post("/api/v1/tenants/" + TENANT + "/operators/" + OPERATOR + "/tokens", admin, Map.of("ttlDays", 30));
+            expect(t, 201);
+            token = t.json().get("token").asText();
+            DataDir.writeSecret(tokenFile, token + "\n");
+        }
+
+        expect(api.post("/api/v1/devices", token, Map.of("id", DEVICE, "model", "thermo")), 201, 409);
+        Path deviceDir = new DataDir(root).dir("demo/devices/" + DEVICE);
+        Path certFile = deviceDir.resolve("device.pem");
+        String serial = null;
+        JsonNode certs = expect(api.get("/api/v1/devices/" + DEVICE + "/certificates", token), 200).json().get("items");
+        for (JsonNode c : certs) {
+            if ("active".equals(c.get("status").asText()) && Files.exists(certFile)) {
+                serial = c.get("serial").asText();
+            }
+        }
+        if (serial == null) {
+            // What a device does at the factory or at first boot: make its own key, send only the CSR.
+            DeviceKeys keys = DeviceKeys.generate(DeviceId.of(DEVICE));
+            DataDir.writeSecret(deviceDir.resolve("device.key"), keys.privateKeyPem());
+            JsonNode issued = expect(api.post("/api/v1/devices/" + DEVICE + "/certificates", token, Map.of("csr", keys.csrPem())), 201).json();
+            DataDir.writePublic(certFile, issued.get("certificate").asText());
+            serial = issued.get("serial").asText();
+        }
+        return new Summary(tokenFile, deviceDir, serial);
+    }
+
+    private static ApiClient.Result expect(ApiClient.Result r, int... statuses) {
+        for (int s : statuses) {
+            if (r.status() == s) {
+                return r;
+            }
+        }
+        throw new IllegalStateException("demo set-up failed: HTTP " + r.status() + " " + r.body());
+    }
+
+    private static void print(BulwarkServer server, Summary s) {
+        Path root = server.dataDir();
+        String base = "https://localhost:" + server.httpsPort();
+        String curl = "curl --cacert " + root.resolve("pki/ca.pem") + " -H \"Authorization: Bearer $(cat " + s.operatorTokenFile() + ")\"";
+        System.out.println();
+        System.out.println("Bulwark demo is running (Ctrl-C to stop).");
+        System.out.println();
+        System.out.println("  REST API        " + base + "/api/v1   (OpenAPI: " + base + "/api/openapi.json)");
+        System.out.println("  tenant          " + TENANT + ", tenant-admin '" + OPERATOR + "', token in " + s.operatorTokenFile());
+        System.out.println("  device          " + DEVICE + ", certificate serial " + s.certificateSerial());
+        System.out.println("                  key and certificate (made from an on-device CSR) in " + s.deviceDir());
+        System.out.println("  platform admin  token in " + root.resolve("bootstrap/admin.token"));
+        System.out.println();
+        System.out.println("Try:");
+        System.out.println("  " + curl + " " + base + "/api/v1/devices");
+        System.out.println("  " + curl + " " + base + "/api/v1/devices/" + DEVICE + "/certificates");
+        System.out.println("  " + curl + " -H 'Content-Type: application/json' -d '{\"id\":\"thermo-0002\",\"model\":\"thermo\"}' " + base + "/api/v1/devices");
+        System.out.println("  " + curl + " " + base + "/api/v1/audit");
+        System.out.println("  openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout thermo-0002.key -subj /CN=thermo-0002 -out thermo-0002.csr");
+        System.out.println("  jq -Rs '{csr: .}' thermo-0002.csr | " + curl + " -H 'Content-Type: application/json' -d @- " + base + "/api/v1/devices/thermo-0002/certificates");
+        System.out.println();
+        System.out.println("Audit chain check (with the server stopped): ./bulwark audit verify --data " + root);
+        System.out.println("The simulated device fleet and the MQTT endpoint arrive with the device endpoint and SDK.");
+    }
+}

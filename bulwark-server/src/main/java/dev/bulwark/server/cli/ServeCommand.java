@@ -1,0 +1,35 @@
+package dev.bulwark.server.cli;
+
+import dev.bulwark.server.BulwarkServer;
+import java.util.concurrent.CountDownLatch;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+
+/** {@code bulwark serve}: run a node until interrupted. */
+@Command(name = "serve", mixinStandardHelpOptions = true,
+        description = "Run the Bulwark backend. With no options: embedded database and generated PKI in ./bulwark-data.")
+public final class ServeCommand implements java.util.concurrent.Callable<Integer> {
+    @Mixin
+    ServerOptions options;
+
+    @Override
+    public Integer call() throws InterruptedException {
+        BulwarkServer server = BulwarkServer.start(options.toConfig());
+        System.out.println("Bulwark is running: REST API https://localhost:" + server.httpsPort() + "/api/v1");
+        System.out.println("  platform CA certificate: " + server.services().pki().caPemFile());
+        System.out.println("  bound ports:             " + server.dataDir().resolve("run/ports.json"));
+        System.out.println("  bootstrap admin token:   " + server.dataDir().resolve("bootstrap/admin.token") + " (owner-only file)");
+        awaitShutdown(server);
+        return 0;
+    }
+
+    static void awaitShutdown(BulwarkServer server) throws InterruptedException {
+        CountDownLatch stopped = new CountDownLatch(1);
+        Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+            System.out.println("Stopping Bulwark...");
+            server.close();
+            stopped.countDown();
+        }, "bulwark-shutdown"));
+        stopped.await();
+    }
+}

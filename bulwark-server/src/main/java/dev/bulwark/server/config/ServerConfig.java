@@ -1,0 +1,93 @@
+package dev.bulwark.server.config;
+
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.List;
+import java.util.Objects;
+
+/**
+ * Settings of one Bulwark node. Immutable; every field has a secure default.
+ *
+ * @param dataDir       the node's data directory (keys, embedded database, logs)
+ * @param databaseUrl   a JDBC URL, or {@code null} for the embedded H2 database in the data directory
+ * @param bindAddress   the address the listeners bind to
+ * @param httpsPort     REST API port; 0 picks an ephemeral port
+ * @param mqttPort      MQTT over TLS port; 0 picks an ephemeral port
+ * @param hostNames     extra DNS names for the server certificate (localhost is always included)
+ * @param apiBodyLimit  largest accepted REST request body, in bytes
+ * @param operatorTokenTtl lifetime of operator API tokens unless the request asks for less
+ * @param bootstrapTokenTtl lifetime of the bootstrap platform-admin token
+ * @param deviceCertificateTtl default validity of device certificates
+ */
+public record ServerConfig(
+        Path dataDir,
+        String databaseUrl,
+        String bindAddress,
+        int httpsPort,
+        int mqttPort,
+        List<String> hostNames,
+        int apiBodyLimit,
+        Duration operatorTokenTtl,
+        Duration bootstrapTokenTtl,
+        Duration deviceCertificateTtl) {
+
+    public static final int DEFAULT_HTTPS_PORT = 8443;
+    public static final int DEFAULT_MQTT_PORT = 8883;
+
+    public ServerConfig {
+        Objects.requireNonNull(dataDir, "dataDir");
+        Objects.requireNonNull(bindAddress, "bindAddress");
+        hostNames = List.copyOf(hostNames);
+        if (httpsPort < 0 || httpsPort > 65535 || mqttPort < 0 || mqttPort > 65535) {
+            throw new IllegalArgumentException("ports must be between 0 and 65535");
+        }
+        if (apiBodyLimit < 1024) {
+            throw new IllegalArgumentException("apiBodyLimit must be at least 1024 bytes");
+        }
+    }
+
+    public boolean embeddedDatabase() {
+        return databaseUrl == null;
+    }
+
+    public static Builder builder() {
+        return new Builder();
+    }
+
+    public Builder toBuilder() {
+        return new Builder().dataDir(dataDir).databaseUrl(databaseUrl).bindAddress(bindAddress)
+                .httpsPort(httpsPort).mqttPort(mqttPort).hostNames(hostNames).apiBodyLimit(apiBodyLimit)
+                .operatorTokenTtl(operatorTokenTtl).bootstrapTokenTtl(bootstrapTokenTtl)
+                .deviceCertificateTtl(deviceCertificateTtl);
+    }
+
+    /** Builder with the defaults of {@code bulwark serve}. */
+    public static final class Builder {
+        private Path dataDir = Path.of("bulwark-data");
+        private String databaseUrl;
+        private String bindAddress = "0.0.0.0";
+        private int httpsPort = DEFAULT_HTTPS_PORT;
+        private int mqttPort = DEFAULT_MQTT_PORT;
+        private List<String> hostNames = List.of();
+        private int apiBodyLimit = 64 * 1024;
+        private Duration operatorTokenTtl = Duration.ofDays(90);
+        private Duration bootstrapTokenTtl = Duration.ofDays(365);
+        private Duration deviceCertificateTtl = Duration.ofDays(365);
+
+        public Builder dataDir(Path v) { dataDir = v; return this; }
+        public Builder databaseUrl(String v) { databaseUrl = v; return this; }
+        public Builder bindAddress(String v) { bindAddress = v; return this; }
+        public Builder httpsPort(int v) { httpsPort = v; return this; }
+        public Builder mqttPort(int v) { mqttPort = v; return this; }
+        public Builder hostNames(List<String> v) { hostNames = v; return this; }
+        public Builder apiBodyLimit(int v) { apiBodyLimit = v; return this; }
+        public Builder operatorTokenTtl(Duration v) { operatorTokenTtl = v; return this; }
+        public Builder bootstrapTokenTtl(Duration v) { bootstrapTokenTtl = v; return this; }
+        public Builder deviceCertificateTtl(Duration v) { deviceCertificateTtl = v; return this; }
+
+        public ServerConfig build() {
+            return new ServerConfig(dataDir, databaseUrl, bindAddress, httpsPort, mqttPort, hostNames,
+                    apiBodyLimit, operatorTokenTtl, bootstrapTokenTtl, deviceCertificateTtl);
+        }
+    }
+}

@@ -1,0 +1,16 @@
+package dev.bulwark.server.device;
+
+import java.util.Locale;
+
+/** Lifecycle of a device. Persisted by name. */
+public enum DeviceStatus {
+    ACTIVE, DISABLED, QUARANTINED, DELETED;
+
+    public String wireName() {
+        return name().toLowerCase(Locale.ROOT);
+    }
+
+    public static DeviceStatus fromWire(String s) {
+        return valueOf(s.toUpperCase(Locale.ROOT));
+    }
+}

@@ -1,0 +1,262 @@
+package dev.bulwark.server.http;
+
+import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.bulwark.server.Clock;
+import dev.bulwark.server.Refusal;
+import dev.bulwark.server.audit.AuditEntry;
+import dev.bulwark.server.audit.AuditLog;
+import dev.bulwark.server.config.ServerConfig;
+import dev.bulwark.server.crypto.Secrets;
+import dev.bulwark.server.identity.ApiTokens;
+import dev.bulwark.server.identity.AuthOutcome;
+import dev.bulwark.server.identity.OperatorPrincipal;
+import dev.bulwark.server.monitor.SecurityEvent;
+import dev.bulwark.server.monitor.SecurityEvents;
+import dev.bulwark.server.pki.PlatformPki;
+import dev.bulwark.server.store.Database;
+import io.vertx.core.Vertx;
+import io.vertx.core.buffer.Buffer;
+import io.vertx.core.http.HttpMethod;
+import io.vertx.core.http.HttpServer;
+import io.vertx.core.http.HttpServerOptions;
+import io.vertx.core.net.PemKeyCertOptions;
+import io.vertx.core.net.SocketAddress;
+import io.vertx.ext.web.Router;
+import io.vertx.ext.web.RoutingContext;
+import io.vertx.ext.web.handler.BodyHandler;
+import java.util.Collections;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Set;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The REST API listener: HTTPS only (TLS 1.2/1.3, AEAD cipher suites with forward secrecy).
+ *
+ * <p>Every route goes through one dispatcher, in this order: bearer-token authentication (refusal: 401
+ * and a security event), role check against the route's roles (refusal: 403, a security event and an
+ * audit entry), then the handler on a worker thread. Refusals thrown by handlers become problem+json;
+ * unexpected failures become a 500 with a reference number and nothing else. Trust boundary: handlers
+ * may assume an authenticated principal holding one of the route's roles, and nothing more: tenant
+ * scoping of objects is theirs to apply (through the tenant-keyed stores).
+ */
+public final class ApiServer {
+    private static final Logger LOG = LoggerFactory.getLogger(ApiServer.class);
+    static final Set<String> TLS_PROTOCOLS = Set.of("TLSv1.2", "TLSv1.3");
+    static final List<String> CIPHER_SUITES = List.of(
+            "TLS_AES_128_GCM_SHA256", "TLS_AES_256_GCM_SHA384", "TLS_CHACHA20_POLY1305_SHA256",
+            "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256", "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384",
+            "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256");
+
+    private final Vertx vertx;
+    private final ServerConfig config;
+    private final PlatformPki pki;
+    private final Database db;
+    private final AuditLog audit;
+    private final ApiTokens tokens;
+    private final SecurityEvents events;
+    private final Clock clock;
+    private final List<ApiRoute> routes;
+    private final byte[] openApi;
+    private HttpServer server;
+
+    public ApiServer(Vertx vertx, ServerConfig config, PlatformPki pki, Database db, AuditLog audit, ApiTokens tokens,
+                     SecurityEvents events, Clock clock, List<ApiRoute> routes, String version) {
+        this.vertx = vertx;
+        this.config = config;
+        this.pki = pki;
+        this.db = db;
+        this.audit = audit;
+        this.tokens = tokens;
+        this.events = events;
+        this.clock = clock;
+        this.routes = List.copyOf(routes);
+        ObjectNode doc = OpenApi.document(this.routes, version);
+        try {
+            this.openApi = Json.MAPPER.writerWithDefaultPrettyPrinter().writeValueAsBytes(doc);
+        } catch (JsonProcessingException e) {
+            throw new IllegalStateException(e);
+        }
+    }
+
+    public List<ApiRoute> routes() {
+        return routes;
+    }
+
+    /** Binds the listener; returns the bound port. */
+    public int start() {
+        HttpServerOptions options = new HttpServerOptions()
+                .setHost(config.bindAddress())
+                .setPort(config.httpsPort())
+                .setSsl(true)
+                .setKeyCertOptions(new PemKeyCertOptions()
+                        .addCertValue(Buffer.buffer(pki.serverCertificatePem() + pki.caPem()))
+                        .addKeyValue(Buffer.buffer(pki.serverKeyPem())))
+                .setEnabledSecureTransportProtocols(new LinkedHashSet<>(TLS_PROTOCOLS))
+                .setMaxHeaderSize(16 * 1024)
+                .setMaxInitialLineLength(4096)
+                .setIdleTimeout(120)
+                .setIdleTimeoutUnit(TimeUnit.SECONDS)
+                .setCompressionSupported(false);
+        CIPHER_SUITES.forEach(options::addEnabledCipherSuite);
+
+        Router router = Router.router(vertx);
+        router.route().handler(ctx -> {
+            ctx.response().putHeader("Strict-Transport-Security", "max-age=31536000")
+                    .putHeader("Cache-Control", "no-store")
+                    .putHeader("X-Content-Type-Options", "nosniff")
+                    .putHeader("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'")
+                    .putHeader("Referrer-Policy", "no-referrer");
+            ctx.next();
+        });
+        BodyHandler body = BodyHandler.create(false).setBodyLimit(config.apiBodyLimit()).setHandleFileUploads(false);
+        router.get("/api/openapi.json").blockingHandler(ctx -> {
+            OperatorPrincipal p = authenticate(ctx, "/api/openapi.json");
+            if (p != null) {
+                ctx.response().putHeader("Content-Type", "application/json").end(Buffer.buffer(openApi));
+            }
+        }, false);
+        for (ApiRoute r : routes) {
+            router.route(HttpMethod.valueOf(r.method()), r.vertxPath())
+                    .handler(body)
+                    .blockingHandler(ctx -> dispatch(ctx, r), false);
+        }
+        router.route().failureHandler(this::failure);
+        router.errorHandler(404, ctx -> Problems.send(ctx.response(), Refusal.Kind.NOT_FOUND, "no such route"));
+        router.errorHandler(405, ctx -> Problems.send(ctx.response(), Refusal.Kind.MALFORMED, "method not allowed on this route"));
+        router.errorHandler(413, ctx -> Problems.send(ctx.response(), Refusal.Kind.TOO_LARGE,
+                "request body exceeds the limit of " + config.apiBodyLimit() + " bytes"));
+
+        try {
+            server = vertx.createHttpServer(options).requestHandler(router)
+                    .listen().toCompletionStage().toCompletableFuture().get(30, TimeUnit.SECONDS);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IllegalStateException("interrupted while binding the HTTPS listener");
+        } catch (ExecutionException | TimeoutException e) {
+            throw new IllegalStateException("cannot bind the HTTPS listener on " + config.bindAddress() + ":" + config.httpsPort()
+                    + ": " + (e.getCause() == null ? e : e.getCause()).getMessage());
+        }
+        return server.actualPort();
+    }
+
+    public int port() {
+        return server.actualPort();
+    }
+
+    private void failure(RoutingContext ctx) {
+        int status = ctx.statusCode();
+        if (status == 413) {
+            Problems.send(ctx.response(), Refusal.Kind.TOO_LARGE, "request body exceeds the limit of " + config.apiBodyLimit() + " bytes");
+        } else if (status == 400) {
+            Problems.send(ctx.response(), Refusal.Kind.MALFORMED, "malformed request");
+        } else if (status == 404) {
+            Problems.send(ctx.response(), Refusal.Kind.NOT_FOUND, "no such route");
+        } else if (status == 405) {
+            Problems.send(ctx.response(), Refusal.Kind.MALFORMED, "method not allowed on this route");
+        } else {
+            String ref = Secrets.randomHex(6);
+            Throwable t = ctx.failure();
+            LOG.error("request failed [ref {}]: {} {}", ref, ctx.request().method(), ctx.request().path(), t);
+            Problems.internal(ctx.response(), ref);
+        }
+    }
+
+    /** Authenticates the call; on refusal answers 401, records a security event and returns null. */
+    private OperatorPrincipal authenticate(RoutingContext ctx, String operation) {
+        AuthOutcome<OperatorPrincipal> outcome = tokens.authenticate(ctx.request().getHeader("Authorization"));
+        if (outcome instanceof AuthOutcome.Authenticated<OperatorPrincipal> a) {
+            return a.principal();
+        }
+        AuthOutcome.Refused<OperatorPrincipal> r = (AuthOutcome.Refused<OperatorPrincipal>) outcome;
+        record(ctx, null, "api-authentication-failed", r.reason(), r.claimedIdentity(), operation);
+        Problems.send(ctx.response(), Refusal.Kind.UNAUTHENTICATED, "a valid bearer token is required");
+        return null;
+    }
+
+    private void dispatch(RoutingContext ctx, ApiRoute route) {
+        OperatorPrincipal principal = authenticate(ctx, route.operationId());
+        if (principal == null) {
+            return;
+        }
+        String source = source(ctx);
+        String tenant = principal.tenant() == null ? null : principal.tenant().value();
+        if (Collections.disjoint(principal.roles(), route.roles())) {
+            String reason = "role does not permit " + route.operationId();
+            record(ctx, tenant, "api-authorization-denied", reason, principal.actor(), route.operationId());
+            auditRefusal(route, principal, source, AuditEntry.DENIED, ctx.request().path(), reason);
+            Problems.send(ctx.response(), Refusal.Kind.FORBIDDEN, "your roles do not permit this operation");
+            return;
+        }
+        Call call = new Call(ctx, route, principal, db, audit, source);
+        try {
+            Response response = route.handler().handle(call);
+            if (route.mutating() && !call.audited()) {
+                db.tx(h -> audit.append(h, new AuditEntry(tenant, principal.actor(), route.auditAction(), call.target(),
+                        source, AuditEntry.SUCCESS, null)));
+            }
+            send(ctx, response);
+        } catch (Refusal f) {
+            if (f.kind() == Refusal.Kind.NOT_FOUND || f.kind() == Refusal.Kind.FORBIDDEN) {
+                record(ctx, tenant, f.kind() == Refusal.Kind.NOT_FOUND ? "api-object-not-found" : "api-authorization-denied",
+                        f.reason(), principal.actor(), route.operationId() + " " + ctx.request().path());
+            }
+            auditRefusal(route, principal, source, f.kind() == Refusal.Kind.FORBIDDEN ? AuditEntry.DENIED : AuditEntry.REFUSED,
+                    call.target().isEmpty() ? ctx.request().path() : call.target(), f.kind().slug + ": " + f.reason());
+            Problems.send(ctx.response(), f.kind(), f.reason());
+        } catch (Exception e) {
+            String ref = Secrets.randomHex(6);
+            LOG.error("{} failed [ref {}]", route.operationId(), ref, e);
+            auditRefusal(route, principal, source, "failed", ctx.request().path(), "internal error ref " + ref);
+            Problems.internal(ctx.response(), ref);
+        }
+    }
+
+    private void auditRefusal(ApiRoute route, OperatorPrincipal p, String source, String outcome, String target, String detail) {
+        if (!route.mutating() && !AuditEntry.DENIED.equals(outcome)) {
+            return;
+        }
+        String action = route.mutating() ? route.auditAction() : route.operationId();
+        try {
+            db.tx(h -> audit.append(h, new AuditEntry(p.tenant() == null ? null : p.tenant().value(), p.actor(), action,
+                    target, source, outcome, detail)));
+        } catch (RuntimeException e) {
+            LOG.error("cannot append audit entry for refused {}: {}", action, e.toString());
+        }
+    }
+
+    private void send(RoutingContext ctx, Response r) throws JsonProcessingException {
+        ctx.response().setStatusCode(r.status());
+        if (r.body() == null) {
+            ctx.response().end();
+        } else {
+            ctx.response().putHeader("Content-Type", "application/json").end(Buffer.buffer(Json.MAPPER.writeValueAsBytes(r.body())));
+        }
+    }
+
+    private void record(RoutingContext ctx, String tenant, String type, String reason, String identity, String detail) {
+        SocketAddress a = ctx.request().remoteAddress();
+        events.record(new SecurityEvent(clock.nowMs(), tenant, type, reason, identity,
+                a == null ? null : a.hostAddress(), a == null ? 0 : a.port(), "api", detail));
+    }
+
+    static String source(RoutingContext ctx) {
+        SocketAddress a = ctx.request().remoteAddress();
+        return a == null ? "" : a.hostAddress() + ":" + a.port();
+    }
+
+    public void close() {
+        if (server != null) {
+            try {
+                server.close().toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
+            } catch (Exception e) {
+                LOG.warn("HTTPS listener did not close cleanly: {}", e.toString());
+            }
+        }
+    }
+}

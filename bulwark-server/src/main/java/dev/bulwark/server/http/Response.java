@@ -1,0 +1,16 @@
+package dev.bulwark.server.http;
+
+/** What a route handler answers: a status and a body that is serialised as JSON (null for none). */
+public record Response(int status, Object body) {
+    public static Response ok(Object body) {
+        return new Response(200, body);
+    }
+
+    public static Response created(Object body) {
+        return new Response(201, body);
+    }
+
+    public static Response noContent() {
+        return new Response(204, null);
+    }
+}

@@ -1,0 +1,55 @@
+package dev.bulwark.server.monitor;
+
+import static dev.bulwark.server.identity.Role.AUDITOR;
+import static dev.bulwark.server.identity.Role.SECURITY_ANALYST;
+import static dev.bulwark.server.identity.Role.TENANT_ADMIN;
+
+import dev.bulwark.server.Services;
+import dev.bulwark.server.http.ApiRoute;
+import dev.bulwark.server.http.Call;
+import dev.bulwark.server.http.Response;
+import dev.bulwark.server.http.Views;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/** Security events of the caller's tenant, newest first. */
+public final class SecurityRoutes {
+    private final Services s;
+
+    public SecurityRoutes(Services s) {
+        this.s = s;
+    }
+
+    public List<ApiRoute> routes() {
+        return List.of(ApiRoute.get("/api/v1/security/events", "listSecurityEvents").summary("Read the tenant's security events")
+                .roles(SECURITY_ANALYST, TENANT_ADMIN, AUDITOR).query("limit", "before", "type").handle(this::list));
+    }
+
+    private Response list(Call call) {
+        String tenant = call.tenant().value();
+        int limit = call.queryInt("limit", 100, 1, 1000);
+        long before = call.queryInt("before", Integer.MAX_VALUE, 1, Integer.MAX_VALUE);
+        String type = call.query("type");
+        var rows = call.read(h -> h.createQuery("SELECT * FROM security_events WHERE tenant_id = :t AND id < :before"
+                        + (type == null ? "" : " AND type = :type") + " ORDER BY id DESC LIMIT :limit")
+                .bind("t", tenant).bind("before", before).bind("type", type).bind("limit", limit)
+                .map((rs, ctx) -> {
+                    Map<String, Object> m = new LinkedHashMap<>();
+                    m.put("id", rs.getLong("id"));
+                    m.put("time", Views.time(rs.getLong("time_ms")));
+                    m.put("type", rs.getString("type"));
+                    m.put("reason", rs.getString("reason"));
+                    m.put("identity", rs.getString("identity"));
+                    m.put("sourceAddress", rs.getString("source_address"));
+                    m.put("sourcePort", rs.getInt("source_port"));
+                    m.put("channel", rs.getString("channel"));
+                    m.put("detail", rs.getString("detail"));
+                    return m;
+                }).list());
+        Map<String, Object> out = new LinkedHashMap<>();
+        out.put("items", rows);
+        out.put("nextBefore", rows.size() == limit ? rows.get(rows.size() - 1).get("id") : null);
+        return Response.ok(out);
+    }
+}

@@ -1,0 +1,82 @@
+package dev.bulwark.server.pki;
+
+import dev.bulwark.protocol.DeviceId;
+import dev.bulwark.protocol.TenantId;
+import dev.bulwark.server.Refusal;
+import java.security.PublicKey;
+import java.util.List;
+import org.bouncycastle.asn1.ASN1Encodable;
+import org.bouncycastle.asn1.x500.RDN;
+import org.bouncycastle.asn1.x500.X500Name;
+import org.bouncycastle.asn1.x500.style.BCStyle;
+import org.bouncycastle.asn1.x500.style.IETFUtils;
+import org.bouncycastle.operator.OperatorCreationException;
+import org.bouncycastle.operator.jcajce.JcaContentVerifierProviderBuilder;
+import org.bouncycastle.pkcs.PKCS10CertificationRequest;
+import org.bouncycastle.pkcs.PKCSException;
+import org.bouncycastle.pkcs.jcajce.JcaPKCS10CertificationRequest;
+
+/**
+ * Decides whether a PKCS#10 certificate signing request may become a device certificate.
+ *
+ * <p>Trust boundary: the CSR comes from an operator or a device and is untrusted. Everything is
+ * checked before anything is stored: PEM shape, the CSR's own signature (proof that the requester holds
+ * the private key), the key type and size ({@link KeyPolicy}), the signature algorithm, and that the
+ * subject names this device (CN = device id; an O, if present, must be the tenant id).
+ */
+public final class CsrPolicy {
+
+    /** A CSR that passed every check. */
+    public record AcceptedCsr(PKCS10CertificationRequest csr, PublicKey publicKey, String keyFingerprint, String keyDescription) {
+    }
+
+    private CsrPolicy() {
+    }
+
+    public static AcceptedCsr check(String pem, TenantId tenant, DeviceId device) {
+        List<Object> objects = Pem.readAll(pem);
+        if (objects.size() != 1 || !(objects.get(0) instanceof PKCS10CertificationRequest csr)) {
+            throw Refusal.invalid("csr must be exactly one PEM-encoded PKCS#10 certificate request (-----BEGIN CERTIFICATE REQUEST-----)");
+        }
+        JcaPKCS10CertificationRequest jcsr = new JcaPKCS10CertificationRequest(csr);
+        PublicKey key;
+        try {
+            key = jcsr.getPublicKey();
+        } catch (Exception e) {
+            throw Refusal.invalid("csr public key cannot be read");
+        }
+        String keyDescription = KeyPolicy.check("csr", csr.getSubjectPublicKeyInfo(), key);
+        KeyPolicy.checkSignatureAlgorithm("csr", csr.getSignatureAlgorithm());
+        boolean signatureOk;
+        try {
+            signatureOk = csr.isSignatureValid(new JcaContentVerifierProviderBuilder().build(key));
+        } catch (OperatorCreationException | PKCSException | RuntimeException e) {
+            signatureOk = false;
+        }
+        if (!signatureOk) {
+            throw Refusal.invalid("csr signature is invalid: the request was not signed by the key it carries");
+        }
+        checkSubject(csr.getSubject(), tenant, device);
+        return new AcceptedCsr(csr, key, KeyPolicy.fingerprint(csr.getSubjectPublicKeyInfo()), keyDescription);
+    }
+
+    static void checkSubject(X500Name subject, TenantId tenant, DeviceId device) {
+        RDN[] cns = subject.getRDNs(BCStyle.CN);
+        if (cns.length != 1 || cns[0].isMultiValued()) {
+            throw Refusal.invalid("csr subject must contain exactly one CN, equal to the device id");
+        }
+        String cn = value(cns[0].getFirst().getValue());
+        if (!device.value().equals(cn)) {
+            throw Refusal.invalid("csr subject CN does not match the device id");
+        }
+        for (RDN o : subject.getRDNs(BCStyle.O)) {
+            if (!tenant.value().equals(value(o.getFirst().getValue()))) {
+                throw Refusal.invalid("csr subject O, when present, must equal the tenant id");
+            }
+        }
+    }
+
+    private static String value(ASN1Encodable v) {
+        return IETFUtils.valueToString(v);
+    }
+}
