@@ -1,0 +1,146 @@
+package dev.bulwark.server.testkit;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import dev.bulwark.server.BulwarkServer;
+import dev.bulwark.server.cli.ApiClient;
+import dev.bulwark.server.config.DataDir;
+import dev.bulwark.server.config.ServerConfig;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Comparator;
+import java.util.List;
+import java.util.Map;
+import java.util.function.Consumer;
+import java.util.stream.Stream;
+import org.jdbi.v3.core.Handle;
+import org.jdbi.v3.core.HandleCallback;
+
+/**
+ * A real Bulwark node for tests: its own temporary data directory, an ephemeral HTTPS port on loopback,
+ * and the chosen database. Talks to it over real TLS, trusting only the node's own CA.
+ */
+public final class TestServer implements AutoCloseable {
+    private final Backend backend;
+    private final Path dataDir;
+    private final String databaseUrl;
+    private final Consumer<ServerConfig.Builder> customizer;
+    private BulwarkServer server;
+    private ApiClient api;
+
+    private TestServer(Backend backend, Path dataDir, String databaseUrl, Consumer<ServerConfig.Builder> customizer) {
+        this.backend = backend;
+        this.dataDir = dataDir;
+        this.databaseUrl = databaseUrl;
+        this.customizer = customizer;
+        boot();
+    }
+
+    public static TestServer start(Backend backend) {
+        return start(backend, b -> { });
+    }
+
+    public static TestServer start(Backend backend, Consumer<ServerConfig.Builder> customizer) {
+        try {
+            Path dir = Files.createTempDirectory("bulwark-test-");
+            return new TestServer(backend, dir, backend.freshDatabase(), customizer);
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+
+    private void boot() {
+        ServerConfig.Builder b = ServerConfig.builder().dataDir(dataDir).databaseUrl(databaseUrl)
+                .httpsPort(0).mqttPort(0).bindAddress("127.0.0.1");
+        customizer.accept(b);
+        server = BulwarkServer.start(b.build());
+        api = new ApiClient("localhost", server.httpsPort(), dataDir.resolve("pki/ca.pem"));
+    }
+
+    /** Stops the node and starts it again on the same data directory and database. */
+    public void restart() {
+        server.close();
+        boot();
+    }
+
+    /** Stops the node, leaving data directory and database in place (e.g. to run the CLI against them). */
+    public void stop() {
+        server.close();
+    }
+
+    public Backend backend() {
+        return backend;
+    }
+
+    public BulwarkServer node() {
+        return server;
+    }
+
+    public ApiClient api() {
+        return api;
+    }
+
+    public Path dataDir() {
+        return dataDir;
+    }
+
+    /** The JDBC URL, or null for the embedded database. */
+    public String databaseUrl() {
+        return databaseUrl;
+    }
+
+    public String adminToken() {
+        return DataDir.read(dataDir.resolve("bootstrap/admin.token")).trim();
+    }
+
+    /** Direct SQL on the node's database, bypassing the API (to inspect, or to tamper as an attacker would). */
+    public <R> R sql(HandleCallback<R, RuntimeException> work) {
+        return server.services().db().read(work);
+    }
+
+    /** Creates a tenant and returns a token of a new operator of that tenant with the given roles. */
+    public String tenantWithOperator(String tenant, String operator, String... roles) {
+        ApiClient.Result t = api.post("/api/v1/tenants", adminToken(), Map.of("id", tenant, "name", "Tenant " + tenant));
+        if (t.status() != 201 && t.status() != 409) {
+            throw new IllegalStateException("tenant: " + t.body());
+        }
+        return operator(tenant, operator, roles);
+    }
+
+    /** Creates an operator in an existing tenant and returns their token. */
+    public String operator(String tenant, String operator, String... roles) {
+        ApiClient.Result r = api.post("/api/v1/tenants/" + tenant + "/operators", adminToken(),
+                Map.of("name", operator, "roles", List.of(roles)));
+        if (r.status() != 201) {
+            throw new IllegalStateException("operator: " + r.body());
+        }
+        return r.json().get("token").asText();
+    }
+
+    public JsonNode createDevice(String token, String id, String model) {
+        ApiClient.Result r = api.post("/api/v1/devices", token, Map.of("id", id, "model", model));
+        if (r.status() != 201) {
+            throw new IllegalStateException("device: " + r.body());
+        }
+        return r.json();
+    }
+
+    @Override
+    public void close() {
+        try {
+            server.close();
+        } finally {
+            Backend.drop(databaseUrl);
+            deleteTree(dataDir);
+        }
+    }
+
+    static void deleteTree(Path dir) {
+        try (Stream<Path> s = Files.walk(dir)) {
+            s.sorted(Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
+        } catch (IOException e) {
+            // temporary directory: best effort
+        }
+    }
+}
