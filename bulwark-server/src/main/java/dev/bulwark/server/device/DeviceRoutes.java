@@ -150,6 +150,7 @@ public final class DeviceRoutes {
     private Response issueCertificate(Call call) {
         TenantId tenant = call.tenant();
         DeviceId id = call.path("deviceId", DeviceId::of);
+        call.read(h -> s.devices().require(h, tenant, id));
         IssueCertificate req = call.body(IssueCertificate.class);
         call.target("device:" + id);
         if ((req.csr() == null) == (req.certificate() == null)) {
