@@ -13,6 +13,7 @@ public final class Refusal extends RuntimeException {
         UNAUTHENTICATED(401, "unauthenticated", "Authentication required"),
         FORBIDDEN(403, "forbidden", "Not permitted"),
         NOT_FOUND(404, "not-found", "Not found"),
+        METHOD_NOT_ALLOWED(405, "method-not-allowed", "Method not allowed"),
         CONFLICT(409, "conflict", "Conflict"),
         TOO_LARGE(413, "payload-too-large", "Request body too large"),
         UNSUPPORTED_MEDIA_TYPE(415, "unsupported-media-type", "Unsupported media type"),

@@ -128,7 +128,7 @@ public final class ApiServer {
         }
         router.route().failureHandler(this::failure);
         router.errorHandler(404, ctx -> Problems.send(ctx.response(), Refusal.Kind.NOT_FOUND, "no such route"));
-        router.errorHandler(405, ctx -> Problems.send(ctx.response(), Refusal.Kind.MALFORMED, "method not allowed on this route"));
+        router.errorHandler(405, ctx -> Problems.send(ctx.response(), Refusal.Kind.METHOD_NOT_ALLOWED, "method not allowed on this route"));
         router.errorHandler(413, ctx -> Problems.send(ctx.response(), Refusal.Kind.TOO_LARGE,
                 "request body exceeds the limit of " + config.apiBodyLimit() + " bytes"));
 
@@ -158,7 +158,7 @@ public final class ApiServer {
         } else if (status == 404) {
             Problems.send(ctx.response(), Refusal.Kind.NOT_FOUND, "no such route");
         } else if (status == 405) {
-            Problems.send(ctx.response(), Refusal.Kind.MALFORMED, "method not allowed on this route");
+            Problems.send(ctx.response(), Refusal.Kind.METHOD_NOT_ALLOWED, "method not allowed on this route");
         } else {
             String ref = Secrets.randomHex(6);
             Throwable t = ctx.failure();

@@ -99,6 +99,11 @@ public final class TestServer implements AutoCloseable {
         return server.services().db().read(work);
     }
 
+    /** Runs a {@code SELECT COUNT(*) ...} directly on the node's database. */
+    public long count(String sql) {
+        return sql(h -> h.createQuery(sql).mapTo(Long.class).one());
+    }
+
     /** Creates a tenant and returns a token of a new operator of that tenant with the given roles. */
     public String tenantWithOperator(String tenant, String operator, String... roles) {
         ApiClient.Result t = api.post("/api/v1/tenants", adminToken(), Map.of("id", tenant, "name", "Tenant " + tenant));
