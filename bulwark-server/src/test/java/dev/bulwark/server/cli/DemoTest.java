@@ -1,0 +1,56 @@
+package dev.bulwark.server.cli;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import dev.bulwark.server.config.DataDir;
+import dev.bulwark.server.testkit.Backend;
+import dev.bulwark.server.testkit.Openssl;
+import dev.bulwark.server.testkit.TestServer;
+import java.io.ByteArrayOutputStream;
+import java.io.PrintStream;
+import java.nio.file.Files;
+import java.nio.file.attribute.PosixFilePermissions;
+import org.junit.jupiter.api.Test;
+
+class DemoTest {
+
+    @Test
+    void the_demo_sets_up_a_tenant_an_operator_and_a_certified_device_and_a_second_run_reuses_them() throws Exception {
+        try (TestServer server = TestServer.start(Backend.H2)) {
+            DemoCommand.Summary first = DemoCommand.setUp(server.node());
+            String token = DataDir.read(first.operatorTokenFile()).trim();
+            assertThat(PosixFilePermissions.toString(Files.getPosixFilePermissions(first.operatorTokenFile()))).isEqualTo("rw-------");
+            assertThat(PosixFilePermissions.toString(Files.getPosixFilePermissions(first.deviceDir().resolve("device.key")))).isEqualTo("rw-------");
+            var device = server.api().get("/api/v1/devices/" + DemoCommand.DEVICE, token);
+            assertThat(device.status()).isEqualTo(200);
+            Openssl openssl = new Openssl(first.deviceDir());
+            assertThat(openssl.run("verify", "-CAfile", server.dataDir().resolve("pki/ca.pem").toString(), "device.pem")).contains("OK");
+            // the certificate belongs to the key generated on the (simulated) device
+            assertThat(openssl.run("x509", "-in", "device.pem", "-noout", "-pubkey"))
+                    .isEqualTo(openssl.run("pkey", "-in", "device.key", "-pubout"));
+
+            server.restart();
+            DemoCommand.Summary second = DemoCommand.setUp(server.node());
+            assertThat(second.certificateSerial()).isEqualTo(first.certificateSerial());
+            assertThat(server.count("SELECT COUNT(*) FROM tenants WHERE id = 'demo'")).isEqualTo(1);
+            assertThat(server.count("SELECT COUNT(*) FROM device_certificates")).isEqualTo(1);
+            assertThat(server.api().get("/api/v1/devices", DataDir.read(second.operatorTokenFile()).trim()).status()).isEqualTo(200);
+        }
+    }
+
+    @Test
+    void every_command_has_help() {
+        PrintStream original = System.out;
+        ByteArrayOutputStream out = new ByteArrayOutputStream();
+        System.setOut(new PrintStream(out));
+        try {
+            assertThat(BulwarkCli.run("--help")).isZero();
+            assertThat(BulwarkCli.run("serve", "--help")).isZero();
+            assertThat(BulwarkCli.run("demo", "--help")).isZero();
+            assertThat(BulwarkCli.run("audit", "verify", "--help")).isZero();
+        } finally {
+            System.setOut(original);
+        }
+        assertThat(out.toString()).contains("serve").contains("demo").contains("--data").contains("--db").contains("--https-port");
+    }
+}
