@@ -5,7 +5,6 @@ import dev.bulwark.server.config.DataDir;
 import dev.bulwark.server.store.Database;
 import java.io.IOException;
 import java.io.OutputStream;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
@@ -148,6 +147,4 @@ public final class SecurityEvents implements AutoCloseable {
         }
     }
 
-    /** Charset of the JSON Lines file. */
-    public static final java.nio.charset.Charset CHARSET = StandardCharsets.UTF_8;
 }
