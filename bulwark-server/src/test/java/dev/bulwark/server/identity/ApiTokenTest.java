@@ -116,7 +116,7 @@ class ApiTokenTest {
     }
 
     @Test
-    void a_token_with_a_guessed_secret_is_refused_and_recorded_as_wrong_secret() {
+    void a_token_with_a_guessed_secret_is_refused_and_recorded_as_wrong_secret() throws Exception {
         JsonNode op = newOperator("bob", "fleet-operator");
         String forged = "bwk." + op.get("tokenId").asText() + "." + Secrets.randomBase64Url(32);
         assertThat(api.get("/api/v1/devices", forged).status()).isEqualTo(401);
@@ -125,6 +125,15 @@ class ApiTokenTest {
         assertThat(event.get("source_address")).isEqualTo("127.0.0.1");
         assertThat(event.get("channel")).isEqualTo("api");
         assertThat(event.toString()).doesNotContain(forged.substring(forged.lastIndexOf('.') + 1));
+        java.nio.file.Path jsonl = server.dataDir().resolve("log/security-events.jsonl");
+        await().atMost(Duration.ofSeconds(10)).until(() -> java.nio.file.Files.exists(jsonl)
+                && java.nio.file.Files.readString(jsonl).contains("\"reason\":\"wrong-secret\""));
+        String lines = java.nio.file.Files.readString(jsonl);
+        assertThat(lines).doesNotContain(forged.substring(forged.lastIndexOf('.') + 1));
+        for (String line : lines.split("\n")) {
+            assertThat(new com.fasterxml.jackson.databind.ObjectMapper().readTree(line).has("sourceAddress")).isTrue();
+        }
+        assertThat(java.nio.file.attribute.PosixFilePermissions.toString(java.nio.file.Files.getPosixFilePermissions(jsonl))).isEqualTo("rw-------");
     }
 
     @Test
