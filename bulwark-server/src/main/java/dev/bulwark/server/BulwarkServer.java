@@ -8,6 +8,10 @@ import dev.bulwark.server.audit.AuditSigner;
 import dev.bulwark.server.config.DataDir;
 import dev.bulwark.server.config.ServerConfig;
 import dev.bulwark.server.device.CredentialStore;
+import dev.bulwark.server.device.DeviceAuthenticator;
+import dev.bulwark.server.mqtt.MqttListener;
+import dev.bulwark.server.telemetry.GroupCommitWriter;
+import dev.bulwark.server.telemetry.TelemetryRoutes;
 import dev.bulwark.server.device.DeviceRoutes;
 import dev.bulwark.server.device.DeviceStore;
 import dev.bulwark.server.http.ApiRoute;
@@ -48,12 +52,16 @@ public final class BulwarkServer implements AutoCloseable {
     private final Vertx vertx;
     private final ApiServer api;
     private final int httpsPort;
+    private final GroupCommitWriter writer;
+    private final MqttListener mqtt;
 
-    private BulwarkServer(Services services, Vertx vertx, ApiServer api, int httpsPort) {
+    private BulwarkServer(Services services, Vertx vertx, ApiServer api, int httpsPort, GroupCommitWriter writer, MqttListener mqtt) {
         this.services = services;
         this.vertx = vertx;
         this.api = api;
         this.httpsPort = httpsPort;
+        this.writer = writer;
+        this.mqtt = mqtt;
     }
 
     public static BulwarkServer start(ServerConfig config) {
@@ -65,6 +73,8 @@ public final class BulwarkServer implements AutoCloseable {
         Database db = Database.open(config.databaseUrl(), dataDir);
         Vertx vertx = null;
         SecurityEvents events = null;
+        GroupCommitWriter writer = null;
+        ApiServer api = null;
         try {
             PlatformPki pki = PlatformPki.loadOrCreate(dataDir, config.hostNames(), clock.nowMs());
             AuditLog audit = new AuditLog(AuditSigner.loadOrCreate(dataDir), clock, dataDir);
@@ -78,15 +88,25 @@ public final class BulwarkServer implements AutoCloseable {
             routes.addAll(new CaRoutes(s).routes());
             routes.addAll(new AuditRoutes(s).routes());
             routes.addAll(new SecurityRoutes(s).routes());
+            routes.addAll(new TelemetryRoutes(s).routes());
             vertx = Vertx.vertx();
-            ApiServer api = new ApiServer(vertx, config, pki, db, audit, s.apiTokens(), events, clock, routes, VERSION);
+            api = new ApiServer(vertx, config, pki, db, audit, s.apiTokens(), events, clock, routes, VERSION);
             int port = api.start();
-            BulwarkServer server = new BulwarkServer(s, vertx, api, port);
+            writer = new GroupCommitWriter(db, 100_000, 4_096);
+            MqttListener mqtt = new MqttListener(vertx, s, new DeviceAuthenticator(db, pki, clock), writer);
+            int mqttPort = mqtt.start();
+            BulwarkServer server = new BulwarkServer(s, vertx, api, port, writer, mqtt);
             server.writePorts();
-            LOG.info("Bulwark {} serving the REST API on https://{}:{}/api/v1 (data: {}, database: {})", VERSION,
-                    config.bindAddress(), port, dataDir.root(), config.embeddedDatabase() ? "embedded H2" : "external");
+            LOG.info("Bulwark {} serving the REST API on https://{}:{}/api/v1 and MQTT over TLS on port {} (data: {}, database: {})",
+                    VERSION, config.bindAddress(), port, mqttPort, dataDir.root(), config.embeddedDatabase() ? "embedded H2" : "external");
             return server;
         } catch (RuntimeException e) {
+            if (api != null) {
+                api.close();
+            }
+            if (writer != null) {
+                writer.close();
+            }
             if (vertx != null) {
                 vertx.close();
             }
@@ -123,6 +143,10 @@ public final class BulwarkServer implements AutoCloseable {
     private void writePorts() {
         Map<String, Object> ports = new LinkedHashMap<>();
         ports.put("https", httpsPort);
+        ports.put("mqtt", mqtt.port());
+        if (mqtt.plaintextPort() >= 0) {
+            ports.put("mqttPlaintextLoopback", mqtt.plaintextPort());
+        }
         ports.put("pid", ProcessHandle.current().pid());
         try {
             DataDir.writePublic(services.dataDir().dir("run").resolve("ports.json"),
@@ -140,6 +164,23 @@ public final class BulwarkServer implements AutoCloseable {
         return httpsPort;
     }
 
+    public int mqttPort() {
+        return mqtt.port();
+    }
+
+    /** The development plaintext MQTT port on loopback, or -1 when it is off (the default). */
+    public int mqttPlaintextPort() {
+        return mqtt.plaintextPort();
+    }
+
+    public MqttListener mqtt() {
+        return mqtt;
+    }
+
+    public GroupCommitWriter writer() {
+        return writer;
+    }
+
     public List<ApiRoute> routes() {
         return api.routes();
     }
@@ -150,7 +191,9 @@ public final class BulwarkServer implements AutoCloseable {
 
     @Override
     public void close() {
+        mqtt.close();
         api.close();
+        writer.close();
         try {
             vertx.close().toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
         } catch (Exception e) {

@@ -18,6 +18,9 @@ import java.util.Objects;
  * @param operatorTokenTtl lifetime of operator API tokens unless the request asks for less
  * @param bootstrapTokenTtl lifetime of the bootstrap platform-admin token
  * @param deviceCertificateTtl default validity of device certificates
+ * @param maxPayloadBytes largest device message payload accepted (MQTT and device HTTPS)
+ * @param deviceMessagesPerSecond sustained per-device message rate; a burst of twice this is allowed
+ * @param devPlaintextPort a plaintext MQTT port on loopback for development, or -1 (the default: none)
  */
 public record ServerConfig(
         Path dataDir,
@@ -29,7 +32,10 @@ public record ServerConfig(
         int apiBodyLimit,
         Duration operatorTokenTtl,
         Duration bootstrapTokenTtl,
-        Duration deviceCertificateTtl) {
+        Duration deviceCertificateTtl,
+        int maxPayloadBytes,
+        int deviceMessagesPerSecond,
+        int devPlaintextPort) {
 
     public static final int DEFAULT_HTTPS_PORT = 8443;
     public static final int DEFAULT_MQTT_PORT = 8883;
@@ -40,6 +46,9 @@ public record ServerConfig(
         hostNames = List.copyOf(hostNames);
         if (httpsPort < 0 || httpsPort > 65535 || mqttPort < 0 || mqttPort > 65535) {
             throw new IllegalArgumentException("ports must be between 0 and 65535");
+        }
+        if (maxPayloadBytes < 1 || deviceMessagesPerSecond < 1) {
+            throw new IllegalArgumentException("maxPayloadBytes and deviceMessagesPerSecond must be positive");
         }
         if (apiBodyLimit < 1024) {
             throw new IllegalArgumentException("apiBodyLimit must be at least 1024 bytes");
@@ -58,7 +67,8 @@ public record ServerConfig(
         return new Builder().dataDir(dataDir).databaseUrl(databaseUrl).bindAddress(bindAddress)
                 .httpsPort(httpsPort).mqttPort(mqttPort).hostNames(hostNames).apiBodyLimit(apiBodyLimit)
                 .operatorTokenTtl(operatorTokenTtl).bootstrapTokenTtl(bootstrapTokenTtl)
-                .deviceCertificateTtl(deviceCertificateTtl);
+                .deviceCertificateTtl(deviceCertificateTtl).maxPayloadBytes(maxPayloadBytes)
+                .deviceMessagesPerSecond(deviceMessagesPerSecond).devPlaintextPort(devPlaintextPort);
     }
 
     /** Builder with the defaults of {@code bulwark serve}. */
@@ -73,6 +83,9 @@ public record ServerConfig(
         private Duration operatorTokenTtl = Duration.ofDays(90);
         private Duration bootstrapTokenTtl = Duration.ofDays(365);
         private Duration deviceCertificateTtl = Duration.ofDays(365);
+        private int maxPayloadBytes = 64 * 1024;
+        private int deviceMessagesPerSecond = 100;
+        private int devPlaintextPort = -1;
 
         public Builder dataDir(Path v) { dataDir = v; return this; }
         public Builder databaseUrl(String v) { databaseUrl = v; return this; }
@@ -84,10 +97,15 @@ public record ServerConfig(
         public Builder operatorTokenTtl(Duration v) { operatorTokenTtl = v; return this; }
         public Builder bootstrapTokenTtl(Duration v) { bootstrapTokenTtl = v; return this; }
         public Builder deviceCertificateTtl(Duration v) { deviceCertificateTtl = v; return this; }
+        public Builder maxPayloadBytes(int v) { maxPayloadBytes = v; return this; }
+        public Builder deviceMessagesPerSecond(int v) { deviceMessagesPerSecond = v; return this; }
+        /** Development only: a plaintext MQTT listener on 127.0.0.1 (0 = ephemeral port, -1 = none). */
+        public Builder devPlaintextPort(int v) { devPlaintextPort = v; return this; }
 
         public ServerConfig build() {
             return new ServerConfig(dataDir, databaseUrl, bindAddress, httpsPort, mqttPort, hostNames,
-                    apiBodyLimit, operatorTokenTtl, bootstrapTokenTtl, deviceCertificateTtl);
+                    apiBodyLimit, operatorTokenTtl, bootstrapTokenTtl, deviceCertificateTtl, maxPayloadBytes,
+                    deviceMessagesPerSecond, devPlaintextPort);
         }
     }
 }

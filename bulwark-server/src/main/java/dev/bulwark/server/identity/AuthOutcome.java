@@ -17,7 +17,11 @@ public sealed interface AuthOutcome<P> {
     /**
      * @param reason        machine-friendly reason (e.g. {@code token-expired}); recorded in the security event
      * @param claimedIdentity what the caller claimed to be (e.g. a token id), never a secret
+     * @param tenantId        the tenant concerned, when the credential could be attributed to one
      */
-    record Refused<P>(String reason, String claimedIdentity) implements AuthOutcome<P> {
+    record Refused<P>(String reason, String claimedIdentity, String tenantId) implements AuthOutcome<P> {
+        public Refused(String reason, String claimedIdentity) {
+            this(reason, claimedIdentity, null);
+        }
     }
 }

@@ -1,0 +1,170 @@
+package dev.bulwark.server.device;
+
+import dev.bulwark.protocol.DeviceId;
+import dev.bulwark.protocol.InvalidIdException;
+import dev.bulwark.protocol.TenantId;
+import dev.bulwark.server.Clock;
+import dev.bulwark.server.crypto.BearerSecret;
+import dev.bulwark.server.crypto.Secrets;
+import dev.bulwark.server.identity.AuthOutcome;
+import dev.bulwark.server.pki.Pem;
+import dev.bulwark.server.pki.PlatformPki;
+import dev.bulwark.server.store.Database;
+import java.nio.charset.StandardCharsets;
+import java.security.GeneralSecurityException;
+import java.security.cert.CertificateEncodingException;
+import java.security.cert.X509Certificate;
+import java.util.Optional;
+
+/**
+ * The one place that turns a device's presented credential into a {@link DevicePrincipal}, or a refusal
+ * with its reason. Used by every device-facing listener (MQTT, device HTTPS).
+ *
+ * <p>Certificates: the leaf must be signed by the platform CA or by an active tenant CA registered with
+ * proof of possession, be within its validity period, be registered to a device (looked up by its
+ * SHA-256 fingerprint, so the identity comes from the registry and never from the subject text) and not
+ * be revoked. Tokens: {@code {deviceId}@{tenantId}} as user name and the server-generated token as
+ * password. In both cases the device must be active.
+ *
+ * <p>Blocking: performs database reads; call it from a worker thread, never from an event loop.
+ */
+public final class DeviceAuthenticator {
+    private final Database db;
+    private final PlatformPki pki;
+    private final Clock clock;
+
+    public DeviceAuthenticator(Database db, PlatformPki pki, Clock clock) {
+        this.db = db;
+        this.pki = pki;
+        this.clock = clock;
+    }
+
+    public AuthOutcome<DevicePrincipal> byCertificate(X509Certificate[] chain) {
+        if (chain == null || chain.length == 0) {
+            return refused("no-credentials", null);
+        }
+        X509Certificate leaf = chain[0];
+        String claimed = "certificate subject=" + leaf.getSubjectX500Principal().getName() + " serial=" + PlatformPki.serialHex(leaf);
+        String fingerprint;
+        try {
+            fingerprint = Secrets.sha256Hex(leaf.getEncoded());
+        } catch (CertificateEncodingException e) {
+            return refused("certificate-malformed", claimed);
+        }
+        long now = clock.nowMs();
+        return db.read(h -> {
+            String caId = null;
+            if (signedBy(leaf, pki.caCertificate())) {
+                caId = PlatformPki.PLATFORM_CA_ID;
+            } else {
+                var cas = h.createQuery("SELECT id, status, pem FROM tenant_cas WHERE subject = :s")
+                        .bind("s", leaf.getIssuerX500Principal().getName())
+                        .map((rs, ctx) -> new String[] {rs.getString("id"), rs.getString("status"), rs.getString("pem")}).list();
+                for (String[] ca : cas) {
+                    X509Certificate caCert = Pem.certificate(ca[2]);
+                    if (caCert != null && signedBy(leaf, caCert)) {
+                        if (!"active".equals(ca[1])) {
+                            return refused("ca-revoked", claimed);
+                        }
+                        caId = ca[0];
+                        break;
+                    }
+                }
+            }
+            if (caId == null) {
+                return refused("certificate-untrusted", claimed);
+            }
+            if (leaf.getNotAfter().getTime() < now) {
+                return refused("certificate-expired", claimed);
+            }
+            if (leaf.getNotBefore().getTime() > now) {
+                return refused("certificate-not-yet-valid", claimed);
+            }
+            Optional<CredentialStore.CertificateRecord> rec = new CredentialStore().findCertificateByFingerprint(h, fingerprint);
+            if (rec.isEmpty() || !rec.get().caId().equals(caId)) {
+                return refused("certificate-unregistered", claimed);
+            }
+            CredentialStore.CertificateRecord r = rec.get();
+            String identity = "device:" + r.tenantId() + "/" + r.deviceId() + " certificate:" + caId + "/" + r.serial();
+            if (!"active".equals(r.status())) {
+                return refusedKnown("certificate-revoked", identity, r.tenantId());
+            }
+            return deviceStatus(h, r.tenantId(), r.deviceId(), "certificate:" + caId + "/" + r.serial(), identity);
+        });
+    }
+
+    /** Token over TLS: user name {@code {deviceId}@{tenantId}}, password the device token. */
+    public AuthOutcome<DevicePrincipal> byToken(String username, byte[] password) {
+        if (username == null || password == null) {
+            return refused("no-credentials", username);
+        }
+        int at = username.lastIndexOf('@');
+        TenantId tenant;
+        DeviceId device;
+        try {
+            if (at <= 0) {
+                throw new InvalidIdException("username", "has no @");
+            }
+            device = DeviceId.of(username.substring(0, at));
+            tenant = TenantId.of(username.substring(at + 1));
+        } catch (InvalidIdException e) {
+            return refused("username-malformed", username.length() > 100 ? username.substring(0, 100) : username);
+        }
+        Optional<BearerSecret> token = BearerSecret.parse(BearerSecret.DEVICE, new String(password, StandardCharsets.UTF_8));
+        if (token.isEmpty()) {
+            return refusedKnown("token-malformed", username, null);
+        }
+        long now = clock.nowMs();
+        return db.read(h -> {
+            var row = h.createQuery("SELECT tenant_id, device_id, secret_sha256, expires_ms, revoked_ms FROM device_tokens WHERE id = :id")
+                    .bind("id", token.get().id()).mapToMap().findOne();
+            String identity = "device:" + tenant + "/" + device + " token:" + token.get().id();
+            if (row.isEmpty() || !tenant.value().equals(row.get().get("tenant_id")) || !device.value().equals(row.get().get("device_id"))) {
+                return refusedKnown("token-unknown", identity, null);
+            }
+            if (!token.get().matches((String) row.get().get("secret_sha256"))) {
+                return refusedKnown("token-wrong-secret", identity, tenant.value());
+            }
+            if (row.get().get("revoked_ms") != null) {
+                return refusedKnown("token-revoked", identity, tenant.value());
+            }
+            if (((Number) row.get().get("expires_ms")).longValue() <= now) {
+                return refusedKnown("token-expired", identity, tenant.value());
+            }
+            return deviceStatus(h, tenant.value(), device.value(), "token:" + token.get().id(), identity);
+        });
+    }
+
+    private AuthOutcome<DevicePrincipal> deviceStatus(org.jdbi.v3.core.Handle h, String tenant, String device, String credential, String identity) {
+        Optional<String> status = h.createQuery("SELECT status FROM devices WHERE tenant_id = :t AND id = :d")
+                .bind("t", tenant).bind("d", device).mapTo(String.class).findOne();
+        if (status.isEmpty() || status.get().equals(DeviceStatus.DELETED.wireName())) {
+            return refusedKnown("device-unknown", identity, tenant);
+        }
+        if (!status.get().equals(DeviceStatus.ACTIVE.wireName())) {
+            return refusedKnown("device-" + status.get(), identity, tenant);
+        }
+        return new AuthOutcome.Authenticated<>(new DevicePrincipal(TenantId.of(tenant), DeviceId.of(device), credential));
+    }
+
+    private static boolean signedBy(X509Certificate cert, X509Certificate issuer) {
+        if (!cert.getIssuerX500Principal().equals(issuer.getSubjectX500Principal())) {
+            return false;
+        }
+        try {
+            cert.verify(issuer.getPublicKey());
+            return true;
+        } catch (GeneralSecurityException e) {
+            return false;
+        }
+    }
+
+    private static AuthOutcome<DevicePrincipal> refused(String reason, String claimed) {
+        return new AuthOutcome.Refused<>(reason, claimed);
+    }
+
+    /** A refusal attributed to the tenant concerned (known once the credential was found). */
+    private static AuthOutcome<DevicePrincipal> refusedKnown(String reason, String claimed, String tenant) {
+        return new AuthOutcome.Refused<>(reason, claimed, tenant);
+    }
+}

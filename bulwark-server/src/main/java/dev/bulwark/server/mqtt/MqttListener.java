@@ -1,0 +1,250 @@
+package dev.bulwark.server.mqtt;
+
+import dev.bulwark.server.Services;
+import dev.bulwark.server.device.DeviceAuthenticator;
+import dev.bulwark.server.device.DevicePrincipal;
+import dev.bulwark.server.identity.AuthOutcome;
+import dev.bulwark.server.monitor.SecurityEvent;
+import dev.bulwark.server.telemetry.GroupCommitWriter;
+import io.netty.handler.codec.mqtt.MqttConnectReturnCode;
+import io.netty.handler.codec.mqtt.MqttProperties;
+import io.vertx.core.Vertx;
+import io.vertx.core.buffer.Buffer;
+import io.vertx.core.http.ClientAuth;
+import io.vertx.core.net.PemKeyCertOptions;
+import io.vertx.core.net.SocketAddress;
+import io.vertx.core.net.TrustOptions;
+import io.vertx.mqtt.MqttEndpoint;
+import io.vertx.mqtt.MqttServer;
+import io.vertx.mqtt.MqttServerOptions;
+import java.security.cert.Certificate;
+import java.security.cert.X509Certificate;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.TimeUnit;
+import javax.net.ssl.SSLPeerUnverifiedException;
+import javax.net.ssl.SSLSession;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The MQTT device endpoint: MQTT 3.1.1 and 5.0 over TLS 1.2/1.3, authenticated by client certificate or by
+ * device token, with no anonymous CONNECT in any configuration.
+ *
+ * <p>Path of a connection: TLS handshake (possession of the certificate's key only, see
+ * {@link AcceptAnyClientCertificate}) → CONNECT: {@link DeviceAuthenticator} on a worker thread → client
+ * id bound to the device id → the Will authorized like any publish → accepted, and an earlier session of
+ * the same device is taken over (recorded as {@code duplicate-identity}). Each PUBLISH is authorized by
+ * {@link TopicAuthorizer}, checked against the size and rate limits and handed to the
+ * {@link GroupCommitWriter}; the PUBACK goes out only after the commit, and only if the session is still
+ * connected. Every refusal is a security event.
+ */
+public final class MqttListener {
+    private static final Logger LOG = LoggerFactory.getLogger(MqttListener.class);
+
+    private final Vertx vertx;
+    private final Services s;
+    private final DeviceAuthenticator authenticator;
+    private final GroupCommitWriter writer;
+    private final Map<String, DeviceSession> sessions = new ConcurrentHashMap<>();
+    private MqttServer tls;
+    private MqttServer plaintext;
+
+    public MqttListener(Vertx vertx, Services s, DeviceAuthenticator authenticator, GroupCommitWriter writer) {
+        this.vertx = vertx;
+        this.s = s;
+        this.authenticator = authenticator;
+        this.writer = writer;
+    }
+
+    /** Binds the TLS listener (and the development plaintext one, when configured); returns the TLS port. */
+    public int start() {
+        MqttServerOptions options = new MqttServerOptions()
+                .setHost(s.config().bindAddress())
+                .setPort(s.config().mqttPort())
+                .setSsl(true)
+                .setKeyCertOptions(new PemKeyCertOptions()
+                        .addCertValue(Buffer.buffer(s.pki().serverCertificatePem() + s.pki().caPem()))
+                        .addKeyValue(Buffer.buffer(s.pki().serverKeyPem())))
+                .setClientAuth(ClientAuth.REQUEST)
+                .setTrustOptions(TrustOptions.wrap(new AcceptAnyClientCertificate()))
+                .setMaxMessageSize(s.config().maxPayloadBytes() + 64 * 1024)
+                .setTimeoutOnConnect(10)
+                .setAutoClientId(false);
+        options.setEnabledSecureTransportProtocols(new LinkedHashSet<>(Set.of("TLSv1.2", "TLSv1.3")));
+        for (String suite : List.of("TLS_AES_128_GCM_SHA256", "TLS_AES_256_GCM_SHA384", "TLS_CHACHA20_POLY1305_SHA256",
+                "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256", "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384",
+                "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256")) {
+            options.addEnabledCipherSuite(suite);
+        }
+        tls = listen(options, "TLS");
+        if (s.config().devPlaintextPort() >= 0) {
+            LOG.warn("**************************************************************************************");
+            LOG.warn("* DEVELOPMENT ONLY: plaintext MQTT on 127.0.0.1 (--dev-plaintext). Device tokens     *");
+            LOG.warn("* cross this listener unencrypted. Never use it with real devices or credentials.    *");
+            LOG.warn("**************************************************************************************");
+            plaintext = listen(new MqttServerOptions().setHost("127.0.0.1").setPort(s.config().devPlaintextPort())
+                    .setMaxMessageSize(s.config().maxPayloadBytes() + 64 * 1024).setTimeoutOnConnect(10).setAutoClientId(false), "plaintext");
+        }
+        return tls.actualPort();
+    }
+
+    private MqttServer listen(MqttServerOptions options, String what) {
+        MqttServer server = MqttServer.create(vertx, options);
+        server.endpointHandler(this::connect);
+        server.exceptionHandler(e -> record(null, null, 0, "mqtt-connection-error", String.valueOf(e.getMessage()), null));
+        try {
+            return server.listen().toCompletionStage().toCompletableFuture().get(30, TimeUnit.SECONDS);
+        } catch (Exception e) {
+            Throwable cause = e.getCause() == null ? e : e.getCause();
+            throw new IllegalStateException("cannot bind the " + what + " MQTT listener on port " + options.getPort() + ": " + cause.getMessage());
+        }
+    }
+
+    public int port() {
+        return tls.actualPort();
+    }
+
+    /** The plaintext development port, or -1. */
+    public int plaintextPort() {
+        return plaintext == null ? -1 : plaintext.actualPort();
+    }
+
+    /** Live sessions, keyed by {@code tenant/device}. */
+    public Map<String, DeviceSession> sessions() {
+        return sessions;
+    }
+
+    private void connect(MqttEndpoint endpoint) {
+        endpoint.publishAutoAck(false);
+        SocketAddress peer = endpoint.remoteAddress();
+        X509Certificate[] chain = peerCertificates(endpoint);
+        String username = endpoint.auth() == null ? null : endpoint.auth().getUsername();
+        String password = endpoint.auth() == null ? null : endpoint.auth().getPassword();
+        boolean v5 = endpoint.protocolVersion() == 5;
+        vertx.executeBlocking(() -> chain != null
+                        ? authenticator.byCertificate(chain)
+                        : username != null && password != null
+                        ? authenticator.byToken(username, password.getBytes(java.nio.charset.StandardCharsets.UTF_8))
+                        : new AuthOutcome.Refused<DevicePrincipal>("no-credentials", username), false)
+                .onComplete(ar -> {
+                    if (ar.failed()) {
+                        LOG.error("device authentication failed unexpectedly", ar.cause());
+                        endpoint.reject(v5 ? MqttConnectReturnCode.CONNECTION_REFUSED_SERVER_UNAVAILABLE_5
+                                : MqttConnectReturnCode.CONNECTION_REFUSED_SERVER_UNAVAILABLE);
+                        return;
+                    }
+                    if (ar.result() instanceof AuthOutcome.Refused<DevicePrincipal> r) {
+                        record(peer, r.tenantId(), 0, "mqtt-authentication-failed", r.reason(),
+                                r.claimedIdentity() == null ? "client-id:" + clip(endpoint.clientIdentifier()) : r.claimedIdentity());
+                        endpoint.reject(chain == null && !"no-credentials".equals(r.reason())
+                                ? (v5 ? MqttConnectReturnCode.CONNECTION_REFUSED_BAD_USERNAME_OR_PASSWORD
+                                        : MqttConnectReturnCode.CONNECTION_REFUSED_BAD_USER_NAME_OR_PASSWORD)
+                                : (v5 ? MqttConnectReturnCode.CONNECTION_REFUSED_NOT_AUTHORIZED_5
+                                        : MqttConnectReturnCode.CONNECTION_REFUSED_NOT_AUTHORIZED));
+                        return;
+                    }
+                    DevicePrincipal device = ((AuthOutcome.Authenticated<DevicePrincipal>) ar.result()).principal();
+                    bind(endpoint, device, peer, v5);
+                });
+    }
+
+    private void bind(MqttEndpoint endpoint, DevicePrincipal device, SocketAddress peer, boolean v5) {
+        String tenant = device.tenant().value();
+        String clientId = endpoint.clientIdentifier();
+        if (clientId == null || clientId.isEmpty()) {
+            endpoint.setClientIdentifier(device.device().value());
+        } else if (!clientId.equals(device.device().value())) {
+            record(peer, tenant, 0, "mqtt-client-id-mismatch", "client id does not match the authenticated device",
+                    device.describe() + " client-id:" + clip(clientId));
+            endpoint.reject(v5 ? MqttConnectReturnCode.CONNECTION_REFUSED_CLIENT_IDENTIFIER_NOT_VALID
+                    : MqttConnectReturnCode.CONNECTION_REFUSED_IDENTIFIER_REJECTED);
+            return;
+        }
+        String willKind = null;
+        if (endpoint.will() != null && endpoint.will().isWillFlag()) {
+            TopicAuthorizer.Decision d = TopicAuthorizer.publish(device, endpoint.will().getWillTopic(), endpoint.will().isWillRetain());
+            if (d instanceof TopicAuthorizer.Decision.Declined declined) {
+                record(peer, tenant, 0, "mqtt-will-refused", declined.reason(),
+                        device.describe() + " topic:" + clip(endpoint.will().getWillTopic()));
+                endpoint.reject(v5 ? MqttConnectReturnCode.CONNECTION_REFUSED_NOT_AUTHORIZED_5
+                        : MqttConnectReturnCode.CONNECTION_REFUSED_NOT_AUTHORIZED);
+                return;
+            }
+            willKind = ((TopicAuthorizer.Decision.Allowed) d).kind();
+        }
+        DeviceSession session = new DeviceSession(this, s, writer, endpoint, device, peer, v5, willKind);
+        String key = tenant + "/" + device.device().value();
+        DeviceSession previous = sessions.put(key, session);
+        if (previous != null) {
+            record(peer, tenant, 0, "duplicate-identity", "a second connection with the same identity took over the session",
+                    device.describe() + " previous-source:" + previous.source() + " new-source:" + addr(peer));
+            previous.takenOver();
+        }
+        endpoint.accept(false);
+        session.start();
+    }
+
+    void ended(DeviceSession session) {
+        sessions.remove(session.key(), session);
+    }
+
+    void record(SocketAddress peer, String tenant, int unused, String type, String reason, String identity) {
+        s.securityEvents().record(new SecurityEvent(s.clock().nowMs(), tenant, type, reason, identity,
+                peer == null ? null : peer.hostAddress(), peer == null ? 0 : peer.port(), "mqtt", null));
+    }
+
+    static String addr(SocketAddress a) {
+        return a == null ? "" : a.hostAddress() + ":" + a.port();
+    }
+
+    static String clip(String s) {
+        if (s == null) {
+            return "";
+        }
+        String printable = s.replaceAll("[^\\x20-\\x7e]", "?");
+        return printable.length() > 100 ? printable.substring(0, 100) : printable;
+    }
+
+    private static X509Certificate[] peerCertificates(MqttEndpoint endpoint) {
+        SSLSession ssl = endpoint.sslSession();
+        if (ssl == null) {
+            return null;
+        }
+        try {
+            Certificate[] certs = ssl.getPeerCertificates();
+            if (certs == null || certs.length == 0) {
+                return null;
+            }
+            X509Certificate[] out = new X509Certificate[certs.length];
+            for (int i = 0; i < certs.length; i++) {
+                out[i] = (X509Certificate) certs[i];
+            }
+            return out;
+        } catch (SSLPeerUnverifiedException e) {
+            return null;
+        }
+    }
+
+    public void close() {
+        for (DeviceSession session : sessions.values()) {
+            session.serverShutdown();
+        }
+        for (MqttServer server : new MqttServer[] {tls, plaintext}) {
+            if (server != null) {
+                try {
+                    server.close().toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
+                } catch (Exception e) {
+                    LOG.warn("MQTT listener did not close cleanly: {}", e.toString());
+                }
+            }
+        }
+    }
+
+    static MqttProperties none() {
+        return MqttProperties.NO_PROPERTIES;
+    }
+}

@@ -1,0 +1,141 @@
+package dev.bulwark.server.telemetry;
+
+import dev.bulwark.server.store.Database;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.ArrayBlockingQueue;
+import java.util.concurrent.BlockingQueue;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.function.Consumer;
+import org.jdbi.v3.core.statement.PreparedBatch;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Durable device messages without a database round trip per message: submitted messages are queued, and
+ * one writer thread commits everything that queued up while the previous batch was being written, in one
+ * transaction with one JDBC batch. Only after the commit does each message's callback run, so a QoS 1
+ * PUBACK or an HTTP 2xx sent from it acknowledges data that is on disk.
+ *
+ * <p>Back-pressure: the queue is bounded; {@link #submit} returns false when it is full, and the caller
+ * refuses or slows the sender instead of acknowledging something that is not stored.
+ *
+ * <p>Async contract: callbacks run on the writer thread; they must be quick and must not block (hand
+ * work back to an event loop).
+ */
+public final class GroupCommitWriter implements AutoCloseable {
+    private static final Logger LOG = LoggerFactory.getLogger(GroupCommitWriter.class);
+
+    /** What to do once a message is committed, or once its batch failed. */
+    public interface Completion {
+        void committed();
+
+        void failed(Throwable cause);
+    }
+
+    private record Pending(DeviceMessage message, Completion completion) {
+    }
+
+    private final Database db;
+    private final BlockingQueue<Pending> queue;
+    private final int maxBatch;
+    private final Thread thread;
+    private final AtomicLong committed = new AtomicLong();
+    private final AtomicLong batches = new AtomicLong();
+    private final AtomicLong commitNanos = new AtomicLong();
+    private volatile boolean running = true;
+
+    public GroupCommitWriter(Database db, int capacity, int maxBatch) {
+        this.db = db;
+        this.queue = new ArrayBlockingQueue<>(capacity);
+        this.maxBatch = maxBatch;
+        this.thread = new Thread(this::run, "bulwark-group-commit");
+        this.thread.setDaemon(true);
+        this.thread.start();
+    }
+
+    /** Queues a message; false when the writer is saturated or closed (nothing was queued). */
+    public boolean submit(DeviceMessage message, Completion completion) {
+        return running && queue.offer(new Pending(message, completion));
+    }
+
+    public long committedMessages() {
+        return committed.get();
+    }
+
+    public long batches() {
+        return batches.get();
+    }
+
+    /** Total time spent committing, in nanoseconds. */
+    public long commitNanos() {
+        return commitNanos.get();
+    }
+
+    private void run() {
+        List<Pending> batch = new ArrayList<>(maxBatch);
+        while (running || !queue.isEmpty()) {
+            try {
+                Pending first = queue.poll(100, TimeUnit.MILLISECONDS);
+                if (first == null) {
+                    continue;
+                }
+                batch.add(first);
+                queue.drainTo(batch, maxBatch - 1);
+                commit(batch);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                break;
+            } finally {
+                batch.clear();
+            }
+        }
+    }
+
+    private void commit(List<Pending> batch) {
+        long t0 = System.nanoTime();
+        try {
+            db.tx(h -> {
+                PreparedBatch pb = h.prepareBatch("INSERT INTO device_messages (tenant_id, device_id, kind, received_ms, qos, channel, source, connection, payload) "
+                        + "VALUES (:t, :d, :kind, :received, :qos, :channel, :source, :connection, :payload)");
+                for (Pending p : batch) {
+                    DeviceMessage m = p.message();
+                    pb.bind("t", m.tenantId()).bind("d", m.deviceId()).bind("kind", m.kind()).bind("received", m.receivedMs())
+                            .bind("qos", (short) m.qos()).bind("channel", m.channel()).bind("source", m.source())
+                            .bind("connection", m.connection()).bind("payload", m.payload()).add();
+                }
+                return pb.execute();
+            });
+        } catch (RuntimeException e) {
+            LOG.error("cannot commit a batch of {} device messages: {}", batch.size(), e.toString());
+            each(batch, p -> p.completion().failed(e));
+            return;
+        }
+        commitNanos.addAndGet(System.nanoTime() - t0);
+        batches.incrementAndGet();
+        committed.addAndGet(batch.size());
+        each(batch, p -> p.completion().committed());
+    }
+
+    private static void each(List<Pending> batch, Consumer<Pending> action) {
+        for (Pending p : batch) {
+            try {
+                action.accept(p);
+            } catch (RuntimeException e) {
+                LOG.warn("device message callback failed: {}", e.toString());
+            }
+        }
+    }
+
+    /** Stops accepting, commits what is queued, and returns. */
+    @Override
+    public void close() {
+        running = false;
+        try {
+            thread.join(15_000);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+    }
+}

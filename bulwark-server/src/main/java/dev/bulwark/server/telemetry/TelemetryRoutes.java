@@ -1,0 +1,107 @@
+package dev.bulwark.server.telemetry;
+
+import static dev.bulwark.server.identity.Role.AUDITOR;
+import static dev.bulwark.server.identity.Role.FLEET_OPERATOR;
+import static dev.bulwark.server.identity.Role.SECURITY_ANALYST;
+import static dev.bulwark.server.identity.Role.TENANT_ADMIN;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.bulwark.protocol.DeviceId;
+import dev.bulwark.protocol.TenantId;
+import dev.bulwark.server.Refusal;
+import dev.bulwark.server.Services;
+import dev.bulwark.server.http.ApiRoute;
+import dev.bulwark.server.http.Call;
+import dev.bulwark.server.http.Response;
+import dev.bulwark.server.http.Views;
+import java.time.Instant;
+import java.time.format.DateTimeParseException;
+import java.util.Base64;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+
+/** Reading what devices sent: telemetry (default) or events, by time range, with cursor pagination. */
+public final class TelemetryRoutes {
+    private static final Set<String> KINDS = Set.of("telemetry", "events", "config-reported", "command-result");
+    private static final ObjectMapper JSON = new ObjectMapper();
+
+    private final Services s;
+
+    public TelemetryRoutes(Services s) {
+        this.s = s;
+    }
+
+    public List<ApiRoute> routes() {
+        return List.of(ApiRoute.get("/api/v1/devices/{deviceId}/telemetry", "listTelemetry")
+                .summary("Messages a device sent (kind=telemetry by default, or events), oldest first")
+                .roles(TENANT_ADMIN, FLEET_OPERATOR, SECURITY_ANALYST, AUDITOR)
+                .query("from", "to", "limit", "cursor", "kind").handle(this::list));
+    }
+
+    private Response list(Call call) {
+        TenantId tenant = call.tenant();
+        DeviceId device = call.path("deviceId", DeviceId::of);
+        long from = time(call.query("from"), 0);
+        long to = time(call.query("to"), Long.MAX_VALUE);
+        int limit = call.queryInt("limit", 100, 1, 1000);
+        String kind = call.query("kind") == null ? "telemetry" : call.query("kind");
+        if (!KINDS.contains(kind)) {
+            throw Refusal.invalid("kind must be one of " + String.join(", ", KINDS));
+        }
+        String cursor = Views.decodeCursor(call.query("cursor"));
+        long after;
+        try {
+            after = cursor.isEmpty() ? 0 : Long.parseLong(cursor);
+        } catch (NumberFormatException e) {
+            throw Refusal.invalid("cursor is not a cursor returned by this API");
+        }
+        var rows = call.read(h -> {
+            s.devices().require(h, tenant, device);
+            return h.createQuery("SELECT id, kind, received_ms, qos, channel, source, connection, payload FROM device_messages "
+                            + "WHERE tenant_id = :t AND device_id = :d AND kind = :kind AND received_ms >= :from AND received_ms < :to "
+                            + "AND id > :after ORDER BY id LIMIT :limit")
+                    .bind("t", tenant.value()).bind("d", device.value()).bind("kind", kind).bind("from", from).bind("to", to)
+                    .bind("after", after).bind("limit", limit)
+                    .map((rs, ctx) -> {
+                        Map<String, Object> m = new LinkedHashMap<>();
+                        m.put("id", rs.getLong("id"));
+                        m.put("receivedAt", Views.time(rs.getLong("received_ms")));
+                        m.put("kind", rs.getString("kind"));
+                        m.put("qos", rs.getInt("qos"));
+                        m.put("channel", rs.getString("channel"));
+                        m.put("source", rs.getString("source"));
+                        m.put("connection", rs.getString("connection"));
+                        byte[] payload = rs.getBytes("payload");
+                        m.put("payloadBase64", Base64.getEncoder().encodeToString(payload));
+                        m.put("payload", asJson(payload));
+                        return m;
+                    }).list();
+        });
+        Map<String, Object> out = new LinkedHashMap<>();
+        out.put("items", rows);
+        out.put("nextCursor", rows.size() == limit ? Views.cursor(String.valueOf(rows.get(rows.size() - 1).get("id"))) : null);
+        return Response.ok(out);
+    }
+
+    /** The payload as JSON when it is JSON, else null (the base64 form is always there). */
+    private static Object asJson(byte[] payload) {
+        try {
+            return JSON.readTree(payload);
+        } catch (java.io.IOException e) {
+            return null;
+        }
+    }
+
+    private static long time(String value, long dflt) {
+        if (value == null) {
+            return dflt;
+        }
+        try {
+            return Instant.parse(value).toEpochMilli();
+        } catch (DateTimeParseException e) {
+            throw Refusal.invalid("from and to must be ISO-8601 instants, e.g. 2026-01-31T12:00:00Z");
+        }
+    }
+}
