@@ -33,9 +33,12 @@ public final class DemoCommand implements Callable<Integer> {
     @Option(names = "--https-port", description = "REST API port; 0 picks a free port (default: ${DEFAULT-VALUE})", defaultValue = "8443")
     int httpsPort;
 
+    @Option(names = "--mqtt-port", description = "MQTT over TLS port; 0 picks a free port (default: ${DEFAULT-VALUE})", defaultValue = "8883")
+    int mqttPort;
+
     @Override
     public Integer call() throws InterruptedException {
-        ServerConfig config = ServerConfig.builder().dataDir(data).httpsPort(httpsPort).bindAddress("127.0.0.1").build();
+        ServerConfig config = ServerConfig.builder().dataDir(data).httpsPort(httpsPort).mqttPort(mqttPort).bindAddress("127.0.0.1").build();
         BulwarkServer server = BulwarkServer.start(config);
         try {
             Summary summary = setUp(server);
@@ -119,6 +122,7 @@ public final class DemoCommand implements Callable<Integer> {
         System.out.println("  tenant          " + TENANT + ", tenant-admin '" + OPERATOR + "', token in " + s.operatorTokenFile());
         System.out.println("  device          " + DEVICE + ", certificate serial " + s.certificateSerial());
         System.out.println("                  key and certificate (made from an on-device CSR) in " + s.deviceDir());
+        System.out.println("  MQTT            mqtts://localhost:" + server.mqttPort() + " (mutual TLS)");
         System.out.println("  platform admin  token in " + root.resolve("bootstrap/admin.token"));
         System.out.println();
         System.out.println("Try:");
@@ -126,10 +130,14 @@ public final class DemoCommand implements Callable<Integer> {
         System.out.println("  " + curl + " " + base + "/api/v1/devices/" + DEVICE + "/certificates");
         System.out.println("  " + curl + " -H 'Content-Type: application/json' -d '{\"id\":\"thermo-0002\",\"model\":\"thermo\"}' " + base + "/api/v1/devices");
         System.out.println("  " + curl + " " + base + "/api/v1/audit");
+        String dev = s.deviceDir().toString();
+        System.out.println("  mosquitto_pub -h localhost -p " + server.mqttPort() + " --cafile " + root.resolve("pki/ca.pem") + " --cert " + dev
+                + "/device.pem --key " + dev + "/device.key -i " + DEVICE + " -q 1 -t devices/" + DEVICE + "/telemetry -m '{\"celsius\":21.5}'");
+        System.out.println("  " + curl + " " + base + "/api/v1/devices/" + DEVICE + "/telemetry");
         System.out.println("  openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout thermo-0002.key -subj /CN=thermo-0002 -out thermo-0002.csr");
         System.out.println("  jq -Rs '{csr: .}' thermo-0002.csr | " + curl + " -H 'Content-Type: application/json' -d @- " + base + "/api/v1/devices/thermo-0002/certificates");
         System.out.println();
         System.out.println("Audit chain check (with the server stopped): ./bulwark audit verify --data " + root);
-        System.out.println("The simulated device fleet and the MQTT endpoint arrive with the device endpoint and SDK.");
+        System.out.println("The simulated device fleet arrives with the device SDK.");
     }
 }

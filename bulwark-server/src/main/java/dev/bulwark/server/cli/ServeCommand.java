@@ -16,6 +16,10 @@ public final class ServeCommand implements java.util.concurrent.Callable<Integer
     public Integer call() throws InterruptedException {
         BulwarkServer server = BulwarkServer.start(options.toConfig());
         System.out.println("Bulwark is running: REST API https://localhost:" + server.httpsPort() + "/api/v1");
+        System.out.println("  MQTT over TLS:           port " + server.mqttPort() + " (client certificate or device token)");
+        if (server.mqttPlaintextPort() >= 0) {
+            System.out.println("  DEVELOPMENT plaintext MQTT on 127.0.0.1:" + server.mqttPlaintextPort() + " -- never use with real devices");
+        }
         System.out.println("  platform CA certificate: " + server.services().pki().caPemFile());
         System.out.println("  bound ports:             " + server.dataDir().resolve("run/ports.json"));
         System.out.println("  bootstrap admin token:   " + server.dataDir().resolve("bootstrap/admin.token") + " (owner-only file)");

@@ -27,8 +27,21 @@ public final class ServerOptions {
     @Option(names = "--host-name", description = "Extra DNS name for the server certificate (repeatable)")
     List<String> hostNames = new ArrayList<>();
 
+    @Option(names = "--max-payload", description = "Largest device message payload in bytes (default: ${DEFAULT-VALUE})", defaultValue = "65536")
+    int maxPayload;
+
+    @Option(names = "--device-rate", description = "Messages per second one device may send, bursts of twice that (default: ${DEFAULT-VALUE})", defaultValue = "100")
+    int deviceRate;
+
+    @Option(names = "--dev-plaintext", description = "DEVELOPMENT ONLY: also listen for plaintext MQTT on 127.0.0.1 (port --dev-plaintext-port)")
+    boolean devPlaintext;
+
+    @Option(names = "--dev-plaintext-port", description = "Port of the development plaintext MQTT listener (default: ${DEFAULT-VALUE})", defaultValue = "1884")
+    int devPlaintextPort;
+
     ServerConfig toConfig() {
         return ServerConfig.builder().dataDir(data).databaseUrl(db).httpsPort(httpsPort).mqttPort(mqttPort)
-                .bindAddress(bind).hostNames(hostNames).build();
+                .bindAddress(bind).hostNames(hostNames).maxPayloadBytes(maxPayload).deviceMessagesPerSecond(deviceRate)
+                .devPlaintextPort(devPlaintext ? devPlaintextPort : -1).build();
     }
 }

@@ -26,6 +26,7 @@ public final class TestServer implements AutoCloseable {
     private final Path dataDir;
     private final String databaseUrl;
     private final Consumer<ServerConfig.Builder> customizer;
+    private final TestClock clock = new TestClock();
     private BulwarkServer server;
     private ApiClient api;
 
@@ -54,7 +55,7 @@ public final class TestServer implements AutoCloseable {
         ServerConfig.Builder b = ServerConfig.builder().dataDir(dataDir).databaseUrl(databaseUrl)
                 .httpsPort(0).mqttPort(0).bindAddress("127.0.0.1");
         customizer.accept(b);
-        server = BulwarkServer.start(b.build());
+        server = BulwarkServer.start(b.build(), clock);
         api = new ApiClient("localhost", server.httpsPort(), dataDir.resolve("pki/ca.pem"));
     }
 
@@ -67,6 +68,11 @@ public final class TestServer implements AutoCloseable {
     /** Stops the node, leaving data directory and database in place (e.g. to run the CLI against them). */
     public void stop() {
         server.close();
+    }
+
+    /** The node's clock; move it forward to expire credentials. */
+    public TestClock clock() {
+        return clock;
     }
 
     public Backend backend() {
