@@ -34,7 +34,9 @@ public final class Database implements AutoCloseable {
      *
      * <p>The embedded database gets a random password on first use, kept in {@code db/credentials}
      * (owner-only), so the file cannot be opened by another local user through H2's own tooling
-     * without reading that file first.
+     * without reading that file first. {@code WRITE_DELAY=0} makes H2 write every commit to its file before
+     * the commit returns (its default delays that by 500 ms, and a killed process would lose transactions
+     * that were already acknowledged).
      */
     public static Database open(String url, DataDir dataDir) {
         HikariConfig hc = new HikariConfig();
@@ -46,7 +48,7 @@ public final class Database implements AutoCloseable {
                 DataDir.createSecret(credentials, Secrets.randomHex(24));
             }
             hc.setJdbcUrl("jdbc:h2:file:" + dbDir.resolve("bulwark").toAbsolutePath()
-                    + ";DB_CLOSE_ON_EXIT=FALSE;LOCK_TIMEOUT=10000");
+                    + ";DB_CLOSE_ON_EXIT=FALSE;LOCK_TIMEOUT=10000;WRITE_DELAY=0");
             hc.setUsername("bulwark");
             hc.setPassword(DataDir.read(credentials).trim());
             dialect = Dialect.H2;
