@@ -1,6 +1,10 @@
 package dev.bulwark.server.mqtt;
 
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.bulwark.server.Services;
+import dev.bulwark.server.command.CommandService;
+import dev.bulwark.server.shadow.ConfigService;
 import dev.bulwark.server.crypto.Secrets;
 import dev.bulwark.server.device.DevicePrincipal;
 import dev.bulwark.server.telemetry.DeviceMessage;
@@ -15,7 +19,11 @@ import io.vertx.mqtt.messages.MqttSubscribeMessage;
 import io.vertx.mqtt.messages.codes.MqttDisconnectReasonCode;
 import io.vertx.mqtt.messages.codes.MqttSubAckReasonCode;
 import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.HashSet;
 import java.util.List;
+import java.util.Map;
+import java.util.Set;
 
 /**
  * One accepted MQTT connection of one device. All methods run on the connection's event loop, except the
@@ -23,10 +31,13 @@ import java.util.List;
  */
 public final class DeviceSession {
     private static final int SUBMIT_RETRIES = 200;
+    private static final ObjectMapper JSON = new ObjectMapper();
 
     private final MqttListener listener;
     private final Services s;
     private final GroupCommitWriter writer;
+    private final ConfigService config;
+    private final CommandService commands;
     private final MqttEndpoint endpoint;
     private final DevicePrincipal device;
     private final SocketAddress peer;
@@ -38,12 +49,18 @@ public final class DeviceSession {
     private final Vertx vertx;
     private boolean gracefulDisconnect;
     private boolean closing;
+    /** Topics the device subscribed to (event loop only, but read by {@link #send} from other threads). */
+    private final Set<String> subscriptions = java.util.concurrent.ConcurrentHashMap.newKeySet();
+    /** Acknowledgement callbacks of messages sent to the device, by message id (event loop only). */
+    private final Map<Integer, Runnable> awaitingAck = new HashMap<>();
 
-    DeviceSession(MqttListener listener, Services s, GroupCommitWriter writer, MqttEndpoint endpoint, DevicePrincipal device,
-                  SocketAddress peer, boolean v5, String willKind) {
+    DeviceSession(MqttListener listener, Services s, GroupCommitWriter writer, ConfigService config, CommandService commands,
+                  MqttEndpoint endpoint, DevicePrincipal device, SocketAddress peer, boolean v5, String willKind) {
         this.listener = listener;
         this.s = s;
         this.writer = writer;
+        this.config = config;
+        this.commands = commands;
         this.endpoint = endpoint;
         this.device = device;
         this.peer = peer;
@@ -73,7 +90,16 @@ public final class DeviceSession {
     void start() {
         endpoint.publishHandler(this::publish);
         endpoint.subscribeHandler(this::subscribe);
-        endpoint.unsubscribeHandler(u -> endpoint.unsubscribeAcknowledge(u.messageId()));
+        endpoint.unsubscribeHandler(u -> {
+            subscriptions.removeAll(u.topics());
+            endpoint.unsubscribeAcknowledge(u.messageId());
+        });
+        endpoint.publishAcknowledgeHandler(id -> {
+            Runnable r = awaitingAck.remove(id);
+            if (r != null) {
+                r.run();
+            }
+        });
         endpoint.disconnectHandler(v -> gracefulDisconnect = true);
         endpoint.closeHandler(v -> closed());
         endpoint.exceptionHandler(e -> { });
@@ -107,10 +133,15 @@ public final class DeviceSession {
                     "topic:" + MqttListener.clip(m.topicName()), MqttDisconnectReasonCode.MESSAGE_RATE_TOO_HIGH);
             return;
         }
-        DeviceMessage message = new DeviceMessage(device.tenant().value(), device.device().value(),
-                ((TopicAuthorizer.Decision.Allowed) d).kind(), s.clock().nowMs(), m.qosLevel().value(), "mqtt", source(),
-                connectionId, m.payload().getBytes());
-        submit(message, m.qosLevel() == MqttQoS.AT_LEAST_ONCE ? m.messageId() : -1, 0);
+        String kind = ((TopicAuthorizer.Decision.Allowed) d).kind();
+        int ackId = m.qosLevel() == MqttQoS.AT_LEAST_ONCE ? m.messageId() : -1;
+        if (kind.equals("config-reported") || kind.equals("command-result")) {
+            control(kind, m.topicName(), m.payload().getBytes(), ackId);
+            return;
+        }
+        DeviceMessage message = new DeviceMessage(device.tenant().value(), device.device().value(), kind, s.clock().nowMs(),
+                m.qosLevel().value(), "mqtt", source(), connectionId, m.payload().getBytes());
+        submit(message, ackId, 0);
     }
 
     /**
@@ -150,6 +181,74 @@ public final class DeviceSession {
         }
     }
 
+    /**
+     * Reported configuration ({@code {...}}) and command results ({@code {"status":"succeeded"|"failed","result":...}}):
+     * stored on a worker thread, acknowledged after the commit. A payload that is not of that shape is
+     * refused (MQTT 5: "payload format invalid") and recorded.
+     */
+    private void control(String kind, String topic, byte[] payload, int ackId) {
+        JsonNode json;
+        try {
+            json = JSON.readTree(payload);
+        } catch (java.io.IOException e) {
+            json = null;
+        }
+        if (json == null || !json.isObject()) {
+            refuse("mqtt-payload-invalid", kind + " must be a JSON object", "topic:" + MqttListener.clip(topic),
+                    MqttDisconnectReasonCode.PAYLOAD_FORMAT_INVALID);
+            return;
+        }
+        JsonNode doc = json;
+        if (kind.equals("command-result")) {
+            String status = doc.path("status").asText("");
+            if (!status.equals("succeeded") && !status.equals("failed")) {
+                refuse("mqtt-payload-invalid", "a command result needs \"status\": \"succeeded\" or \"failed\"",
+                        "topic:" + MqttListener.clip(topic), MqttDisconnectReasonCode.PAYLOAD_FORMAT_INVALID);
+                return;
+            }
+        }
+        String commandId = kind.equals("command-result") ? topic.split("/")[3] : null;
+        vertx.executeBlocking(() -> {
+            if (commandId == null) {
+                config.report(device.tenant(), device.device(), doc);
+                return true;
+            }
+            return commands.complete(device.tenant(), device.device(), commandId, doc.get("status").asText().equals("succeeded"),
+                    doc.get("result"));
+        }, false).onComplete(ar -> {
+            if (ar.failed()) {
+                disconnect(MqttDisconnectReasonCode.UNSPECIFIED_ERROR);
+                return;
+            }
+            if (!ar.result()) {
+                listener.record(peer, device.tenant().value(), 0, "mqtt-command-result-refused",
+                        "no open command with this id for this device (unknown, finished or expired)",
+                        device.describe() + " command:" + MqttListener.clip(commandId));
+            }
+            if (ackId >= 0 && endpoint.isConnected() && !closing) {
+                endpoint.publishAcknowledge(ackId);
+            }
+        });
+    }
+
+    /**
+     * Sends a message to the device at QoS 1 if it subscribed to the topic; callable from any thread.
+     * {@code onAck} runs on the event loop when the device acknowledges.
+     */
+    boolean send(String topic, byte[] payload, Runnable onAck) {
+        if (closing || !subscriptions.contains(topic)) {
+            return false;
+        }
+        context.runOnContext(v -> {
+            if (closing || !endpoint.isConnected()) {
+                return;
+            }
+            endpoint.publish(topic, io.vertx.core.buffer.Buffer.buffer(payload), MqttQoS.AT_LEAST_ONCE, false, false)
+                    .onSuccess(id -> awaitingAck.put(id, onAck));
+        });
+        return true;
+    }
+
     private void subscribe(MqttSubscribeMessage m) {
         List<MqttSubAckReasonCode> codes = new ArrayList<>();
         List<MqttQoS> granted = new ArrayList<>();
@@ -164,12 +263,27 @@ public final class DeviceSession {
                 MqttQoS q = sub.qualityOfService() == MqttQoS.AT_MOST_ONCE ? MqttQoS.AT_MOST_ONCE : MqttQoS.AT_LEAST_ONCE;
                 codes.add(MqttSubAckReasonCode.qosGranted(q));
                 granted.add(q);
+                subscriptions.add(sub.topicName());
             }
         }
         if (v5) {
             endpoint.subscribeAcknowledge(m.messageId(), codes, MqttListener.none());
         } else {
             endpoint.subscribeAcknowledge(m.messageId(), granted);
+        }
+        // what the device subscribed to is pushed right after the SUBACK: current desired config, queued commands
+        boolean wantsConfig = m.topicSubscriptions().stream().anyMatch(t -> t.topicName().endsWith("/config/desired") && subscriptions.contains(t.topicName()));
+        boolean wantsCommands = m.topicSubscriptions().stream().anyMatch(t -> t.topicName().endsWith("/commands") && subscriptions.contains(t.topicName()));
+        if (wantsConfig || wantsCommands) {
+            vertx.executeBlocking(() -> {
+                if (wantsConfig) {
+                    config.push(device.tenant(), device.device());
+                }
+                if (wantsCommands) {
+                    commands.deliverQueued(device.tenant(), device.device());
+                }
+                return null;
+            }, false);
         }
     }
 

@@ -1,7 +1,12 @@
 package dev.bulwark.server.mqtt;
 
 import dev.bulwark.server.Services;
+import dev.bulwark.protocol.DeviceId;
+import dev.bulwark.protocol.TenantId;
+import dev.bulwark.server.command.CommandService;
 import dev.bulwark.server.device.DeviceAuthenticator;
+import dev.bulwark.server.device.DeviceLink;
+import dev.bulwark.server.shadow.ConfigService;
 import dev.bulwark.server.device.DevicePrincipal;
 import dev.bulwark.server.identity.AuthOutcome;
 import dev.bulwark.server.monitor.SecurityEvent;
@@ -42,22 +47,33 @@ import org.slf4j.LoggerFactory;
  * {@link GroupCommitWriter}; the PUBACK goes out only after the commit, and only if the session is still
  * connected. Every refusal is a security event.
  */
-public final class MqttListener {
+public final class MqttListener implements DeviceLink {
     private static final Logger LOG = LoggerFactory.getLogger(MqttListener.class);
 
     private final Vertx vertx;
     private final Services s;
     private final DeviceAuthenticator authenticator;
     private final GroupCommitWriter writer;
+    private final ConfigService config;
+    private final CommandService commands;
     private final Map<String, DeviceSession> sessions = new ConcurrentHashMap<>();
     private MqttServer tls;
     private MqttServer plaintext;
 
-    public MqttListener(Vertx vertx, Services s, DeviceAuthenticator authenticator, GroupCommitWriter writer) {
+    public MqttListener(Vertx vertx, Services s, DeviceAuthenticator authenticator, GroupCommitWriter writer,
+                        ConfigService config, CommandService commands) {
         this.vertx = vertx;
         this.s = s;
         this.authenticator = authenticator;
         this.writer = writer;
+        this.config = config;
+        this.commands = commands;
+    }
+
+    @Override
+    public boolean send(TenantId tenant, DeviceId device, String topic, byte[] payload, Runnable onAck) {
+        DeviceSession session = sessions.get(tenant.value() + "/" + device.value());
+        return session != null && session.send(topic, payload, onAck);
     }
 
     /** Binds the TLS listener (and the development plaintext one, when configured); returns the TLS port. */
@@ -176,7 +192,7 @@ public final class MqttListener {
             }
             willKind = ((TopicAuthorizer.Decision.Allowed) d).kind();
         }
-        DeviceSession session = new DeviceSession(this, s, writer, endpoint, device, peer, v5, willKind);
+        DeviceSession session = new DeviceSession(this, s, writer, config, commands, endpoint, device, peer, v5, willKind);
         String key = tenant + "/" + device.device().value();
         DeviceSession previous = sessions.put(key, session);
         if (previous != null) {

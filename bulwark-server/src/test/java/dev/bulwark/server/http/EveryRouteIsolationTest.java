@@ -44,8 +44,9 @@ class EveryRouteIsolationTest {
     static final String VICTIM_DEVICE = "victim-dev-7391";
     static final String VICTIM_MODEL = "victim-model-q7";
     static final String ATTACKER = "attacker-co";
+    static final String VICTIM_COMMAND = "victim-secret-cmd";
     static final List<String> TENANT_TABLES = List.of("operators", "api_tokens", "devices", "device_certificates",
-            "device_tokens", "tenant_cas", "ca_challenges");
+            "device_tokens", "tenant_cas", "ca_challenges", "device_messages", "models", "model_commands", "device_config", "commands");
 
     @Parameter
     Backend backend;
@@ -91,7 +92,19 @@ class EveryRouteIsolationTest {
                 Map.of("certificate", openssl.read("ca.pem"), "verificationCertificate", openssl.read("pop.pem")));
         assertThat(ca.status()).as(ca.body()).isEqualTo(201);
 
+        assertThat(api.post("/api/v1/models", victimAdmin, Map.of("id", VICTIM_MODEL)).status()).isEqualTo(201);
+        assertThat(api.send("PUT", "/api/v1/models/" + VICTIM_MODEL + "/config-schema", victimAdmin, "application/json",
+                "{\"type\":\"object\",\"title\":\"victim-schema-title\"}".getBytes()).status()).isEqualTo(200);
+        assertThat(api.send("PUT", "/api/v1/models/" + VICTIM_MODEL + "/commands/" + VICTIM_COMMAND, victimAdmin, "application/json",
+                "{\"paramsSchema\":{\"type\":\"object\"}}".getBytes()).status()).isEqualTo(200);
+        assertThat(api.send("PUT", "/api/v1/devices/" + VICTIM_DEVICE + "/config", victimAdmin, "application/json",
+                "{\"victimSetting\":42}".getBytes()).status()).isEqualTo(200);
+        JsonNode command = api.post("/api/v1/devices/" + VICTIM_DEVICE + "/commands", victimAdmin, Map.of("name", VICTIM_COMMAND)).json();
+
         pathValues.put("tenant", VICTIM);
+        pathValues.put("model", VICTIM_MODEL);
+        pathValues.put("command", VICTIM_COMMAND);
+        pathValues.put("commandId", command.get("id").asText());
         pathValues.put("deviceId", VICTIM_DEVICE);
         pathValues.put("serial", cert.get("serial").asText());
         pathValues.put("deviceTokenId", devToken.get("id").asText());
@@ -100,7 +113,8 @@ class EveryRouteIsolationTest {
         pathValues.put("caId", ca.json().get("id").asText());
         markers.addAll(List.of(VICTIM_NAME, VICTIM_DEVICE, VICTIM_MODEL, cert.get("serial").asText(),
                 devToken.get("id").asText(), victimOperatorTokenId, ca.json().get("id").asText(), "Victim Factory CA",
-                cert.get("fingerprintSha256").asText()));
+                cert.get("fingerprintSha256").asText(), VICTIM_COMMAND, command.get("id").asText(), "victim-schema-title",
+                "victimSetting"));
 
         attacker = server.tenantWithOperator(ATTACKER, "mallory",
                 Role.TENANT_ROLES.stream().map(Role::wireName).toArray(String[]::new));
