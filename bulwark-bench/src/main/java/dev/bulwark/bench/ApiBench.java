@@ -38,7 +38,7 @@ public final class ApiBench implements java.util.concurrent.Callable<Integer> {
     public Integer call() throws Exception {
         Path dir = Files.createTempDirectory("bulwark-bench");
         try (BulwarkServer server = BulwarkServer.start(ServerConfig.builder().dataDir(dir).databaseUrl(db)
-                .httpsPort(0).bindAddress("127.0.0.1").build())) {
+                .httpsPort(0).mqttPort(0).deviceHttpsPort(0).bindAddress("127.0.0.1").build())) {
             ApiClient api = new ApiClient("localhost", server.httpsPort(), dir.resolve("pki/ca.pem"));
             String admin = DataDir.read(dir.resolve("bootstrap/admin.token")).trim();
             api.post("/api/v1/tenants", admin, Map.of("id", "bench", "name", "Bench"));

@@ -10,6 +10,7 @@ import dev.bulwark.server.config.ServerConfig;
 import dev.bulwark.server.device.CredentialStore;
 import dev.bulwark.server.device.DeviceAuthenticator;
 import dev.bulwark.server.mqtt.MqttListener;
+import dev.bulwark.server.devicehttp.DeviceHttpsServer;
 import dev.bulwark.server.telemetry.GroupCommitWriter;
 import dev.bulwark.server.telemetry.TelemetryRoutes;
 import dev.bulwark.server.command.CommandRoutes;
@@ -59,14 +60,17 @@ public final class BulwarkServer implements AutoCloseable {
     private final int httpsPort;
     private final GroupCommitWriter writer;
     private final MqttListener mqtt;
+    private final DeviceHttpsServer deviceHttps;
 
-    private BulwarkServer(Services services, Vertx vertx, ApiServer api, int httpsPort, GroupCommitWriter writer, MqttListener mqtt) {
+    private BulwarkServer(Services services, Vertx vertx, ApiServer api, int httpsPort, GroupCommitWriter writer, MqttListener mqtt,
+                          DeviceHttpsServer deviceHttps) {
         this.services = services;
         this.vertx = vertx;
         this.api = api;
         this.httpsPort = httpsPort;
         this.writer = writer;
         this.mqtt = mqtt;
+        this.deviceHttps = deviceHttps;
     }
 
     public static BulwarkServer start(ServerConfig config) {
@@ -103,13 +107,16 @@ public final class BulwarkServer implements AutoCloseable {
             api = new ApiServer(vertx, config, pki, db, audit, s.apiTokens(), events, clock, routes, VERSION);
             int port = api.start();
             writer = new GroupCommitWriter(db, 100_000, 4_096);
-            MqttListener mqtt = new MqttListener(vertx, s, new DeviceAuthenticator(db, pki, clock), writer, shadow, commands);
+            DeviceAuthenticator deviceAuth = new DeviceAuthenticator(db, pki, clock);
+            MqttListener mqtt = new MqttListener(vertx, s, deviceAuth, writer, shadow, commands);
             shadow.attach(mqtt);
             commands.attach(mqtt);
             int mqttPort = mqtt.start();
             Vertx loop = vertx;
             loop.setPeriodic(1000, t -> loop.executeBlocking(commands::expire, false));
-            BulwarkServer server = new BulwarkServer(s, vertx, api, port, writer, mqtt);
+            DeviceHttpsServer deviceHttps = new DeviceHttpsServer(vertx, s, deviceAuth, writer);
+            deviceHttps.start();
+            BulwarkServer server = new BulwarkServer(s, vertx, api, port, writer, mqtt, deviceHttps);
             server.writePorts();
             LOG.info("Bulwark {} serving the REST API on https://{}:{}/api/v1 and MQTT over TLS on port {} (data: {}, database: {})",
                     VERSION, config.bindAddress(), port, mqttPort, dataDir.root(), config.embeddedDatabase() ? "embedded H2" : "external");
@@ -158,6 +165,7 @@ public final class BulwarkServer implements AutoCloseable {
         Map<String, Object> ports = new LinkedHashMap<>();
         ports.put("https", httpsPort);
         ports.put("mqtt", mqtt.port());
+        ports.put("deviceHttps", deviceHttps.port());
         if (mqtt.plaintextPort() >= 0) {
             ports.put("mqttPlaintextLoopback", mqtt.plaintextPort());
         }
@@ -187,6 +195,10 @@ public final class BulwarkServer implements AutoCloseable {
         return mqtt.plaintextPort();
     }
 
+    public int deviceHttpsPort() {
+        return deviceHttps.port();
+    }
+
     public MqttListener mqtt() {
         return mqtt;
     }
@@ -206,6 +218,7 @@ public final class BulwarkServer implements AutoCloseable {
     @Override
     public void close() {
         mqtt.close();
+        deviceHttps.close();
         api.close();
         writer.close();
         try {

@@ -36,9 +36,12 @@ public final class DemoCommand implements Callable<Integer> {
     @Option(names = "--mqtt-port", description = "MQTT over TLS port; 0 picks a free port (default: ${DEFAULT-VALUE})", defaultValue = "8883")
     int mqttPort;
 
+    @Option(names = "--device-https-port", description = "Device HTTPS port; 0 picks a free port (default: ${DEFAULT-VALUE})", defaultValue = "8444")
+    int deviceHttpsPort;
+
     @Override
     public Integer call() throws InterruptedException {
-        ServerConfig config = ServerConfig.builder().dataDir(data).httpsPort(httpsPort).mqttPort(mqttPort).bindAddress("127.0.0.1").build();
+        ServerConfig config = ServerConfig.builder().dataDir(data).httpsPort(httpsPort).mqttPort(mqttPort).deviceHttpsPort(deviceHttpsPort).bindAddress("127.0.0.1").build();
         BulwarkServer server = BulwarkServer.start(config);
         try {
             Summary summary = setUp(server);

@@ -17,6 +17,7 @@ public final class ServeCommand implements java.util.concurrent.Callable<Integer
         BulwarkServer server = BulwarkServer.start(options.toConfig());
         System.out.println("Bulwark is running: REST API https://localhost:" + server.httpsPort() + "/api/v1");
         System.out.println("  MQTT over TLS:           port " + server.mqttPort() + " (client certificate or device token)");
+        System.out.println("  device HTTPS:            https://localhost:" + server.deviceHttpsPort() + "/device/v1/telemetry");
         if (server.mqttPlaintextPort() >= 0) {
             System.out.println("  DEVELOPMENT plaintext MQTT on 127.0.0.1:" + server.mqttPlaintextPort() + " -- never use with real devices");
         }

@@ -21,6 +21,9 @@ public final class ServerOptions {
     @Option(names = "--mqtt-port", description = "MQTT over TLS port; 0 picks a free port (default: ${DEFAULT-VALUE})", defaultValue = "8883")
     int mqttPort;
 
+    @Option(names = "--device-https-port", description = "Device HTTPS port (telemetry over HTTP); 0 picks a free port (default: ${DEFAULT-VALUE})", defaultValue = "8444")
+    int deviceHttpsPort;
+
     @Option(names = "--bind", description = "Address to listen on (default: ${DEFAULT-VALUE})", defaultValue = "0.0.0.0")
     String bind;
 
@@ -42,6 +45,6 @@ public final class ServerOptions {
     ServerConfig toConfig() {
         return ServerConfig.builder().dataDir(data).databaseUrl(db).httpsPort(httpsPort).mqttPort(mqttPort)
                 .bindAddress(bind).hostNames(hostNames).maxPayloadBytes(maxPayload).deviceMessagesPerSecond(deviceRate)
-                .devPlaintextPort(devPlaintext ? devPlaintextPort : -1).build();
+                .devPlaintextPort(devPlaintext ? devPlaintextPort : -1).deviceHttpsPort(deviceHttpsPort).build();
     }
 }

@@ -21,6 +21,7 @@ import java.util.Objects;
  * @param maxPayloadBytes largest device message payload accepted (MQTT and device HTTPS)
  * @param deviceMessagesPerSecond sustained per-device message rate; a burst of twice this is allowed
  * @param devPlaintextPort a plaintext MQTT port on loopback for development, or -1 (the default: none)
+ * @param deviceHttpsPort device HTTPS (telemetry over HTTP, later enrollment and firmware); 0 picks a port
  */
 public record ServerConfig(
         Path dataDir,
@@ -35,10 +36,12 @@ public record ServerConfig(
         Duration deviceCertificateTtl,
         int maxPayloadBytes,
         int deviceMessagesPerSecond,
-        int devPlaintextPort) {
+        int devPlaintextPort,
+        int deviceHttpsPort) {
 
     public static final int DEFAULT_HTTPS_PORT = 8443;
     public static final int DEFAULT_MQTT_PORT = 8883;
+    public static final int DEFAULT_DEVICE_HTTPS_PORT = 8444;
 
     public ServerConfig {
         Objects.requireNonNull(dataDir, "dataDir");
@@ -68,7 +71,7 @@ public record ServerConfig(
                 .httpsPort(httpsPort).mqttPort(mqttPort).hostNames(hostNames).apiBodyLimit(apiBodyLimit)
                 .operatorTokenTtl(operatorTokenTtl).bootstrapTokenTtl(bootstrapTokenTtl)
                 .deviceCertificateTtl(deviceCertificateTtl).maxPayloadBytes(maxPayloadBytes)
-                .deviceMessagesPerSecond(deviceMessagesPerSecond).devPlaintextPort(devPlaintextPort);
+                .deviceMessagesPerSecond(deviceMessagesPerSecond).devPlaintextPort(devPlaintextPort).deviceHttpsPort(deviceHttpsPort);
     }
 
     /** Builder with the defaults of {@code bulwark serve}. */
@@ -86,6 +89,7 @@ public record ServerConfig(
         private int maxPayloadBytes = 64 * 1024;
         private int deviceMessagesPerSecond = 100;
         private int devPlaintextPort = -1;
+        private int deviceHttpsPort = DEFAULT_DEVICE_HTTPS_PORT;
 
         public Builder dataDir(Path v) { dataDir = v; return this; }
         public Builder databaseUrl(String v) { databaseUrl = v; return this; }
@@ -101,11 +105,12 @@ public record ServerConfig(
         public Builder deviceMessagesPerSecond(int v) { deviceMessagesPerSecond = v; return this; }
         /** Development only: a plaintext MQTT listener on 127.0.0.1 (0 = ephemeral port, -1 = none). */
         public Builder devPlaintextPort(int v) { devPlaintextPort = v; return this; }
+        public Builder deviceHttpsPort(int v) { deviceHttpsPort = v; return this; }
 
         public ServerConfig build() {
             return new ServerConfig(dataDir, databaseUrl, bindAddress, httpsPort, mqttPort, hostNames,
                     apiBodyLimit, operatorTokenTtl, bootstrapTokenTtl, deviceCertificateTtl, maxPayloadBytes,
-                    deviceMessagesPerSecond, devPlaintextPort);
+                    deviceMessagesPerSecond, devPlaintextPort, deviceHttpsPort);
         }
     }
 }

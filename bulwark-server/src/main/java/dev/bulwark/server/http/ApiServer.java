@@ -14,21 +14,19 @@ import dev.bulwark.server.identity.OperatorPrincipal;
 import dev.bulwark.server.monitor.SecurityEvent;
 import dev.bulwark.server.monitor.SecurityEvents;
 import dev.bulwark.server.pki.PlatformPki;
+import dev.bulwark.server.pki.TlsPolicy;
 import dev.bulwark.server.store.Database;
 import io.vertx.core.Vertx;
 import io.vertx.core.buffer.Buffer;
 import io.vertx.core.http.HttpMethod;
 import io.vertx.core.http.HttpServer;
 import io.vertx.core.http.HttpServerOptions;
-import io.vertx.core.net.PemKeyCertOptions;
 import io.vertx.core.net.SocketAddress;
 import io.vertx.ext.web.Router;
 import io.vertx.ext.web.RoutingContext;
 import io.vertx.ext.web.handler.BodyHandler;
 import java.util.Collections;
-import java.util.LinkedHashSet;
 import java.util.List;
-import java.util.Set;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
@@ -47,11 +45,6 @@ import org.slf4j.LoggerFactory;
  */
 public final class ApiServer {
     private static final Logger LOG = LoggerFactory.getLogger(ApiServer.class);
-    static final Set<String> TLS_PROTOCOLS = Set.of("TLSv1.2", "TLSv1.3");
-    static final List<String> CIPHER_SUITES = List.of(
-            "TLS_AES_128_GCM_SHA256", "TLS_AES_256_GCM_SHA384", "TLS_CHACHA20_POLY1305_SHA256",
-            "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256", "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384",
-            "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256");
 
     private final Vertx vertx;
     private final ServerConfig config;
@@ -90,20 +83,14 @@ public final class ApiServer {
 
     /** Binds the listener; returns the bound port. */
     public int start() {
-        HttpServerOptions options = new HttpServerOptions()
+        HttpServerOptions options = TlsPolicy.server(new HttpServerOptions(), pki)
                 .setHost(config.bindAddress())
                 .setPort(config.httpsPort())
-                .setSsl(true)
-                .setKeyCertOptions(new PemKeyCertOptions()
-                        .addCertValue(Buffer.buffer(pki.serverCertificatePem() + pki.caPem()))
-                        .addKeyValue(Buffer.buffer(pki.serverKeyPem())))
-                .setEnabledSecureTransportProtocols(new LinkedHashSet<>(TLS_PROTOCOLS))
                 .setMaxHeaderSize(16 * 1024)
                 .setMaxInitialLineLength(4096)
                 .setIdleTimeout(120)
                 .setIdleTimeoutUnit(TimeUnit.SECONDS)
                 .setCompressionSupported(false);
-        CIPHER_SUITES.forEach(options::addEnabledCipherSuite);
 
         Router router = Router.router(vertx);
         router.route().handler(ctx -> {

@@ -7,6 +7,7 @@ import dev.bulwark.server.command.CommandService;
 import dev.bulwark.server.shadow.ConfigService;
 import dev.bulwark.server.crypto.Secrets;
 import dev.bulwark.server.device.DevicePrincipal;
+import dev.bulwark.server.device.RateLimiter;
 import dev.bulwark.server.telemetry.DeviceMessage;
 import dev.bulwark.server.telemetry.GroupCommitWriter;
 import io.netty.handler.codec.mqtt.MqttQoS;

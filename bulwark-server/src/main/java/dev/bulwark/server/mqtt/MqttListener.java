@@ -5,6 +5,7 @@ import dev.bulwark.protocol.DeviceId;
 import dev.bulwark.protocol.TenantId;
 import dev.bulwark.server.command.CommandService;
 import dev.bulwark.server.device.DeviceAuthenticator;
+import dev.bulwark.server.pki.TlsPolicy;
 import dev.bulwark.server.device.DeviceLink;
 import dev.bulwark.server.shadow.ConfigService;
 import dev.bulwark.server.device.DevicePrincipal;
@@ -14,20 +15,13 @@ import dev.bulwark.server.telemetry.GroupCommitWriter;
 import io.netty.handler.codec.mqtt.MqttConnectReturnCode;
 import io.netty.handler.codec.mqtt.MqttProperties;
 import io.vertx.core.Vertx;
-import io.vertx.core.buffer.Buffer;
-import io.vertx.core.http.ClientAuth;
-import io.vertx.core.net.PemKeyCertOptions;
 import io.vertx.core.net.SocketAddress;
-import io.vertx.core.net.TrustOptions;
 import io.vertx.mqtt.MqttEndpoint;
 import io.vertx.mqtt.MqttServer;
 import io.vertx.mqtt.MqttServerOptions;
 import java.security.cert.Certificate;
 import java.security.cert.X509Certificate;
-import java.util.LinkedHashSet;
-import java.util.List;
 import java.util.Map;
-import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.TimeUnit;
 import javax.net.ssl.SSLPeerUnverifiedException;
@@ -79,23 +73,11 @@ public final class MqttListener implements DeviceLink {
     /** Binds the TLS listener (and the development plaintext one, when configured); returns the TLS port. */
     public int start() {
         MqttServerOptions options = new MqttServerOptions()
-                .setHost(s.config().bindAddress())
-                .setPort(s.config().mqttPort())
-                .setSsl(true)
-                .setKeyCertOptions(new PemKeyCertOptions()
-                        .addCertValue(Buffer.buffer(s.pki().serverCertificatePem() + s.pki().caPem()))
-                        .addKeyValue(Buffer.buffer(s.pki().serverKeyPem())))
-                .setClientAuth(ClientAuth.REQUEST)
-                .setTrustOptions(TrustOptions.wrap(new AcceptAnyClientCertificate()))
                 .setMaxMessageSize(s.config().maxPayloadBytes() + 64 * 1024)
                 .setTimeoutOnConnect(10)
                 .setAutoClientId(false);
-        options.setEnabledSecureTransportProtocols(new LinkedHashSet<>(Set.of("TLSv1.2", "TLSv1.3")));
-        for (String suite : List.of("TLS_AES_128_GCM_SHA256", "TLS_AES_256_GCM_SHA384", "TLS_CHACHA20_POLY1305_SHA256",
-                "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256", "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384",
-                "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256")) {
-            options.addEnabledCipherSuite(suite);
-        }
+        TlsPolicy.deviceServer(options, s.pki());
+        options.setHost(s.config().bindAddress()).setPort(s.config().mqttPort());
         tls = listen(options, "TLS");
         if (s.config().devPlaintextPort() >= 0) {
             LOG.warn("**************************************************************************************");

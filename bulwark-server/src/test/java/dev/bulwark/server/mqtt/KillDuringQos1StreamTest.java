@@ -120,7 +120,7 @@ class KillDuringQos1StreamTest {
         Files.deleteIfExists(data.resolve("run/ports.json"));
         List<String> cmd = new ArrayList<>(List.of(ProcessHandle.current().info().command().orElse("java"), "-Xmx512m",
                 "-cp", System.getProperty("java.class.path"), "dev.bulwark.server.cli.BulwarkCli", "serve",
-                "--data", data.toString(), "--https-port", "0", "--mqtt-port", "0", "--bind", "127.0.0.1", "--device-rate", "100000"));
+                "--data", data.toString(), "--https-port", "0", "--mqtt-port", "0", "--device-https-port", "0", "--bind", "127.0.0.1", "--device-rate", "100000"));
         if (db != null) {
             cmd.add("--db");
             cmd.add(db);

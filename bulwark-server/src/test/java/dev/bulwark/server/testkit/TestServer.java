@@ -53,7 +53,7 @@ public final class TestServer implements AutoCloseable {
 
     private void boot() {
         ServerConfig.Builder b = ServerConfig.builder().dataDir(dataDir).databaseUrl(databaseUrl)
-                .httpsPort(0).mqttPort(0).bindAddress("127.0.0.1");
+                .httpsPort(0).mqttPort(0).deviceHttpsPort(0).bindAddress("127.0.0.1");
         customizer.accept(b);
         server = BulwarkServer.start(b.build(), clock);
         api = new ApiClient("localhost", server.httpsPort(), dataDir.resolve("pki/ca.pem"));

@@ -1,23 +1,23 @@
-package dev.bulwark.server.mqtt;
+package dev.bulwark.server.device;
 
 /**
- * A token bucket: {@code ratePerSecond} sustained, {@code burst} at once. Not thread-safe; each instance
- * belongs to one connection and is used on its event loop only.
+ * A token bucket: {@code ratePerSecond} sustained, {@code burst} at once. Thread-safe; an instance usually
+ * belongs to one connection or one device.
  */
-final class RateLimiter {
+public final class RateLimiter {
     private final double ratePerNano;
     private final double burst;
     private double tokens;
     private long last;
 
-    RateLimiter(double ratePerSecond, double burst) {
+    public RateLimiter(double ratePerSecond, double burst) {
         this.ratePerNano = ratePerSecond / 1e9;
         this.burst = burst;
         this.tokens = burst;
         this.last = System.nanoTime();
     }
 
-    boolean tryAcquire() {
+    public synchronized boolean tryAcquire() {
         long now = System.nanoTime();
         tokens = Math.min(burst, tokens + (now - last) * ratePerNano);
         last = now;

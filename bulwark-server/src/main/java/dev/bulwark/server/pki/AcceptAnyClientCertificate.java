@@ -1,4 +1,4 @@
-package dev.bulwark.server.mqtt;
+package dev.bulwark.server.pki;
 
 import java.net.Socket;
 import java.security.cert.X509Certificate;
@@ -14,7 +14,7 @@ import javax.net.ssl.X509ExtendedTrustManager;
  *
  * <p>Trust boundary: a certificate that passed this class has been checked for nothing but possession.
  */
-final class AcceptAnyClientCertificate extends X509ExtendedTrustManager {
+public final class AcceptAnyClientCertificate extends X509ExtendedTrustManager {
     private static final X509Certificate[] NONE = new X509Certificate[0];
 
     @Override

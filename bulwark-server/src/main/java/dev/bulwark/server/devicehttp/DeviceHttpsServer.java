@@ -1,0 +1,211 @@
+package dev.bulwark.server.devicehttp;
+
+import dev.bulwark.server.Services;
+import dev.bulwark.server.crypto.Secrets;
+import dev.bulwark.server.device.DeviceAuthenticator;
+import dev.bulwark.server.device.DevicePrincipal;
+import dev.bulwark.server.device.RateLimiter;
+import dev.bulwark.server.identity.AuthOutcome;
+import dev.bulwark.server.monitor.SecurityEvent;
+import dev.bulwark.server.pki.TlsPolicy;
+import dev.bulwark.server.telemetry.DeviceMessage;
+import dev.bulwark.server.telemetry.GroupCommitWriter;
+import io.vertx.core.Vertx;
+import io.vertx.core.buffer.Buffer;
+import io.vertx.core.http.HttpServer;
+import io.vertx.core.http.HttpServerOptions;
+import io.vertx.core.net.SocketAddress;
+import io.vertx.ext.web.Router;
+import io.vertx.ext.web.RoutingContext;
+import io.vertx.ext.web.handler.BodyHandler;
+import java.nio.charset.StandardCharsets;
+import java.security.cert.Certificate;
+import java.security.cert.X509Certificate;
+import java.util.Base64;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.TimeUnit;
+import javax.net.ssl.SSLPeerUnverifiedException;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The HTTPS face for devices (separate from the operator API): devices that cannot keep an MQTT session
+ * post telemetry and events here, with the same identities (client certificate, or
+ * {@code Authorization: Basic base64(deviceId@tenantId:token)}), the same size and rate limits, and the
+ * same durability: {@code 204} is sent only after the group commit.
+ *
+ * <ul>
+ *   <li>{@code POST /device/v1/telemetry}, {@code POST /device/v1/events}: the body is the payload.</li>
+ * </ul>
+ */
+public final class DeviceHttpsServer {
+    private static final Logger LOG = LoggerFactory.getLogger(DeviceHttpsServer.class);
+
+    private final Vertx vertx;
+    private final Services s;
+    private final DeviceAuthenticator authenticator;
+    private final GroupCommitWriter writer;
+    private final Map<String, RateLimiter> rates = new ConcurrentHashMap<>();
+    private HttpServer server;
+
+    public DeviceHttpsServer(Vertx vertx, Services s, DeviceAuthenticator authenticator, GroupCommitWriter writer) {
+        this.vertx = vertx;
+        this.s = s;
+        this.authenticator = authenticator;
+        this.writer = writer;
+    }
+
+    public int start() {
+        HttpServerOptions options = TlsPolicy.deviceServer(new HttpServerOptions(), s.pki())
+                .setHost(s.config().bindAddress()).setPort(s.config().deviceHttpsPort())
+                .setMaxHeaderSize(8 * 1024).setIdleTimeout(60).setIdleTimeoutUnit(TimeUnit.SECONDS).setCompressionSupported(false);
+        Router router = Router.router(vertx);
+        router.route().handler(ctx -> {
+            ctx.response().putHeader("Cache-Control", "no-store").putHeader("X-Content-Type-Options", "nosniff");
+            ctx.next();
+        });
+        BodyHandler body = BodyHandler.create(false).setBodyLimit(s.config().maxPayloadBytes()).setHandleFileUploads(false);
+        router.post("/device/v1/telemetry").handler(body).handler(ctx -> ingest(ctx, "telemetry"));
+        router.post("/device/v1/events").handler(body).handler(ctx -> ingest(ctx, "events"));
+        router.route().failureHandler(ctx -> {
+            if (ctx.statusCode() == 413) {
+                record(ctx, null, "payload-too-large", "body exceeds the limit of " + s.config().maxPayloadBytes() + " bytes", null);
+                problem(ctx, 413, "payload-too-large", "payload exceeds the limit of " + s.config().maxPayloadBytes() + " bytes");
+            } else {
+                problem(ctx, ctx.statusCode() > 0 && ctx.statusCode() < 500 ? ctx.statusCode() : 500, "request-failed", "request failed");
+            }
+        });
+        router.errorHandler(404, ctx -> problem(ctx, 404, "not-found", "no such route"));
+        router.errorHandler(405, ctx -> problem(ctx, 405, "method-not-allowed", "method not allowed on this route"));
+        try {
+            server = vertx.createHttpServer(options).requestHandler(router).listen()
+                    .toCompletionStage().toCompletableFuture().get(30, TimeUnit.SECONDS);
+        } catch (Exception e) {
+            Throwable cause = e.getCause() == null ? e : e.getCause();
+            throw new IllegalStateException("cannot bind the device HTTPS listener on port " + s.config().deviceHttpsPort() + ": " + cause.getMessage());
+        }
+        return server.actualPort();
+    }
+
+    public int port() {
+        return server.actualPort();
+    }
+
+    private void ingest(RoutingContext ctx, String kind) {
+        X509Certificate[] chain = peerCertificates(ctx);
+        String[] basic = basic(ctx.request().getHeader("Authorization"));
+        byte[] payload = ctx.body().buffer() == null ? new byte[0] : ctx.body().buffer().getBytes();
+        vertx.executeBlocking(() -> chain != null ? authenticator.byCertificate(chain)
+                        : basic != null ? authenticator.byToken(basic[0], basic[1].getBytes(StandardCharsets.UTF_8))
+                        : new AuthOutcome.Refused<DevicePrincipal>("no-credentials", null), false)
+                .onComplete(ar -> {
+                    if (ar.failed()) {
+                        LOG.error("device authentication failed unexpectedly", ar.cause());
+                        problem(ctx, 503, "unavailable", "try again later");
+                        return;
+                    }
+                    if (ar.result() instanceof AuthOutcome.Refused<DevicePrincipal> r) {
+                        record(ctx, r.tenantId(), "device-https-authentication-failed", r.reason(), r.claimedIdentity());
+                        ctx.response().putHeader("WWW-Authenticate", "Basic realm=\"bulwark-devices\"");
+                        problem(ctx, 401, "unauthenticated", "a valid device certificate or device token is required");
+                        return;
+                    }
+                    DevicePrincipal device = ((AuthOutcome.Authenticated<DevicePrincipal>) ar.result()).principal();
+                    accept(ctx, device, kind, payload);
+                });
+    }
+
+    private void accept(RoutingContext ctx, DevicePrincipal device, String kind, byte[] payload) {
+        RateLimiter rate = rates.computeIfAbsent(device.tenant() + "/" + device.device(),
+                k -> new RateLimiter(s.config().deviceMessagesPerSecond(), 2.0 * s.config().deviceMessagesPerSecond()));
+        if (!rate.tryAcquire()) {
+            record(ctx, device.tenant().value(), "rate-exceeded", "more than " + s.config().deviceMessagesPerSecond() + " messages per second",
+                    device.describe());
+            ctx.response().putHeader("Retry-After", "1");
+            problem(ctx, 429, "rate-exceeded", "too many messages; slow down");
+            return;
+        }
+        SocketAddress peer = ctx.request().remoteAddress();
+        DeviceMessage m = new DeviceMessage(device.tenant().value(), device.device().value(), kind, s.clock().nowMs(), 1, "https",
+                peer == null ? "" : peer.hostAddress() + ":" + peer.port(), "https-" + Secrets.randomHex(4), payload);
+        boolean queued = writer.submit(m, new GroupCommitWriter.Completion() {
+            @Override
+            public void committed() {
+                ctx.vertx().runOnContext(v -> {
+                    if (!ctx.response().ended()) {
+                        ctx.response().setStatusCode(204).end();
+                    }
+                });
+            }
+
+            @Override
+            public void failed(Throwable cause) {
+                ctx.vertx().runOnContext(v -> problem(ctx, 503, "unavailable", "not stored; send it again"));
+            }
+        });
+        if (!queued) {
+            ctx.response().putHeader("Retry-After", "1");
+            problem(ctx, 503, "overloaded", "the server is saturated; nothing was stored, send it again");
+        }
+    }
+
+    /** {@code Basic base64(deviceId@tenantId:token)} → {username, token}; null when absent or malformed. */
+    static String[] basic(String header) {
+        if (header == null || !header.regionMatches(true, 0, "Basic ", 0, 6) || header.length() > 512) {
+            return null;
+        }
+        try {
+            String decoded = new String(Base64.getDecoder().decode(header.substring(6).trim()), StandardCharsets.UTF_8);
+            int colon = decoded.indexOf(':');
+            return colon <= 0 ? null : new String[] {decoded.substring(0, colon), decoded.substring(colon + 1)};
+        } catch (IllegalArgumentException e) {
+            return null;
+        }
+    }
+
+    private static X509Certificate[] peerCertificates(RoutingContext ctx) {
+        try {
+            if (ctx.request().sslSession() == null) {
+                return null;
+            }
+            Certificate[] certs = ctx.request().sslSession().getPeerCertificates();
+            if (certs == null || certs.length == 0) {
+                return null;
+            }
+            X509Certificate[] out = new X509Certificate[certs.length];
+            for (int i = 0; i < certs.length; i++) {
+                out[i] = (X509Certificate) certs[i];
+            }
+            return out;
+        } catch (SSLPeerUnverifiedException e) {
+            return null;
+        }
+    }
+
+    private void record(RoutingContext ctx, String tenant, String type, String reason, String identity) {
+        SocketAddress a = ctx.request().remoteAddress();
+        s.securityEvents().record(new SecurityEvent(s.clock().nowMs(), tenant, type, reason, identity,
+                a == null ? null : a.hostAddress(), a == null ? 0 : a.port(), "device-https", ctx.request().path()));
+    }
+
+    private static void problem(RoutingContext ctx, int status, String slug, String detail) {
+        if (ctx.response().ended()) {
+            return;
+        }
+        ctx.response().setStatusCode(status).putHeader("Content-Type", "application/problem+json")
+                .end(Buffer.buffer("{\"type\":\"urn:bulwark:problem:" + slug + "\",\"status\":" + status + ",\"detail\":\""
+                        + detail.replace("\"", "'") + "\"}"));
+    }
+
+    public void close() {
+        if (server != null) {
+            try {
+                server.close().toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
+            } catch (Exception e) {
+                LOG.warn("device HTTPS listener did not close cleanly: {}", e.toString());
+            }
+        }
+    }
+
+}
