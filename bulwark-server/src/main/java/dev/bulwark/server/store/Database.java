@@ -54,6 +54,8 @@ public final class Database implements AutoCloseable {
             dialect = Dialect.H2;
         } else if (url.startsWith("jdbc:postgresql:")) {
             hc.setJdbcUrl(url);
+            // group commits are JDBC batches: let the driver send each as multi-row INSERTs
+            hc.addDataSourceProperty("reWriteBatchedInserts", "true");
             dialect = Dialect.POSTGRESQL;
         } else if (url.startsWith("jdbc:h2:")) {
             hc.setJdbcUrl(url);
