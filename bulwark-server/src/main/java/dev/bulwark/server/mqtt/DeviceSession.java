@@ -103,7 +103,7 @@ public final class DeviceSession {
         });
         endpoint.disconnectHandler(v -> gracefulDisconnect = true);
         endpoint.closeHandler(v -> closed());
-        endpoint.exceptionHandler(e -> { });
+        endpoint.exceptionHandler(this::protocolError);
     }
 
     private void publish(MqttPublishMessage m) {
@@ -285,6 +285,20 @@ public final class DeviceSession {
                 }
                 return null;
             }, false);
+        }
+    }
+
+    /**
+     * A packet the MQTT decoder rejected before any handler saw it (a wildcard in a PUBLISH topic, a
+     * malformed packet): recorded, and the connection is closed.
+     */
+    private void protocolError(Throwable e) {
+        String message = String.valueOf(e.getMessage());
+        if (message.contains("wildcard") || message.contains("invalid publish topic")) {
+            refuse("mqtt-publish-refused", "wildcard in a publish topic", "decoder:" + MqttListener.clip(message),
+                    MqttDisconnectReasonCode.TOPIC_NAME_INVALID);
+        } else {
+            refuse("mqtt-protocol-violation", MqttListener.clip(message), "", MqttDisconnectReasonCode.MALFORMED_PACKET);
         }
     }
 

@@ -5,6 +5,7 @@ import static org.awaitility.Awaitility.await;
 
 import dev.bulwark.server.testkit.Backend;
 import dev.bulwark.server.testkit.MqttKit;
+import dev.bulwark.server.testkit.RawMqttClient;
 import dev.bulwark.server.testkit.TestServer;
 import java.nio.file.Files;
 import java.time.Duration;
@@ -158,6 +159,38 @@ class MqttDeviceEndpointTest {
         MqttKit.Run v311 = kit.pub(d, "-i", "thermo-pub", "-q", "1", "-V", "mqttv311", "-t", "$SYS/broker/load", "-m", "x");
         assertThat(v311.output()).doesNotContain("PUBACK");
         assertThat(stored("thermo-pub")).isZero();
+    }
+
+    @Test
+    void a_publish_with_wildcards_in_its_topic_closes_the_connection_and_is_recorded() throws Exception {
+        MqttKit.Device d = kit.device("thermo-wild");
+        try (RawMqttClient raw = new RawMqttClient(server.node().mqttPort(), kit.ca(), d.cert(), d.key())) {
+            assertThat(raw.connect("thermo-wild")).isZero();
+            raw.publishQos1("devices/+/telemetry", "x".getBytes());
+            assertThat(raw.closedByServer()).isTrue();
+        }
+        try (RawMqttClient raw = new RawMqttClient(server.node().mqttPort(), kit.ca(), d.cert(), d.key())) {
+            assertThat(raw.connect("thermo-wild")).isZero();
+            raw.publishQos1("devices/thermo-wild/#", "x".getBytes());
+            assertThat(raw.closedByServer()).isTrue();
+        }
+        awaitEvent("mqtt-publish-refused", "wildcard in a publish topic");
+        assertThat(server.count("SELECT COUNT(*) FROM device_messages")).isEqualTo(
+                server.count("SELECT COUNT(*) FROM device_messages WHERE device_id <> 'thermo-wild'"));
+    }
+
+    @Test
+    void a_handshake_the_tls_layer_refuses_is_recorded() {
+        var o = kit.openssl();
+        String out;
+        try {
+            // TLS 1.2 with only a suite the server does not offer (no forward secrecy, no AEAD)
+            out = o.run("s_client", "-connect", "127.0.0.1:" + server.node().mqttPort(), "-tls1_2", "-cipher", "AES128-SHA");
+        } catch (IllegalStateException e) {
+            out = e.getMessage();
+        }
+        assertThat(out).containsAnyOf("handshake failure", "alert");
+        awaitEvent("tls-handshake-failed", "");
     }
 
     @Test
