@@ -29,6 +29,14 @@ class DemoTest {
             assertThat(openssl.run("x509", "-in", "device.pem", "-noout", "-pubkey"))
                     .isEqualTo(openssl.run("pkey", "-in", "device.key", "-pubout"));
 
+            // the demo device's files work with the real mosquitto client, as the demo prints
+            var pub = dev.bulwark.server.testkit.MqttKit.run(java.util.List.of("mosquitto_pub", "-h", "localhost",
+                    "-p", String.valueOf(server.node().mqttPort()), "--cafile", server.dataDir().resolve("pki/ca.pem").toString(),
+                    "--cert", first.deviceDir().resolve("device.pem").toString(), "--key", first.deviceDir().resolve("device.key").toString(),
+                    "-i", DemoCommand.DEVICE, "-q", "1", "-t", "devices/" + DemoCommand.DEVICE + "/telemetry", "-m", "{\"celsius\":21.5}", "-d"), 30);
+            assertThat(pub.output()).contains("PUBACK");
+            assertThat(server.api().get("/api/v1/devices/" + DemoCommand.DEVICE + "/telemetry", token).json().get("items")).hasSize(1);
+
             server.restart();
             DemoCommand.Summary second = DemoCommand.setUp(server.node());
             assertThat(second.certificateSerial()).isEqualTo(first.certificateSerial());
