@@ -120,6 +120,7 @@ public final class DeviceRoutes {
             s.devices().setStatus(h, tenant, id, DeviceStatus.DELETED, now);
             return null;
         });
+        s.sessions().terminate(tenant, id, "device deleted");
         return Response.noContent();
     }
 
@@ -144,6 +145,9 @@ public final class DeviceRoutes {
             s.devices().setStatus(h, tenant, id, target, now);
             return new DeviceStore.Device(current.tenantId(), current.id(), current.model(), target, current.createdMs(), now);
         });
+        if (target != DeviceStatus.ACTIVE) {
+            s.sessions().terminate(tenant, id, "device " + target.wireName());
+        }
         return Response.ok(view(d));
     }
 
@@ -254,6 +258,7 @@ public final class DeviceRoutes {
             s.credentials().revokeCertificate(h, tenant, id, serial, "revoked by operator", s.clock().nowMs());
             return s.credentials().certificate(h, tenant, id, serial).orElseThrow();
         });
+        s.sessions().terminateIfUsing(tenant, id, "certificate:" + r.caId() + "/" + serial, "certificate revoked");
         return Response.ok(certificateView(r));
     }
 
@@ -298,6 +303,7 @@ public final class DeviceRoutes {
             s.credentials().revokeToken(h, tenant, id, tokenId, s.clock().nowMs());
             return null;
         });
+        s.sessions().terminateIfUsing(tenant, id, "token:" + tokenId, "device token revoked");
         return Response.noContent();
     }
 

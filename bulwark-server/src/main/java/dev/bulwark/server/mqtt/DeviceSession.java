@@ -30,7 +30,7 @@ import java.util.Set;
  * One accepted MQTT connection of one device. All methods run on the connection's event loop, except the
  * group-commit callbacks, which hop back onto it before touching the endpoint.
  */
-public final class DeviceSession {
+public final class DeviceSession implements dev.bulwark.server.device.LiveSessions.Session {
     private static final int SUBMIT_RETRIES = 200;
     private static final ObjectMapper JSON = new ObjectMapper();
 
@@ -72,10 +72,7 @@ public final class DeviceSession {
         this.vertx = context.owner();
     }
 
-    String key() {
-        return device.tenant().value() + "/" + device.device().value();
-    }
-
+    @Override
     public DevicePrincipal device() {
         return device;
     }
@@ -323,6 +320,18 @@ public final class DeviceSession {
         context.runOnContext(v -> {
             gracefulDisconnect = true;
             disconnect(MqttDisconnectReasonCode.SESSION_TAKEN_OVER);
+        });
+    }
+
+    @Override
+    public void terminate(String reason) {
+        context.runOnContext(v -> {
+            if (closing) {
+                return;
+            }
+            listener.record(peer, device.tenant().value(), 0, "session-terminated", reason, device.describe());
+            gracefulDisconnect = true;
+            disconnect(MqttDisconnectReasonCode.ADMINISTRATIVE_ACTION);
         });
     }
 

@@ -21,8 +21,6 @@ import io.vertx.mqtt.MqttServer;
 import io.vertx.mqtt.MqttServerOptions;
 import java.security.cert.Certificate;
 import java.security.cert.X509Certificate;
-import java.util.Map;
-import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.TimeUnit;
 import javax.net.ssl.SSLPeerUnverifiedException;
 import javax.net.ssl.SSLSession;
@@ -50,7 +48,6 @@ public final class MqttListener implements DeviceLink {
     private final GroupCommitWriter writer;
     private final ConfigService config;
     private final CommandService commands;
-    private final Map<String, DeviceSession> sessions = new ConcurrentHashMap<>();
     private MqttServer tls;
     private MqttServer plaintext;
 
@@ -66,8 +63,7 @@ public final class MqttListener implements DeviceLink {
 
     @Override
     public boolean send(TenantId tenant, DeviceId device, String topic, byte[] payload, Runnable onAck) {
-        DeviceSession session = sessions.get(tenant.value() + "/" + device.value());
-        return session != null && session.send(topic, payload, onAck);
+        return s.sessions().get(tenant, device) instanceof DeviceSession session && session.send(topic, payload, onAck);
     }
 
     /** Binds the TLS listener (and the development plaintext one, when configured); returns the TLS port. */
@@ -139,9 +135,9 @@ public final class MqttListener implements DeviceLink {
         return plaintext == null ? -1 : plaintext.actualPort();
     }
 
-    /** Live sessions, keyed by {@code tenant/device}. */
-    public Map<String, DeviceSession> sessions() {
-        return sessions;
+    /** Live sessions of this node. */
+    public dev.bulwark.server.device.LiveSessions sessions() {
+        return s.sessions();
     }
 
     private void connect(MqttEndpoint endpoint) {
@@ -203,19 +199,18 @@ public final class MqttListener implements DeviceLink {
             willKind = ((TopicAuthorizer.Decision.Allowed) d).kind();
         }
         DeviceSession session = new DeviceSession(this, s, writer, config, commands, endpoint, device, peer, v5, willKind);
-        String key = tenant + "/" + device.device().value();
-        DeviceSession previous = sessions.put(key, session);
-        if (previous != null) {
+        var previous = s.sessions().put(session);
+        if (previous instanceof DeviceSession previousSession) {
             record(peer, tenant, 0, "duplicate-identity", "a second connection with the same identity took over the session",
-                    device.describe() + " previous-source:" + previous.source() + " new-source:" + addr(peer));
-            previous.takenOver();
+                    device.describe() + " previous-source:" + previousSession.source() + " new-source:" + addr(peer));
+            previousSession.takenOver();
         }
         endpoint.accept(false);
         session.start();
     }
 
     void ended(DeviceSession session) {
-        sessions.remove(session.key(), session);
+        s.sessions().remove(session);
     }
 
     void record(SocketAddress peer, String tenant, int unused, String type, String reason, String identity) {
@@ -256,8 +251,10 @@ public final class MqttListener implements DeviceLink {
     }
 
     public void close() {
-        for (DeviceSession session : sessions.values()) {
-            session.serverShutdown();
+        for (var session : s.sessions().all()) {
+            if (session instanceof DeviceSession ds) {
+                ds.serverShutdown();
+            }
         }
         for (MqttServer server : new MqttServer[] {tls, plaintext}) {
             if (server != null) {

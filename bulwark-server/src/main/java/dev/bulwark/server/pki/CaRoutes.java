@@ -111,6 +111,8 @@ public final class CaRoutes {
             s.tenantCas().revoke(h, tenant, id, s.clock().nowMs());
             return s.tenantCas().find(h, tenant, id).orElseThrow();
         });
+        s.sessions().terminateWhere(d -> d.tenant().equals(tenant) && d.credential().startsWith("certificate:" + id + "/"),
+                "tenant CA revoked");
         return Response.ok(view(r));
     }
 

@@ -271,7 +271,8 @@ class MqttDeviceEndpointTest {
         MqttKit.Device d = kit.device("thermo-clone");
         Thread first = new Thread(() -> kit.sub(d, "-i", "thermo-clone", "-V", "mqttv5", "-t", "devices/thermo-clone/commands", "-W", "8"));
         first.start();
-        await().atMost(Duration.ofSeconds(10)).until(() -> server.node().mqtt().sessions().containsKey("acme/thermo-clone"));
+        await().atMost(Duration.ofSeconds(10)).until(() -> server.node().mqtt().sessions().connected(
+                dev.bulwark.protocol.TenantId.of("acme"), dev.bulwark.protocol.DeviceId.of("thermo-clone")));
         MqttKit.Run second = kit.pub(d, "-i", "thermo-clone", "-q", "1", "-t", "devices/thermo-clone/telemetry", "-m", "x");
         assertThat(second.output()).contains("PUBACK");
         awaitEvent("duplicate-identity", "took over");

@@ -1,0 +1,74 @@
+package dev.bulwark.server.device;
+
+import dev.bulwark.protocol.DeviceId;
+import dev.bulwark.protocol.TenantId;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
+
+/**
+ * The devices connected to this node, one live session per device. Revocation acts on it at once:
+ * disabling or deleting a device, or revoking the credential a session authenticated with, closes that
+ * session (the next CONNECT is refused by the authenticator).
+ */
+public final class LiveSessions {
+
+    /** A connected device session. */
+    public interface Session {
+        DevicePrincipal device();
+
+        /** Closes the session; {@code reason} is recorded and, on MQTT 5, sent as "administrative action". */
+        void terminate(String reason);
+    }
+
+    private final Map<String, Session> sessions = new ConcurrentHashMap<>();
+
+    static String key(TenantId tenant, DeviceId device) {
+        return tenant.value() + "/" + device.value();
+    }
+
+    /** Registers a new session; returns the one it replaces (same device), or null. */
+    public Session put(Session s) {
+        return sessions.put(key(s.device().tenant(), s.device().device()), s);
+    }
+
+    public void remove(Session s) {
+        sessions.remove(key(s.device().tenant(), s.device().device()), s);
+    }
+
+    public Session get(TenantId tenant, DeviceId device) {
+        return sessions.get(key(tenant, device));
+    }
+
+    public boolean connected(TenantId tenant, DeviceId device) {
+        return sessions.containsKey(key(tenant, device));
+    }
+
+    public Iterable<Session> all() {
+        return sessions.values();
+    }
+
+    /** Closes the device's session, if any. */
+    public void terminate(TenantId tenant, DeviceId device, String reason) {
+        Session s = sessions.get(key(tenant, device));
+        if (s != null) {
+            s.terminate(reason);
+        }
+    }
+
+    /** Closes every session whose device matches {@code which} (e.g. all that used a revoked tenant CA). */
+    public void terminateWhere(java.util.function.Predicate<DevicePrincipal> which, String reason) {
+        for (Session s : sessions.values()) {
+            if (which.test(s.device())) {
+                s.terminate(reason);
+            }
+        }
+    }
+
+    /** Closes the device's session if it authenticated with {@code credential} (e.g. {@code token:<id>}). */
+    public void terminateIfUsing(TenantId tenant, DeviceId device, String credential, String reason) {
+        Session s = sessions.get(key(tenant, device));
+        if (s != null && s.device().credential().equals(credential)) {
+            s.terminate(reason);
+        }
+    }
+}
