@@ -50,7 +50,16 @@ public final class AuditCommand implements Runnable {
             DataDir dataDir = data == null ? null : new DataDir(data);
             AuditSigner.AuditVerifyKey key = AuditSigner.AuditVerifyKey.load(keyFile);
             Path anchor = data == null ? null : data.resolve("audit/anchor");
-            try (Database database = Database.open(db, dataDir)) {
+            Database database;
+            try {
+                database = Database.open(db, dataDir);
+            } catch (RuntimeException e) {
+                String why = String.valueOf(e.getMessage());
+                System.err.println("bulwark audit verify: cannot open the database"
+                        + (why.contains("already in use") ? ": the embedded database is held by a running node; stop it first" : ""));
+                return 2;
+            }
+            try (database) {
                 AuditVerifier.Result result = database.read(h -> new AuditVerifier(key, anchor).verify(h));
                 System.out.println(result.describe());
                 return result.ok() ? 0 : 1;
