@@ -9,6 +9,7 @@ import dev.bulwark.server.config.DataDir;
 import dev.bulwark.server.config.ServerConfig;
 import dev.bulwark.server.device.CredentialStore;
 import dev.bulwark.server.device.DeviceAuthenticator;
+import dev.bulwark.server.device.DeviceRateLimits;
 import dev.bulwark.server.device.LiveSessions;
 import dev.bulwark.server.mqtt.MqttListener;
 import dev.bulwark.server.devicehttp.DeviceHttpsServer;
@@ -91,7 +92,7 @@ public final class BulwarkServer implements AutoCloseable {
             events = new SecurityEvents(db, dataDir);
             Services s = new Services(config, dataDir, clock, db, pki, audit, events, new ApiTokens(db, clock),
                     new TenantStore(), new OperatorStore(), new DeviceStore(), new CredentialStore(), new TenantCaStore(),
-                    new LiveSessions());
+                    new LiveSessions(), new DeviceRateLimits(config.deviceMessagesPerSecond()));
             bootstrap(s);
             List<ApiRoute> routes = new ArrayList<>();
             routes.addAll(new IdentityRoutes(s).routes());

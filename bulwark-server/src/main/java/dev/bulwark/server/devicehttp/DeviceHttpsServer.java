@@ -4,7 +4,6 @@ import dev.bulwark.server.Services;
 import dev.bulwark.server.crypto.Secrets;
 import dev.bulwark.server.device.DeviceAuthenticator;
 import dev.bulwark.server.device.DevicePrincipal;
-import dev.bulwark.server.device.RateLimiter;
 import dev.bulwark.server.identity.AuthOutcome;
 import dev.bulwark.server.monitor.SecurityEvent;
 import dev.bulwark.server.pki.TlsPolicy;
@@ -22,8 +21,6 @@ import java.nio.charset.StandardCharsets;
 import java.security.cert.Certificate;
 import java.security.cert.X509Certificate;
 import java.util.Base64;
-import java.util.Map;
-import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.TimeUnit;
 import javax.net.ssl.SSLPeerUnverifiedException;
 import org.slf4j.Logger;
@@ -46,7 +43,6 @@ public final class DeviceHttpsServer {
     private final Services s;
     private final DeviceAuthenticator authenticator;
     private final GroupCommitWriter writer;
-    private final Map<String, RateLimiter> rates = new ConcurrentHashMap<>();
     private HttpServer server;
 
     public DeviceHttpsServer(Vertx vertx, Services s, DeviceAuthenticator authenticator, GroupCommitWriter writer) {
@@ -117,9 +113,7 @@ public final class DeviceHttpsServer {
     }
 
     private void accept(RoutingContext ctx, DevicePrincipal device, String kind, byte[] payload) {
-        RateLimiter rate = rates.computeIfAbsent(device.tenant() + "/" + device.device(),
-                k -> new RateLimiter(s.config().deviceMessagesPerSecond(), 2.0 * s.config().deviceMessagesPerSecond()));
-        if (!rate.tryAcquire()) {
+        if (!s.rateLimits().tryAcquire(device)) {
             record(ctx, device.tenant().value(), "rate-exceeded", "more than " + s.config().deviceMessagesPerSecond() + " messages per second",
                     device.describe());
             ctx.response().putHeader("Retry-After", "1");

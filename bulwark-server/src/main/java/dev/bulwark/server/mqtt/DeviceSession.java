@@ -7,7 +7,6 @@ import dev.bulwark.server.command.CommandService;
 import dev.bulwark.server.shadow.ConfigService;
 import dev.bulwark.server.crypto.Secrets;
 import dev.bulwark.server.device.DevicePrincipal;
-import dev.bulwark.server.device.RateLimiter;
 import dev.bulwark.server.telemetry.DeviceMessage;
 import dev.bulwark.server.telemetry.GroupCommitWriter;
 import io.netty.handler.codec.mqtt.MqttQoS;
@@ -45,7 +44,6 @@ public final class DeviceSession implements dev.bulwark.server.device.LiveSessio
     private final boolean v5;
     private final String willKind;
     private final String connectionId = Secrets.randomHex(8);
-    private final RateLimiter rate;
     private final Context context;
     private final Vertx vertx;
     private boolean gracefulDisconnect;
@@ -67,7 +65,6 @@ public final class DeviceSession implements dev.bulwark.server.device.LiveSessio
         this.peer = peer;
         this.v5 = v5;
         this.willKind = willKind;
-        this.rate = new RateLimiter(s.config().deviceMessagesPerSecond(), 2.0 * s.config().deviceMessagesPerSecond());
         this.context = Vertx.currentContext();
         this.vertx = context.owner();
     }
@@ -126,7 +123,7 @@ public final class DeviceSession implements dev.bulwark.server.device.LiveSessio
                     "topic:" + MqttListener.clip(m.topicName()), MqttDisconnectReasonCode.PACKET_TOO_LARGE);
             return;
         }
-        if (!rate.tryAcquire()) {
+        if (!s.rateLimits().tryAcquire(device)) {
             refuse("rate-exceeded", "more than " + s.config().deviceMessagesPerSecond() + " messages per second",
                     "topic:" + MqttListener.clip(m.topicName()), MqttDisconnectReasonCode.MESSAGE_RATE_TOO_HIGH);
             return;

@@ -250,6 +250,22 @@ class MqttDeviceEndpointTest {
     }
 
     @Test
+    void reconnecting_does_not_reset_the_per_device_rate_budget() {
+        MqttKit.Device d = kit.device("thermo-burst");
+        // the budget is 20/s with bursts of 40: three quick connections of 30 messages each cannot all pass
+        int disconnected = 0;
+        for (int i = 0; i < 3; i++) {
+            MqttKit.Run r = kit.pub(d, "-i", "thermo-burst", "-q", "1", "-V", "mqttv5", "-t", "devices/thermo-burst/telemetry",
+                    "-m", "m", "--repeat", "30", "--repeat-delay", "0");
+            if (r.output().contains("DISCONNECT (150)")) {
+                disconnected++;
+            }
+        }
+        assertThat(disconnected).isPositive();
+        assertThat(stored("thermo-burst")).isLessThan(90);
+    }
+
+    @Test
     void a_device_token_works_as_password_with_device_at_tenant_as_user_name() {
         server.createDevice(token, "thermo-tok", "thermo");
         String deviceToken = kit.deviceToken("thermo-tok");
