@@ -6,6 +6,7 @@ import dev.bulwark.server.device.DeviceAuthenticator;
 import dev.bulwark.server.device.DevicePrincipal;
 import dev.bulwark.server.identity.AuthOutcome;
 import dev.bulwark.server.monitor.SecurityEvent;
+import dev.bulwark.server.pki.PeerCertificates;
 import dev.bulwark.server.pki.TlsPolicy;
 import dev.bulwark.server.telemetry.DeviceMessage;
 import dev.bulwark.server.telemetry.GroupCommitWriter;
@@ -18,11 +19,9 @@ import io.vertx.ext.web.Router;
 import io.vertx.ext.web.RoutingContext;
 import io.vertx.ext.web.handler.BodyHandler;
 import java.nio.charset.StandardCharsets;
-import java.security.cert.Certificate;
 import java.security.cert.X509Certificate;
 import java.util.Base64;
 import java.util.concurrent.TimeUnit;
-import javax.net.ssl.SSLPeerUnverifiedException;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -89,7 +88,7 @@ public final class DeviceHttpsServer {
     }
 
     private void ingest(RoutingContext ctx, String kind) {
-        X509Certificate[] chain = peerCertificates(ctx);
+        X509Certificate[] chain = PeerCertificates.of(ctx.request().sslSession());
         String[] basic = basic(ctx.request().getHeader("Authorization"));
         byte[] payload = ctx.body().buffer() == null ? new byte[0] : ctx.body().buffer().getBytes();
         vertx.executeBlocking(() -> chain != null ? authenticator.byCertificate(chain)
@@ -154,25 +153,6 @@ public final class DeviceHttpsServer {
             int colon = decoded.indexOf(':');
             return colon <= 0 ? null : new String[] {decoded.substring(0, colon), decoded.substring(colon + 1)};
         } catch (IllegalArgumentException e) {
-            return null;
-        }
-    }
-
-    private static X509Certificate[] peerCertificates(RoutingContext ctx) {
-        try {
-            if (ctx.request().sslSession() == null) {
-                return null;
-            }
-            Certificate[] certs = ctx.request().sslSession().getPeerCertificates();
-            if (certs == null || certs.length == 0) {
-                return null;
-            }
-            X509Certificate[] out = new X509Certificate[certs.length];
-            for (int i = 0; i < certs.length; i++) {
-                out[i] = (X509Certificate) certs[i];
-            }
-            return out;
-        } catch (SSLPeerUnverifiedException e) {
             return null;
         }
     }

@@ -5,6 +5,7 @@ import dev.bulwark.protocol.DeviceId;
 import dev.bulwark.protocol.TenantId;
 import dev.bulwark.server.command.CommandService;
 import dev.bulwark.server.device.DeviceAuthenticator;
+import dev.bulwark.server.pki.PeerCertificates;
 import dev.bulwark.server.pki.TlsPolicy;
 import dev.bulwark.server.device.DeviceLink;
 import dev.bulwark.server.shadow.ConfigService;
@@ -19,11 +20,8 @@ import io.vertx.core.net.SocketAddress;
 import io.vertx.mqtt.MqttEndpoint;
 import io.vertx.mqtt.MqttServer;
 import io.vertx.mqtt.MqttServerOptions;
-import java.security.cert.Certificate;
 import java.security.cert.X509Certificate;
 import java.util.concurrent.TimeUnit;
-import javax.net.ssl.SSLPeerUnverifiedException;
-import javax.net.ssl.SSLSession;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -143,7 +141,7 @@ public final class MqttListener implements DeviceLink {
     private void connect(MqttEndpoint endpoint) {
         endpoint.publishAutoAck(false);
         SocketAddress peer = endpoint.remoteAddress();
-        X509Certificate[] chain = peerCertificates(endpoint);
+        X509Certificate[] chain = PeerCertificates.of(endpoint.sslSession());
         String username = endpoint.auth() == null ? null : endpoint.auth().getUsername();
         String password = endpoint.auth() == null ? null : endpoint.auth().getPassword();
         boolean v5 = endpoint.protocolVersion() == 5;
@@ -228,26 +226,6 @@ public final class MqttListener implements DeviceLink {
         }
         String printable = s.replaceAll("[^\\x20-\\x7e]", "?");
         return printable.length() > 100 ? printable.substring(0, 100) : printable;
-    }
-
-    private static X509Certificate[] peerCertificates(MqttEndpoint endpoint) {
-        SSLSession ssl = endpoint.sslSession();
-        if (ssl == null) {
-            return null;
-        }
-        try {
-            Certificate[] certs = ssl.getPeerCertificates();
-            if (certs == null || certs.length == 0) {
-                return null;
-            }
-            X509Certificate[] out = new X509Certificate[certs.length];
-            for (int i = 0; i < certs.length; i++) {
-                out[i] = (X509Certificate) certs[i];
-            }
-            return out;
-        } catch (SSLPeerUnverifiedException e) {
-            return null;
-        }
     }
 
     public void close() {

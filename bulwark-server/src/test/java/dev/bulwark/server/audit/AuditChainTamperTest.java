@@ -4,17 +4,15 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.bulwark.server.cli.BulwarkCli;
 import dev.bulwark.server.testkit.Backend;
-import dev.bulwark.server.testkit.TestServer;
+import dev.bulwark.server.testkit.NodePerTest;
 import java.io.ByteArrayOutputStream;
 import java.io.PrintStream;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import org.jdbi.v3.core.Handle;
-import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.params.Parameter;
 import org.junit.jupiter.params.ParameterizedClass;
 import org.junit.jupiter.params.provider.EnumSource;
 
@@ -24,11 +22,7 @@ import org.junit.jupiter.params.provider.EnumSource;
  */
 @ParameterizedClass
 @EnumSource(Backend.class)
-class AuditChainTamperTest {
-    @Parameter
-    Backend backend;
-
-    TestServer server;
+class AuditChainTamperTest extends NodePerTest {
     long last;
 
     /** Verdict of the CLI: exit code and what it printed. */
@@ -37,7 +31,6 @@ class AuditChainTamperTest {
 
     @BeforeEach
     void aChainOfOperatorActions() {
-        server = TestServer.start(backend);
         String token = server.tenantWithOperator("acme", "alice", "tenant-admin");
         String auditor = server.operator("acme", "audrey", "auditor");
         for (int i = 1; i <= 4; i++) {
@@ -48,11 +41,6 @@ class AuditChainTamperTest {
         server.api().delete("/api/v1/devices/thermo-0004", token);
         last = server.count("SELECT MAX(seq) FROM audit_log");
         assertThat(last).isGreaterThanOrEqualTo(10);
-    }
-
-    @AfterEach
-    void stop() {
-        server.close();
     }
 
     private Verdict verify() {

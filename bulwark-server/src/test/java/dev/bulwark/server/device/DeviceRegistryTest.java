@@ -5,37 +5,23 @@ import static org.assertj.core.api.Assertions.assertThat;
 import com.fasterxml.jackson.databind.JsonNode;
 import dev.bulwark.server.cli.ApiClient;
 import dev.bulwark.server.testkit.Backend;
-import dev.bulwark.server.testkit.TestServer;
+import dev.bulwark.server.testkit.NodePerTest;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
-import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.params.Parameter;
 import org.junit.jupiter.params.ParameterizedClass;
 import org.junit.jupiter.params.provider.EnumSource;
 
 @ParameterizedClass
 @EnumSource(Backend.class)
-class DeviceRegistryTest {
-    @Parameter
-    Backend backend;
-
-    TestServer server;
-    ApiClient api;
+class DeviceRegistryTest extends NodePerTest {
     String token;
 
     @BeforeEach
     void start() {
-        server = TestServer.start(backend);
-        api = server.api();
         token = server.tenantWithOperator("acme", "ops", "fleet-operator");
-    }
-
-    @AfterEach
-    void stop() {
-        server.close();
     }
 
     @Test

@@ -3,40 +3,34 @@ package dev.bulwark.server.devicehttp;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
+import dev.bulwark.server.config.ServerConfig;
 import dev.bulwark.server.testkit.Backend;
+import dev.bulwark.server.testkit.NodePerTest;
 import dev.bulwark.server.testkit.MqttKit;
-import dev.bulwark.server.testkit.TestServer;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
-import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.params.Parameter;
 import org.junit.jupiter.params.ParameterizedClass;
 import org.junit.jupiter.params.provider.EnumSource;
 
 /** Telemetry over HTTPS for devices without an MQTT session, sent by the real curl. */
 @ParameterizedClass
 @EnumSource(Backend.class)
-class DeviceHttpsTelemetryTest {
-    @Parameter
-    Backend backend;
-
-    TestServer server;
+class DeviceHttpsTelemetryTest extends NodePerTest {
     MqttKit kit;
     String token;
 
-    @BeforeEach
-    void start() {
-        server = TestServer.start(backend, b -> b.deviceMessagesPerSecond(5).maxPayloadBytes(2048));
-        token = server.tenantWithOperator("acme", "ops", "fleet-operator");
-        kit = new MqttKit(server, token);
+    @Override
+    protected void configure(ServerConfig.Builder b) {
+        b.deviceMessagesPerSecond(5).maxPayloadBytes(2048);
     }
 
-    @AfterEach
-    void stop() {
-        server.close();
+    @BeforeEach
+    void start() {
+        token = server.tenantWithOperator("acme", "ops", "fleet-operator");
+        kit = new MqttKit(server, token);
     }
 
     /** curl's HTTP status code for a POST of {@code body}. */

@@ -4,38 +4,24 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.bulwark.server.cli.ApiClient;
 import dev.bulwark.server.testkit.Backend;
-import dev.bulwark.server.testkit.TestServer;
+import dev.bulwark.server.testkit.NodePerTest;
 import java.nio.charset.StandardCharsets;
 import java.util.List;
 import java.util.Map;
-import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.params.Parameter;
 import org.junit.jupiter.params.ParameterizedClass;
 import org.junit.jupiter.params.provider.EnumSource;
 
 /** Bad input: each a 4xx problem+json with a reason, nothing written, no stack trace. */
 @ParameterizedClass
 @EnumSource(Backend.class)
-class BadInputTest {
-    @Parameter
-    Backend backend;
-
-    TestServer server;
-    ApiClient api;
+class BadInputTest extends NodePerTest {
     String token;
 
     @BeforeEach
     void start() {
-        server = TestServer.start(backend);
-        api = server.api();
         token = server.tenantWithOperator("acme", "alice", "tenant-admin");
-    }
-
-    @AfterEach
-    void stop() {
-        server.close();
     }
 
     private ApiClient.Result postDevice(String contentType, String body) {

@@ -7,38 +7,24 @@ import com.fasterxml.jackson.databind.JsonNode;
 import dev.bulwark.server.cli.ApiClient;
 import dev.bulwark.server.crypto.Secrets;
 import dev.bulwark.server.testkit.Backend;
-import dev.bulwark.server.testkit.TestServer;
+import dev.bulwark.server.testkit.NodePerTest;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.List;
 import java.util.Map;
-import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.params.Parameter;
 import org.junit.jupiter.params.ParameterizedClass;
 import org.junit.jupiter.params.provider.EnumSource;
 
 /** Operator API tokens: 256-bit, shown once, stored hashed, expiring, revocable; every refusal recorded. */
 @ParameterizedClass
 @EnumSource(Backend.class)
-class ApiTokenTest {
-    @Parameter
-    Backend backend;
-
-    TestServer server;
-    ApiClient api;
+class ApiTokenTest extends NodePerTest {
 
     @BeforeEach
     void start() {
-        server = TestServer.start(backend);
-        api = server.api();
         server.tenantWithOperator("acme", "alice", "tenant-admin");
-    }
-
-    @AfterEach
-    void stop() {
-        server.close();
     }
 
     private JsonNode newOperator(String name, String... roles) {

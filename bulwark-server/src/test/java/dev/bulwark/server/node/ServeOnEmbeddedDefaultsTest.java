@@ -5,36 +5,19 @@ import static org.assertj.core.api.Assertions.assertThat;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.bulwark.server.cli.ApiClient;
 import dev.bulwark.server.testkit.Backend;
+import dev.bulwark.server.testkit.NodePerTest;
 import dev.bulwark.server.testkit.Openssl;
-import dev.bulwark.server.testkit.TestServer;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.attribute.PosixFilePermissions;
 import java.util.stream.Stream;
-import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.params.Parameter;
 import org.junit.jupiter.params.ParameterizedClass;
 import org.junit.jupiter.params.provider.EnumSource;
 
 @ParameterizedClass
 @EnumSource(Backend.class)
-class ServeOnEmbeddedDefaultsTest {
-    @Parameter
-    Backend backend;
-
-    TestServer server;
-
-    @BeforeEach
-    void start() {
-        server = TestServer.start(backend);
-    }
-
-    @AfterEach
-    void stop() {
-        server.close();
-    }
+class ServeOnEmbeddedDefaultsTest extends NodePerTest {
 
     @Test
     void first_start_creates_a_p256_platform_ca_a_server_certificate_and_an_owner_only_bootstrap_token() throws Exception {

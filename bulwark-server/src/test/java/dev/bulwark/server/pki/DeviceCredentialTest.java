@@ -6,15 +6,13 @@ import com.fasterxml.jackson.databind.JsonNode;
 import dev.bulwark.server.cli.ApiClient;
 import dev.bulwark.server.crypto.Secrets;
 import dev.bulwark.server.testkit.Backend;
+import dev.bulwark.server.testkit.NodePerTest;
 import dev.bulwark.server.testkit.Openssl;
-import dev.bulwark.server.testkit.TestServer;
 import java.nio.file.Files;
 import java.util.Base64;
 import java.util.Map;
-import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.params.Parameter;
 import org.junit.jupiter.params.ParameterizedClass;
 import org.junit.jupiter.params.provider.EnumSource;
 
@@ -24,27 +22,15 @@ import org.junit.jupiter.params.provider.EnumSource;
  */
 @ParameterizedClass
 @EnumSource(Backend.class)
-class DeviceCredentialTest {
-    @Parameter
-    Backend backend;
-
-    TestServer server;
-    ApiClient api;
+class DeviceCredentialTest extends NodePerTest {
     String token;
     Openssl openssl;
 
     @BeforeEach
     void start() {
-        server = TestServer.start(backend);
-        api = server.api();
         token = server.tenantWithOperator("acme", "ops", "fleet-operator");
         server.createDevice(token, "thermo-0001", "thermo");
         openssl = Openssl.inTempDir();
-    }
-
-    @AfterEach
-    void stop() {
-        server.close();
     }
 
     private ApiClient.Result submitCsr(String device, String csr) {

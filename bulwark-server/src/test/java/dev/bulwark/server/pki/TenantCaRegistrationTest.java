@@ -4,14 +4,12 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.bulwark.server.cli.ApiClient;
 import dev.bulwark.server.testkit.Backend;
+import dev.bulwark.server.testkit.NodePerTest;
 import dev.bulwark.server.testkit.MqttKit;
 import dev.bulwark.server.testkit.Openssl;
-import dev.bulwark.server.testkit.TestServer;
 import java.util.Map;
-import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.params.Parameter;
 import org.junit.jupiter.params.ParameterizedClass;
 import org.junit.jupiter.params.provider.EnumSource;
 
@@ -22,27 +20,15 @@ import org.junit.jupiter.params.provider.EnumSource;
  */
 @ParameterizedClass
 @EnumSource(Backend.class)
-class TenantCaRegistrationTest {
-    @Parameter
-    Backend backend;
-
-    TestServer server;
-    ApiClient api;
+class TenantCaRegistrationTest extends NodePerTest {
     String admin;
     Openssl openssl;
 
     @BeforeEach
     void start() {
-        server = TestServer.start(backend);
-        api = server.api();
         admin = server.tenantWithOperator("acme", "root", "tenant-admin");
         openssl = Openssl.inTempDir();
         makeCa("factory");
-    }
-
-    @AfterEach
-    void stop() {
-        server.close();
     }
 
     private void makeCa(String name) {

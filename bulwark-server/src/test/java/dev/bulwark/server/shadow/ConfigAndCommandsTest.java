@@ -7,8 +7,8 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.bulwark.server.cli.ApiClient;
 import dev.bulwark.server.testkit.Backend;
+import dev.bulwark.server.testkit.NodePerTest;
 import dev.bulwark.server.testkit.MqttKit;
-import dev.bulwark.server.testkit.TestServer;
 import dev.bulwark.server.testkit.Tls;
 import java.time.Duration;
 import java.util.List;
@@ -19,32 +19,23 @@ import java.util.concurrent.TimeUnit;
 import org.eclipse.paho.client.mqttv3.MqttClient;
 import org.eclipse.paho.client.mqttv3.MqttConnectOptions;
 import org.eclipse.paho.client.mqttv3.persist.MemoryPersistence;
-import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.params.Parameter;
 import org.junit.jupiter.params.ParameterizedClass;
 import org.junit.jupiter.params.provider.EnumSource;
 
 /** Desired/reported configuration and commands, end to end over the REST API and MQTT. */
 @ParameterizedClass
 @EnumSource(Backend.class)
-class ConfigAndCommandsTest {
+class ConfigAndCommandsTest extends NodePerTest {
     static final ObjectMapper JSON = new ObjectMapper();
 
-    @Parameter
-    Backend backend;
-
-    TestServer server;
-    ApiClient api;
     String token;
     MqttKit kit;
     MqttKit.Device device;
 
     @BeforeEach
     void start() {
-        server = TestServer.start(backend);
-        api = server.api();
         token = server.tenantWithOperator("acme", "ops", "tenant-admin");
         kit = new MqttKit(server, token);
         device = kit.device("thermo-1");
@@ -55,11 +46,6 @@ class ConfigAndCommandsTest {
         assertThat(api.send("PUT", "/api/v1/models/thermo/commands/reboot", token, "application/json",
                 ("{\"paramsSchema\":{\"type\":\"object\",\"properties\":{\"delay\":{\"type\":\"integer\"}},"
                         + "\"additionalProperties\":false}}").getBytes()).status()).isEqualTo(200);
-    }
-
-    @AfterEach
-    void stop() {
-        server.close();
     }
 
     private ApiClient.Result put(String path, String body) {
