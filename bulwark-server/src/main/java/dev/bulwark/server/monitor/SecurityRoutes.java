@@ -1,6 +1,7 @@
 package dev.bulwark.server.monitor;
 
 import static dev.bulwark.server.identity.Role.AUDITOR;
+import static dev.bulwark.server.identity.Role.PLATFORM_ADMIN;
 import static dev.bulwark.server.identity.Role.SECURITY_ANALYST;
 import static dev.bulwark.server.identity.Role.TENANT_ADMIN;
 
@@ -13,7 +14,11 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 
-/** Security events of the caller's tenant, newest first. */
+/**
+ * Security events, newest first: a tenant's operators see their tenant's; platform admins see the events
+ * no tenant could be attributed to (anonymous connects, unknown credentials, refused TLS handshakes), and
+ * nothing of any tenant.
+ */
 public final class SecurityRoutes {
     private final Services s;
 
@@ -22,16 +27,18 @@ public final class SecurityRoutes {
     }
 
     public List<ApiRoute> routes() {
-        return List.of(ApiRoute.get("/api/v1/security/events", "listSecurityEvents").summary("Read the tenant's security events")
-                .roles(SECURITY_ANALYST, TENANT_ADMIN, AUDITOR).query("limit", "before", "type").handle(this::list));
+        return List.of(ApiRoute.get("/api/v1/security/events", "listSecurityEvents")
+                .summary("Read security events: the tenant's, or for platform admins those attributed to no tenant")
+                .roles(SECURITY_ANALYST, TENANT_ADMIN, AUDITOR, PLATFORM_ADMIN).query("limit", "before", "type").handle(this::list));
     }
 
     private Response list(Call call) {
-        String tenant = call.tenant().value();
+        String tenant = call.principal().isPlatform() ? null : call.tenant().value();
         int limit = call.queryInt("limit", 100, 1, 1000);
         long before = call.queryInt("before", Integer.MAX_VALUE, 1, Integer.MAX_VALUE);
         String type = call.query("type");
-        var rows = call.read(h -> h.createQuery("SELECT * FROM security_events WHERE tenant_id = :t AND id < :before"
+        var rows = call.read(h -> h.createQuery("SELECT * FROM security_events WHERE "
+                        + (tenant == null ? "tenant_id IS NULL" : "tenant_id = :t") + " AND id < :before"
                         + (type == null ? "" : " AND type = :type") + " ORDER BY id DESC LIMIT :limit")
                 .bind("t", tenant).bind("before", before).bind("type", type).bind("limit", limit)
                 .map((rs, ctx) -> {

@@ -148,6 +148,22 @@ class ApiTokenTest extends NodePerTest {
     }
 
     @Test
+    void the_platform_admin_reads_the_security_events_no_tenant_owns_and_none_of_a_tenants() {
+        api.get("/api/v1/devices", "bwk.0123456789abcdef." + Secrets.randomBase64Url(32));           // unattributed
+        String acme = server.operator("acme", "analyst", "security-analyst");
+        server.createDevice(server.operator("acme", "ops2", "fleet-operator"), "thermo-9", "thermo");
+        api.get("/api/v1/devices/thermo-9", server.operator("acme", "viewer", "firmware-publisher"));   // acme's denial
+        awaitEvent("api-authentication-failed", "unknown-token");
+        await().atMost(Duration.ofSeconds(10)).until(() -> server.count(
+                "SELECT COUNT(*) FROM security_events WHERE tenant_id = 'acme'") > 0);
+        JsonNode platform = api.get("/api/v1/security/events", server.adminToken()).json().get("items");
+        assertThat(platform).isNotEmpty().allSatisfy(e -> assertThat(e.get("identity").asText("")).doesNotContain("operator:acme/"));
+        assertThat(platform.toString()).contains("unknown-token");
+        JsonNode tenant = api.get("/api/v1/security/events", acme).json().get("items");
+        assertThat(tenant.toString()).doesNotContain("unknown-token").contains("api-authorization-denied");
+    }
+
+    @Test
     void a_tenant_admin_cannot_create_operators_in_another_tenant() {
         String acmeAdmin = server.operator("acme", "adm2", "tenant-admin");
         server.tenantWithOperator("globex", "g-admin", "tenant-admin");
