@@ -30,7 +30,7 @@ public final class Pem {
         return sw.toString();
     }
 
-    /** A private key as unencrypted PKCS#8 ({@code -----BEGIN PRIVATE KEY-----}), readable by OpenSSL and Netty. */
+    /** A private key as unencrypted PKCS#8 PEM (type "PRIVATE KEY"), readable by OpenSSL and Netty. */
     public static String privateKey(java.security.PrivateKey key) {
         return encode(new org.bouncycastle.util.io.pem.PemObject("PRIVATE KEY", key.getEncoded()));
     }
