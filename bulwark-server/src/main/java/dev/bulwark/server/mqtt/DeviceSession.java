@@ -216,7 +216,7 @@ public final class DeviceSession implements dev.bulwark.server.device.LiveSessio
                 return;
             }
             if (!ar.result()) {
-                listener.record(peer, device.tenant().value(), 0, "mqtt-command-result-refused",
+                listener.record(peer, device.tenant().value(), "mqtt-command-result-refused",
                         "no open command with this id for this device (unknown, finished or expired)",
                         device.describe() + " command:" + MqttListener.clip(commandId));
             }
@@ -250,7 +250,7 @@ public final class DeviceSession implements dev.bulwark.server.device.LiveSessio
         for (var sub : m.topicSubscriptions()) {
             TopicAuthorizer.Decision d = TopicAuthorizer.subscribe(device, sub.topicName());
             if (d instanceof TopicAuthorizer.Decision.Declined declined) {
-                listener.record(peer, device.tenant().value(), 0, "mqtt-subscribe-refused", declined.reason(),
+                listener.record(peer, device.tenant().value(), "mqtt-subscribe-refused", declined.reason(),
                         device.describe() + " filter:" + MqttListener.clip(sub.topicName()));
                 codes.add(MqttSubAckReasonCode.NOT_AUTHORIZED);
                 granted.add(MqttQoS.FAILURE);
@@ -297,7 +297,7 @@ public final class DeviceSession implements dev.bulwark.server.device.LiveSessio
     }
 
     private void refuse(String type, String reason, String what, MqttDisconnectReasonCode code) {
-        listener.record(peer, device.tenant().value(), 0, type, reason, device.describe() + " " + what);
+        listener.record(peer, device.tenant().value(), type, reason, device.describe() + " " + what);
         disconnect(code);
     }
 
@@ -307,9 +307,14 @@ public final class DeviceSession implements dev.bulwark.server.device.LiveSessio
         }
         closing = true;
         if (v5 && endpoint.isConnected()) {
-            endpoint.disconnect(code, MqttListener.none());
+            endpoint.disconnect(code, MqttListener.none()); // sends DISCONNECT and closes the endpoint
+        } else {
+            try {
+                endpoint.close();
+            } catch (IllegalArgumentException alreadyClosed) {
+                // the peer closed first: nothing left to close
+            }
         }
-        endpoint.close();
     }
 
     /** Another connection of the same device took over: close this one (MQTT 5: reason "session taken over"). */
@@ -326,7 +331,7 @@ public final class DeviceSession implements dev.bulwark.server.device.LiveSessio
             if (closing) {
                 return;
             }
-            listener.record(peer, device.tenant().value(), 0, "session-terminated", reason, device.describe());
+            listener.record(peer, device.tenant().value(), "session-terminated", reason, device.describe());
             gracefulDisconnect = true;
             disconnect(MqttDisconnectReasonCode.ADMINISTRATIVE_ACTION);
         });

@@ -89,7 +89,7 @@ public final class MqttListener implements DeviceLink {
         server.endpointHandler(this::connect);
         server.exceptionHandler(e -> {
             LOG.debug("MQTT connection error: {}", e.toString());
-            record(null, null, 0, "mqtt-connection-error", clip(String.valueOf(e.getMessage())), null);
+            record(null, null, "mqtt-connection-error", clip(String.valueOf(e.getMessage())), null);
         });
         recordHandshakeFailures(server);
         try {
@@ -117,7 +117,7 @@ public final class MqttListener implements DeviceLink {
                 while (root.getCause() != null && root.getCause() != root) {
                     root = root.getCause();
                 }
-                record(null, null, 0, "tls-handshake-failed", clip(String.valueOf(root.getMessage())), null);
+                record(null, null, "tls-handshake-failed", clip(String.valueOf(root.getMessage())), null);
             });
         } catch (ReflectiveOperationException | RuntimeException e) {
             LOG.warn("TLS handshake failures on the MQTT listener cannot be recorded as security events: {}", e.toString());
@@ -158,7 +158,7 @@ public final class MqttListener implements DeviceLink {
                         return;
                     }
                     if (ar.result() instanceof AuthOutcome.Refused<DevicePrincipal> r) {
-                        record(peer, r.tenantId(), 0, "mqtt-authentication-failed", r.reason(),
+                        record(peer, r.tenantId(), "mqtt-authentication-failed", r.reason(),
                                 r.claimedIdentity() == null ? "client-id:" + clip(endpoint.clientIdentifier()) : r.claimedIdentity());
                         endpoint.reject(chain == null && !"no-credentials".equals(r.reason())
                                 ? (v5 ? MqttConnectReturnCode.CONNECTION_REFUSED_BAD_USERNAME_OR_PASSWORD
@@ -178,7 +178,7 @@ public final class MqttListener implements DeviceLink {
         if (clientId == null || clientId.isEmpty()) {
             endpoint.setClientIdentifier(device.device().value());
         } else if (!clientId.equals(device.device().value())) {
-            record(peer, tenant, 0, "mqtt-client-id-mismatch", "client id does not match the authenticated device",
+            record(peer, tenant, "mqtt-client-id-mismatch", "client id does not match the authenticated device",
                     device.describe() + " client-id:" + clip(clientId));
             endpoint.reject(v5 ? MqttConnectReturnCode.CONNECTION_REFUSED_CLIENT_IDENTIFIER_NOT_VALID
                     : MqttConnectReturnCode.CONNECTION_REFUSED_IDENTIFIER_REJECTED);
@@ -188,7 +188,7 @@ public final class MqttListener implements DeviceLink {
         if (endpoint.will() != null && endpoint.will().isWillFlag()) {
             TopicAuthorizer.Decision d = TopicAuthorizer.publish(device, endpoint.will().getWillTopic(), endpoint.will().isWillRetain());
             if (d instanceof TopicAuthorizer.Decision.Declined declined) {
-                record(peer, tenant, 0, "mqtt-will-refused", declined.reason(),
+                record(peer, tenant, "mqtt-will-refused", declined.reason(),
                         device.describe() + " topic:" + clip(endpoint.will().getWillTopic()));
                 endpoint.reject(v5 ? MqttConnectReturnCode.CONNECTION_REFUSED_NOT_AUTHORIZED_5
                         : MqttConnectReturnCode.CONNECTION_REFUSED_NOT_AUTHORIZED);
@@ -199,7 +199,7 @@ public final class MqttListener implements DeviceLink {
         DeviceSession session = new DeviceSession(this, s, writer, config, commands, endpoint, device, peer, v5, willKind);
         var previous = s.sessions().put(session);
         if (previous instanceof DeviceSession previousSession) {
-            record(peer, tenant, 0, "duplicate-identity", "a second connection with the same identity took over the session",
+            record(peer, tenant, "duplicate-identity", "a second connection with the same identity took over the session",
                     device.describe() + " previous-source:" + previousSession.source() + " new-source:" + addr(peer));
             previousSession.takenOver();
         }
@@ -211,7 +211,7 @@ public final class MqttListener implements DeviceLink {
         s.sessions().remove(session);
     }
 
-    void record(SocketAddress peer, String tenant, int unused, String type, String reason, String identity) {
+    void record(SocketAddress peer, String tenant, String type, String reason, String identity) {
         s.securityEvents().record(new SecurityEvent(s.clock().nowMs(), tenant, type, reason, identity,
                 peer == null ? null : peer.hostAddress(), peer == null ? 0 : peer.port(), "mqtt", null));
     }

@@ -9,7 +9,6 @@ import dev.bulwark.server.Clock;
 import dev.bulwark.server.device.DeviceLink;
 import dev.bulwark.server.store.Database;
 import java.nio.charset.StandardCharsets;
-import java.util.Iterator;
 import java.util.Map;
 import java.util.Optional;
 import org.jdbi.v3.core.Handle;
@@ -28,9 +27,7 @@ public final class ConfigService {
         public ObjectNode delta() {
             ObjectNode d = ModelStore.JSON.createObjectNode();
             if (desired != null && desired.isObject()) {
-                Iterator<Map.Entry<String, JsonNode>> it = desired.fields();
-                while (it.hasNext()) {
-                    var e = it.next();
+                for (Map.Entry<String, JsonNode> e : desired.properties()) {
                     if (reported == null || !e.getValue().equals(reported.get(e.getKey()))) {
                         d.set(e.getKey(), e.getValue());
                     }

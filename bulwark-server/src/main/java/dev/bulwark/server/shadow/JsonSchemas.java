@@ -41,9 +41,7 @@ public final class JsonSchemas {
             throw Refusal.invalid("the schema is nested too deeply");
         }
         if (node.isObject()) {
-            var fields = node.fields();
-            while (fields.hasNext()) {
-                var f = fields.next();
+            for (var f : node.properties()) {
                 String key = f.getKey();
                 if ((key.equals("$ref") || key.equals("$dynamicRef") || key.equals("$recursiveRef"))
                         && !(f.getValue().isTextual() && f.getValue().asText().startsWith("#"))) {
