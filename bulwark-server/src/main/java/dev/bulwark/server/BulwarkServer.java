@@ -117,7 +117,7 @@ public final class BulwarkServer implements AutoCloseable {
             int mqttPort = mqtt.start();
             Vertx loop = vertx;
             loop.setPeriodic(1000, t -> loop.executeBlocking(commands::expire, false));
-            DeviceHttpsServer deviceHttps = new DeviceHttpsServer(vertx, s, deviceAuth, writer);
+            DeviceHttpsServer deviceHttps = new DeviceHttpsServer(vertx, s, deviceAuth, writer, new dev.bulwark.server.pki.EstService(s, deviceAuth));
             deviceHttps.start();
             BulwarkServer server = new BulwarkServer(s, vertx, api, port, writer, mqtt, deviceHttps);
             server.writePorts();

@@ -21,6 +21,19 @@ public final class CredentialStore {
                                     String status, Long revokedMs, String revokeReason, String pem) {
     }
 
+    /** The record of a certificate issued by or registered for {@code device}. */
+    public static CertificateRecord recordOf(TenantId tenant, DeviceId id, String caId, java.security.cert.X509Certificate cert,
+                                             String keyFingerprint) {
+        try {
+            return new CertificateRecord(tenant.value(), id.value(), dev.bulwark.server.pki.PlatformPki.serialHex(cert), caId,
+                    dev.bulwark.server.crypto.Secrets.sha256Hex(cert.getEncoded()), keyFingerprint, cert.getSubjectX500Principal().getName(),
+                    cert.getNotBefore().getTime(), cert.getNotAfter().getTime(), "active", null, null,
+                    dev.bulwark.server.pki.Pem.encode(cert));
+        } catch (java.security.cert.CertificateEncodingException e) {
+            throw Refusal.invalid("certificate cannot be encoded");
+        }
+    }
+
     public record TokenRecord(String id, String tenantId, String deviceId, long createdMs, long expiresMs, Long revokedMs) {
     }
 

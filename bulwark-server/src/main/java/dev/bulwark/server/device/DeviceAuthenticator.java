@@ -147,7 +147,8 @@ public final class DeviceAuthenticator {
         return new AuthOutcome.Authenticated<>(new DevicePrincipal(TenantId.of(tenant), DeviceId.of(device), credential));
     }
 
-    private static boolean signedBy(X509Certificate cert, X509Certificate issuer) {
+    /** True when {@code issuer} (by name and signature) issued {@code cert}. */
+    public static boolean signedBy(X509Certificate cert, X509Certificate issuer) {
         if (!cert.getIssuerX500Principal().equals(issuer.getSubjectX500Principal())) {
             return false;
         }

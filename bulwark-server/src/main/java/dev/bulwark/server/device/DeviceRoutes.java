@@ -22,6 +22,7 @@ import dev.bulwark.server.pki.Pem;
 import dev.bulwark.server.pki.PlatformPki;
 import dev.bulwark.server.pki.TenantCaPolicy;
 import dev.bulwark.server.crypto.Secrets;
+import dev.bulwark.server.pki.EstService;
 import java.security.cert.X509Certificate;
 import java.time.Duration;
 import java.util.LinkedHashMap;
@@ -33,6 +34,8 @@ import org.jdbi.v3.core.Handle;
 /** The device registry and device credentials. */
 public final class DeviceRoutes {
     static final int MAX_CERT_DAYS = 825;
+    static final int DEFAULT_ENROLLMENT_MINUTES = 60;
+    static final int MAX_ENROLLMENT_MINUTES = 7 * 24 * 60;
     static final long DEVICE_TOKEN_TTL_MS = Duration.ofDays(365).toMillis();
 
     record CreateDevice(String id, String model) {
@@ -76,6 +79,10 @@ public final class DeviceRoutes {
                 ApiRoute.post("/api/v1/devices/{deviceId}/tokens", "createDeviceToken")
                         .summary("Generate a device token (shown once) for token-over-TLS devices")
                         .roles(TENANT_ADMIN, FLEET_OPERATOR).audit("device.token.issue").handle(this::issueToken),
+                ApiRoute.post("/api/v1/devices/{deviceId}/enrollment-tokens", "createEnrollmentToken")
+                        .summary("Create a one-time, short-lived token (shown once) for the device's first EST enrollment")
+                        .roles(TENANT_ADMIN, FLEET_OPERATOR).audit("device.enrollment-token.issue").query("ttlMinutes")
+                        .handle(this::issueEnrollmentToken),
                 ApiRoute.get("/api/v1/devices/{deviceId}/tokens", "listDeviceTokens").summary("List a device's tokens (metadata only)")
                         .roles(TENANT_ADMIN, FLEET_OPERATOR, SECURITY_ANALYST, AUDITOR).handle(this::listTokens),
                 ApiRoute.delete("/api/v1/devices/{deviceId}/tokens/{tokenId}", "revokeDeviceToken").summary("Revoke a device token")
@@ -179,7 +186,7 @@ public final class DeviceRoutes {
                 requireUsable(h, tenant, id);
                 s.credentials().requireKeyNotUsedElsewhere(h, tenant, id, csr.keyFingerprint());
                 X509Certificate cert = s.pki().issueDeviceCertificate(csr.csr().getSubjectPublicKeyInfo(), tenant, id, now, v);
-                var r = record(tenant, id, PlatformPki.PLATFORM_CA_ID, cert, csr.keyFingerprint());
+                var r = CredentialStore.recordOf(tenant, id, PlatformPki.PLATFORM_CA_ID, cert, csr.keyFingerprint());
                 s.credentials().insertCertificate(h, r, now);
                 return r;
             }, "issued from CSR, " + csr.keyDescription());
@@ -198,7 +205,7 @@ public final class DeviceRoutes {
             int idx = TenantCaPolicy.checkFactoryCertificate(cert, caCerts, id, now);
             issuer[0] = cas.get(idx);
             s.credentials().requireKeyNotUsedElsewhere(h, tenant, id, keyFp);
-            var r = record(tenant, id, issuer[0].id(), cert, keyFp);
+            var r = CredentialStore.recordOf(tenant, id, issuer[0].id(), cert, keyFp);
             if (s.credentials().findCertificateByFingerprint(h, r.fingerprint()).isPresent()) {
                 throw Refusal.conflict("this certificate is already registered");
             }
@@ -212,16 +219,6 @@ public final class DeviceRoutes {
         var d = s.devices().lock(h, tenant, id);
         if (d.status() != DeviceStatus.ACTIVE) {
             throw Refusal.conflict("the device is " + d.status().wireName() + "; credentials are issued to active devices only");
-        }
-    }
-
-    private static CredentialStore.CertificateRecord record(TenantId tenant, DeviceId id, String caId, X509Certificate cert, String keyFp) {
-        try {
-            return new CredentialStore.CertificateRecord(tenant.value(), id.value(), PlatformPki.serialHex(cert), caId,
-                    Secrets.sha256Hex(cert.getEncoded()), keyFp, cert.getSubjectX500Principal().getName(),
-                    cert.getNotBefore().getTime(), cert.getNotAfter().getTime(), "active", null, null, Pem.encode(cert));
-        } catch (java.security.cert.CertificateEncodingException e) {
-            throw Refusal.invalid("certificate cannot be encoded");
         }
     }
 
@@ -274,6 +271,28 @@ public final class DeviceRoutes {
         Map<String, Object> out = tokenView(t);
         out.put("token", secret.reveal());
         out.put("username", id.value() + "@" + tenant.value());
+        return Response.created(out);
+    }
+
+    private Response issueEnrollmentToken(Call call) {
+        TenantId tenant = call.tenant();
+        DeviceId id = call.path("deviceId", DeviceId::of);
+        int ttlMinutes = call.queryInt("ttlMinutes", DEFAULT_ENROLLMENT_MINUTES, 1, MAX_ENROLLMENT_MINUTES);
+        call.target("device:" + id);
+        long now = s.clock().nowMs();
+        long expires = now + ttlMinutes * 60_000L;
+        BearerSecret[] secret = new BearerSecret[1];
+        call.tx(h -> {
+            requireUsable(h, tenant, id);
+            secret[0] = EstService.createToken(h, tenant, id, call.principal().actor(), now, expires - now);
+            return null;
+        }, "enrollment token valid " + ttlMinutes + " min");
+        Map<String, Object> out = new java.util.LinkedHashMap<>();
+        out.put("id", secret[0].id());
+        out.put("token", secret[0].reveal());
+        out.put("deviceId", id.value());
+        out.put("expiresAt", Views.time(expires));
+        out.put("oneTime", true);
         return Response.created(out);
     }
 

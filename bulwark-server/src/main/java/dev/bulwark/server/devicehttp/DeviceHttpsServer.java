@@ -6,6 +6,7 @@ import dev.bulwark.server.device.DeviceAuthenticator;
 import dev.bulwark.server.device.DevicePrincipal;
 import dev.bulwark.server.identity.AuthOutcome;
 import dev.bulwark.server.monitor.SecurityEvent;
+import dev.bulwark.server.pki.EstService;
 import dev.bulwark.server.pki.PeerCertificates;
 import dev.bulwark.server.pki.TlsPolicy;
 import dev.bulwark.server.telemetry.DeviceMessage;
@@ -32,6 +33,7 @@ import org.slf4j.LoggerFactory;
  * same durability: {@code 204} is sent only after the group commit.
  *
  * <ul>
+ *   <li>EST enrollment under {@code /.well-known/est/} (see {@link EstEndpoint}).</li>
  *   <li>{@code POST /device/v1/telemetry}, {@code POST /device/v1/events}: the body is the payload.</li>
  * </ul>
  */
@@ -42,13 +44,15 @@ public final class DeviceHttpsServer {
     private final Services s;
     private final DeviceAuthenticator authenticator;
     private final GroupCommitWriter writer;
+    private final EstEndpoint est;
     private HttpServer server;
 
-    public DeviceHttpsServer(Vertx vertx, Services s, DeviceAuthenticator authenticator, GroupCommitWriter writer) {
+    public DeviceHttpsServer(Vertx vertx, Services s, DeviceAuthenticator authenticator, GroupCommitWriter writer, EstService est) {
         this.vertx = vertx;
         this.s = s;
         this.authenticator = authenticator;
         this.writer = writer;
+        this.est = new EstEndpoint(vertx, s, est);
     }
 
     public int start() {
@@ -63,10 +67,12 @@ public final class DeviceHttpsServer {
         BodyHandler body = BodyHandler.create(false).setBodyLimit(s.config().maxPayloadBytes()).setHandleFileUploads(false);
         router.post("/device/v1/telemetry").handler(body).handler(ctx -> ingest(ctx, "telemetry"));
         router.post("/device/v1/events").handler(body).handler(ctx -> ingest(ctx, "events"));
+        est.mount(router);
         router.route().failureHandler(ctx -> {
             if (ctx.statusCode() == 413) {
-                record(ctx, null, "payload-too-large", "body exceeds the limit of " + s.config().maxPayloadBytes() + " bytes", null);
-                problem(ctx, 413, "payload-too-large", "payload exceeds the limit of " + s.config().maxPayloadBytes() + " bytes");
+                int limit = ctx.request().path().startsWith("/.well-known/est/") ? EstEndpoint.MAX_CSR_BYTES : s.config().maxPayloadBytes();
+                record(ctx, null, "payload-too-large", "body exceeds the limit of " + limit + " bytes", null);
+                problem(ctx, 413, "payload-too-large", "payload exceeds the limit of " + limit + " bytes");
             } else {
                 problem(ctx, ctx.statusCode() > 0 && ctx.statusCode() < 500 ? ctx.statusCode() : 500, "request-failed", "request failed");
             }
@@ -163,7 +169,7 @@ public final class DeviceHttpsServer {
                 a == null ? null : a.hostAddress(), a == null ? 0 : a.port(), "device-https", ctx.request().path()));
     }
 
-    private static void problem(RoutingContext ctx, int status, String slug, String detail) {
+    static void problem(RoutingContext ctx, int status, String slug, String detail) {
         if (ctx.response().ended()) {
             return;
         }

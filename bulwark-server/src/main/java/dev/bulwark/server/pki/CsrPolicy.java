@@ -38,6 +38,19 @@ public final class CsrPolicy {
         if (objects.size() != 1 || !(objects.get(0) instanceof PKCS10CertificationRequest csr)) {
             throw Refusal.invalid("csr must be exactly one PEM-encoded PKCS#10 certificate request (-----BEGIN CERTIFICATE REQUEST-----)");
         }
+        return check(csr, tenant, device);
+    }
+
+    /** Parses a DER-encoded PKCS#10 request (as EST sends it, after base64 decoding). */
+    public static PKCS10CertificationRequest fromDer(byte[] der) {
+        try {
+            return new PKCS10CertificationRequest(der);
+        } catch (java.io.IOException | RuntimeException e) {
+            throw Refusal.invalid("the body is not a DER-encoded PKCS#10 certificate request");
+        }
+    }
+
+    public static AcceptedCsr check(PKCS10CertificationRequest csr, TenantId tenant, DeviceId device) {
         JcaPKCS10CertificationRequest jcsr = new JcaPKCS10CertificationRequest(csr);
         PublicKey key;
         try {
