@@ -39,17 +39,34 @@ public final class DeviceKeys {
         }
     }
 
+    /** Keys loaded from storage (a PKCS#8 P-256 private key); the public key is derived from it. */
+    public static DeviceKeys of(DeviceId device, KeyPair keyPair) {
+        return new DeviceKeys(device, keyPair);
+    }
+
     public KeyPair keyPair() {
         return keyPair;
     }
 
+    /** The CSR in DER, as EST sends it (base64 encoded). */
+    public byte[] csrDer() {
+        try {
+            return csr().getEncoded();
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+
     /** A PKCS#10 request with subject {@code CN=<device id>}, signed with SHA256withECDSA. */
     public String csrPem() {
+        return pem(csr());
+    }
+
+    private PKCS10CertificationRequest csr() {
         try {
-            PKCS10CertificationRequest csr = new JcaPKCS10CertificationRequestBuilder(
+            return new JcaPKCS10CertificationRequestBuilder(
                     new X500NameBuilder(BCStyle.INSTANCE).addRDN(BCStyle.CN, device.value()).build(), keyPair.getPublic())
                     .build(new JcaContentSignerBuilder("SHA256withECDSA").build(keyPair.getPrivate()));
-            return pem(csr);
         } catch (OperatorCreationException e) {
             throw new IllegalStateException("cannot sign the certificate request", e);
         }

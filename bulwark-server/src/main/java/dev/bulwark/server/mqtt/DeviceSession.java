@@ -46,8 +46,14 @@ public final class DeviceSession implements dev.bulwark.server.device.LiveSessio
     private final String connectionId = Secrets.randomHex(8);
     private final Context context;
     private final Vertx vertx;
+    private static final long DRAIN_TIMEOUT_MS = 5_000;
     private boolean gracefulDisconnect;
     private boolean closing;
+    /** Messages handed to the writer whose commit (and PUBACK) is still outstanding. */
+    private int pendingCommits;
+    /** The server is shutting down: new messages are left unacknowledged, outstanding ones are acknowledged, then DISCONNECT. */
+    private boolean draining;
+    private final io.vertx.core.Promise<Void> ended = io.vertx.core.Promise.promise();
     /** Topics the device subscribed to (event loop only, but read by {@link #send} from other threads). */
     private final Set<String> subscriptions = java.util.concurrent.ConcurrentHashMap.newKeySet();
     /** Acknowledgement callbacks of messages sent to the device, by message id (event loop only). */
@@ -101,8 +107,8 @@ public final class DeviceSession implements dev.bulwark.server.device.LiveSessio
     }
 
     private void publish(MqttPublishMessage m) {
-        if (closing) {
-            return;
+        if (closing || draining) {
+            return; // not stored and not acknowledged: the device sends it again to the next server
         }
         TopicAuthorizer.Decision d = TopicAuthorizer.publish(device, m.topicName(), m.isRetain());
         if (d instanceof TopicAuthorizer.Decision.Declined declined) {
@@ -145,26 +151,32 @@ public final class DeviceSession implements dev.bulwark.server.device.LiveSessio
      * something that was not stored.
      */
     private void submit(DeviceMessage message, int ackId, int attempt) {
+        if (attempt == 0) {
+            pendingCommits++;
+        }
         boolean queued = writer.submit(message, new GroupCommitWriter.Completion() {
             @Override
             public void committed() {
-                if (ackId >= 0) {
-                    context.runOnContext(v -> {
-                        if (endpoint.isConnected() && !closing) {
-                            endpoint.publishAcknowledge(ackId);
-                        }
-                    });
-                }
+                context.runOnContext(v -> {
+                    if (ackId >= 0 && endpoint.isConnected() && !closing) {
+                        endpoint.publishAcknowledge(ackId);
+                    }
+                    commitDone();
+                });
             }
 
             @Override
             public void failed(Throwable cause) {
                 // not stored: no PUBACK; the device keeps the message and sends it again
-                context.runOnContext(v -> disconnect(MqttDisconnectReasonCode.UNSPECIFIED_ERROR));
+                context.runOnContext(v -> {
+                    commitDone();
+                    disconnect(MqttDisconnectReasonCode.UNSPECIFIED_ERROR);
+                });
             }
         });
         if (!queued) {
             if (attempt >= SUBMIT_RETRIES) {
+                commitDone();
                 disconnect(MqttDisconnectReasonCode.SERVER_BUSY);
                 return;
             }
@@ -337,15 +349,39 @@ public final class DeviceSession implements dev.bulwark.server.device.LiveSessio
         });
     }
 
-    void serverShutdown() {
-        context.runOnContext(v -> {
+    private void commitDone() {
+        pendingCommits--;
+        if (draining && pendingCommits <= 0) {
             gracefulDisconnect = true;
             disconnect(MqttDisconnectReasonCode.SERVER_SHUTTING_DOWN);
+        }
+    }
+
+    /**
+     * Graceful shutdown: stop taking new messages (they stay unacknowledged, so the device keeps them),
+     * acknowledge every message whose commit is under way, then disconnect. Nothing acknowledged is
+     * lost and nothing stored goes unacknowledged, so a reconnecting device sends no duplicate.
+     * Completes when the connection is closed.
+     */
+    io.vertx.core.Future<Void> serverShutdown() {
+        context.runOnContext(v -> {
+            draining = true;
+            if (pendingCommits <= 0) {
+                gracefulDisconnect = true;
+                disconnect(MqttDisconnectReasonCode.SERVER_SHUTTING_DOWN);
+            } else {
+                vertx.setTimer(DRAIN_TIMEOUT_MS, t -> {
+                    gracefulDisconnect = true;
+                    disconnect(MqttDisconnectReasonCode.SERVER_SHUTTING_DOWN);
+                });
+            }
         });
+        return ended.future();
     }
 
     private void closed() {
         closing = true;
+        ended.tryComplete();
         listener.ended(this);
         if (!gracefulDisconnect && willKind != null && endpoint.will() != null) {
             byte[] payload = endpoint.will().getWillMessageBytes();

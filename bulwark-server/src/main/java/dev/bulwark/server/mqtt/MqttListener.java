@@ -21,6 +21,8 @@ import io.vertx.mqtt.MqttEndpoint;
 import io.vertx.mqtt.MqttServer;
 import io.vertx.mqtt.MqttServerOptions;
 import java.security.cert.X509Certificate;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.concurrent.TimeUnit;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -48,6 +50,9 @@ public final class MqttListener implements DeviceLink {
     private final CommandService commands;
     private MqttServer tls;
     private MqttServer plaintext;
+    private volatile boolean shuttingDown;
+    private int tlsPort = -1;
+    private int plaintextPortBound = -1;
 
     public MqttListener(Vertx vertx, Services s, DeviceAuthenticator authenticator, GroupCommitWriter writer,
                         ConfigService config, CommandService commands) {
@@ -71,15 +76,19 @@ public final class MqttListener implements DeviceLink {
                 .setTimeoutOnConnect(10)
                 .setAutoClientId(false);
         TlsPolicy.deviceServer(options, s.pki());
-        options.setHost(s.config().bindAddress()).setPort(s.config().mqttPort());
+        shuttingDown = false;
+        options.setHost(s.config().bindAddress()).setPort(tlsPort >= 0 ? tlsPort : s.config().mqttPort());
         tls = listen(options, "TLS");
+        tlsPort = tls.actualPort();
         if (s.config().devPlaintextPort() >= 0) {
             LOG.warn("**************************************************************************************");
             LOG.warn("* DEVELOPMENT ONLY: plaintext MQTT on 127.0.0.1 (--dev-plaintext). Device tokens     *");
             LOG.warn("* cross this listener unencrypted. Never use it with real devices or credentials.    *");
             LOG.warn("**************************************************************************************");
-            plaintext = listen(new MqttServerOptions().setHost("127.0.0.1").setPort(s.config().devPlaintextPort())
+            plaintext = listen(new MqttServerOptions().setHost("127.0.0.1")
+                    .setPort(plaintextPortBound >= 0 ? plaintextPortBound : s.config().devPlaintextPort())
                     .setMaxMessageSize(s.config().maxPayloadBytes() + 64 * 1024).setTimeoutOnConnect(10).setAutoClientId(false), "plaintext");
+            plaintextPortBound = plaintext.actualPort();
         }
         return tls.actualPort();
     }
@@ -140,6 +149,11 @@ public final class MqttListener implements DeviceLink {
 
     private void connect(MqttEndpoint endpoint) {
         endpoint.publishAutoAck(false);
+        if (shuttingDown) {
+            endpoint.reject(endpoint.protocolVersion() == 5 ? MqttConnectReturnCode.CONNECTION_REFUSED_SERVER_UNAVAILABLE_5
+                    : MqttConnectReturnCode.CONNECTION_REFUSED_SERVER_UNAVAILABLE);
+            return;
+        }
         SocketAddress peer = endpoint.remoteAddress();
         X509Certificate[] chain = PeerCertificates.of(endpoint.sslSession());
         String username = endpoint.auth() == null ? null : endpoint.auth().getUsername();
@@ -228,11 +242,23 @@ public final class MqttListener implements DeviceLink {
         return printable.length() > 100 ? printable.substring(0, 100) : printable;
     }
 
+    /**
+     * Stops the listener gracefully: refuses new connections, lets every session acknowledge what it is
+     * committing and disconnect ({@link DeviceSession#serverShutdown()}), then unbinds. {@link #start()}
+     * binds the same ports again.
+     */
     public void close() {
+        shuttingDown = true;
+        List<io.vertx.core.Future<Void>> ended = new ArrayList<>();
         for (var session : s.sessions().all()) {
             if (session instanceof DeviceSession ds) {
-                ds.serverShutdown();
+                ended.add(ds.serverShutdown());
             }
+        }
+        try {
+            io.vertx.core.Future.join(ended).toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
+        } catch (Exception e) {
+            LOG.warn("MQTT sessions did not all end cleanly: {}", e.toString());
         }
         for (MqttServer server : new MqttServer[] {tls, plaintext}) {
             if (server != null) {
