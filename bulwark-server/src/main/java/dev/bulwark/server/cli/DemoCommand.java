@@ -10,14 +10,18 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Map;
+import dev.bulwark.device.sim.FleetSimulator;
+import java.net.URI;
 import java.util.concurrent.Callable;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
 /**
  * {@code bulwark demo}: start the backend on embedded defaults (bound to loopback), create a demo tenant,
  * a tenant admin and an example device with a certificate issued from a CSR generated on the "device",
- * and print how to call the API. Every step goes through the public REST API; a second run reuses what
+ * start a simulated fleet (enrolled over EST, sending telemetry), and print how to call the API. Every step goes through the public REST API; a second run reuses what
  * the first created.
  */
 @Command(name = "demo", mixinStandardHelpOptions = true,
@@ -26,6 +30,7 @@ public final class DemoCommand implements Callable<Integer> {
     public static final String TENANT = "demo";
     public static final String OPERATOR = "demo-admin";
     public static final String DEVICE = "demo-thermo-0001";
+    public static final String FLEET_PREFIX = "fleet";
 
     @Option(names = "--data", description = "Data directory (default: ${DEFAULT-VALUE})", defaultValue = "bulwark-data")
     Path data;
@@ -39,19 +44,47 @@ public final class DemoCommand implements Callable<Integer> {
     @Option(names = "--device-https-port", description = "Device HTTPS port; 0 picks a free port (default: ${DEFAULT-VALUE})", defaultValue = "8444")
     int deviceHttpsPort;
 
+    @Option(names = "--devices", description = "Simulated devices in the demo fleet (default: ${DEFAULT-VALUE})", defaultValue = "50")
+    int devices;
+
+    @Option(names = "--rate", description = "Telemetry messages per second per simulated device (default: ${DEFAULT-VALUE})", defaultValue = "1")
+    double rate;
+
     @Override
     public Integer call() throws InterruptedException {
         ServerConfig config = ServerConfig.builder().dataDir(data).httpsPort(httpsPort).mqttPort(mqttPort).deviceHttpsPort(deviceHttpsPort).bindAddress("127.0.0.1").build();
         BulwarkServer server = BulwarkServer.start(config);
+        FleetSimulator fleet;
         try {
             Summary summary = setUp(server);
+            fleet = startFleet(server, summary, devices, rate);
             print(server, summary);
         } catch (RuntimeException e) {
             server.close();
             throw e;
         }
-        ServeCommand.awaitShutdown(server);
+        CountDownLatch stopped = new CountDownLatch(1);
+        Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+            System.out.println("Stopping the demo fleet and Bulwark...");
+            fleet.close();
+            server.close();
+            stopped.countDown();
+        }, "bulwark-demo-stop"));
+        while (!stopped.await(15, TimeUnit.SECONDS)) {
+            System.out.println("fleet: " + fleet.summary());
+        }
         return 0;
+    }
+
+    /** The demo fleet: {@code devices} simulated devices that enroll over EST and send telemetry. */
+    public static FleetSimulator startFleet(BulwarkServer server, Summary summary, int devices, double rate) {
+        Path root = server.dataDir();
+        FleetSimulator.Settings settings = FleetSimulator.Settings.healthy(
+                URI.create("https://localhost:" + server.httpsPort()), DataDir.read(summary.operatorTokenFile()).trim(),
+                root.resolve("pki/ca.pem"), URI.create("https://localhost:" + server.deviceHttpsPort()),
+                URI.create("ssl://localhost:" + server.mqttPort()), new DataDir(root).dir("demo/fleet"), devices, rate)
+                .withNames(FLEET_PREFIX, "thermo");
+        return FleetSimulator.start(settings);
     }
 
     /** What the demo set up. */
@@ -69,7 +102,7 @@ public final class DemoCommand implements Callable<Integer> {
         Path demoDir = new DataDir(root).dir("demo");
         Path tokenFile = demoDir.resolve(OPERATOR + ".token");
         ApiClient.Result op = api.post("/api/v1/tenants/" + TENANT + "/operators", admin,
-                Map.of("name", OPERATOR, "roles", List.of("tenant-admin")));
+                Map.of("name", OPERATOR, "roles", List.of("tenant-admin", "security-analyst")));
         expect(op, 201, 409);
         String token;
         if (op.status() == 201) {
@@ -141,6 +174,14 @@ public final class DemoCommand implements Callable<Integer> {
         System.out.println("  jq -Rs '{csr: .}' thermo-0002.csr | " + curl + " -H 'Content-Type: application/json' -d @- " + base + "/api/v1/devices/thermo-0002/certificates");
         System.out.println();
         System.out.println("Audit chain check (with the server stopped): ./bulwark audit verify --data " + root);
-        System.out.println("The simulated device fleet arrives with the device SDK.");
+        System.out.println("The simulated fleet (" + FLEET_PREFIX + "-0001 ...) enrolled over EST and sends telemetry over MQTT:");
+        System.out.println("  " + curl + " '" + base + "/api/v1/devices?limit=100'");
+        System.out.println("  " + curl + " '" + base + "/api/v1/devices/" + FLEET_PREFIX + "-0001/telemetry?limit=5'");
+        System.out.println("  " + curl + " -H 'Content-Type: application/json' -X PUT -d '{\"interval\":5}' " + base + "/api/v1/devices/"
+                + FLEET_PREFIX + "-0001/config");
+        System.out.println("  " + curl + " -H 'Content-Type: application/json' -d '{\"name\":\"identify\"}' " + base + "/api/v1/devices/"
+                + FLEET_PREFIX + "-0001/commands");
+        System.out.println("  " + curl + " " + base + "/api/v1/security/events");
+        System.out.println("More devices, with faults: ./bulwark simulate --data " + root + " --devices 20 --flaky 0.2 --revoked 1 --expired 1 --clones 1");
     }
 }

@@ -10,7 +10,11 @@ import java.io.ByteArrayOutputStream;
 import java.io.PrintStream;
 import java.nio.file.Files;
 import java.nio.file.attribute.PosixFilePermissions;
+import dev.bulwark.device.sim.FleetSimulator;
+import java.nio.file.Path;
+import java.time.Duration;
 import org.junit.jupiter.api.Test;
+import static org.awaitility.Awaitility.await;
 
 class DemoTest {
 
@@ -47,6 +51,36 @@ class DemoTest {
     }
 
     @Test
+    void the_demo_fleet_of_fifty_enrolls_over_est_sends_telemetry_and_a_second_run_reuses_its_credentials() throws Exception {
+        try (TestServer server = TestServer.start(Backend.H2)) {
+            DemoCommand.Summary summary = DemoCommand.setUp(server.node());
+            String token = DataDir.read(summary.operatorTokenFile()).trim();
+            try (FleetSimulator fleet = DemoCommand.startFleet(server.node(), summary, 50, 2)) {
+                await().atMost(Duration.ofSeconds(90)).until(() -> server.count(
+                        "SELECT COUNT(DISTINCT device_id) FROM device_messages WHERE device_id LIKE 'fleet-%'") == 50);
+                assertThat(fleet.summary().connected()).isEqualTo(50);
+                assertThat(fleet.summary().dropped()).isZero();
+            }
+            assertThat(server.count("SELECT COUNT(*) FROM audit_log WHERE action = 'device.certificate.enroll'")).isEqualTo(50);
+            // every fleet device made its own key: 50 distinct public keys, each stored owner-only on the device
+            assertThat(server.count("SELECT COUNT(DISTINCT key_fingerprint) FROM device_certificates WHERE device_id LIKE 'fleet-%'")).isEqualTo(50);
+            Path credential = server.dataDir().resolve("demo/fleet/fleet-0001/credentials.pem");
+            assertThat(PosixFilePermissions.toString(Files.getPosixFilePermissions(credential))).isEqualTo("rw-------");
+
+            server.restart();
+            DemoCommand.Summary again = DemoCommand.setUp(server.node());
+            long before = server.count("SELECT COUNT(*) FROM device_messages WHERE device_id = 'fleet-0050'");
+            try (FleetSimulator fleet = DemoCommand.startFleet(server.node(), again, 50, 2)) {
+                await().atMost(Duration.ofSeconds(60)).until(() -> fleet.summary().connected() == 50
+                        && server.count("SELECT COUNT(*) FROM device_messages WHERE device_id = 'fleet-0050'") > before);
+            }
+            assertThat(server.count("SELECT COUNT(*) FROM audit_log WHERE action = 'device.certificate.enroll'")).isEqualTo(50);
+            assertThat(server.api().get("/api/v1/devices/fleet-0007/telemetry?limit=1", token).json().get("items").get(0)
+                    .get("payload").has("celsius")).isTrue();
+        }
+    }
+
+    @Test
     void every_command_has_help() {
         PrintStream original = System.out;
         ByteArrayOutputStream out = new ByteArrayOutputStream();
@@ -55,6 +89,7 @@ class DemoTest {
             assertThat(BulwarkCli.run("--help")).isZero();
             assertThat(BulwarkCli.run("serve", "--help")).isZero();
             assertThat(BulwarkCli.run("demo", "--help")).isZero();
+            assertThat(BulwarkCli.run("simulate", "--help")).isZero();
             assertThat(BulwarkCli.run("audit", "verify", "--help")).isZero();
         } finally {
             System.setOut(original);
