@@ -1,5 +1,13 @@
 package dev.bulwark.server;
 
+import dev.bulwark.server.bus.InProcessBus;
+import dev.bulwark.server.monitor.AlertStore;
+import dev.bulwark.server.monitor.Metrics;
+import dev.bulwark.server.monitor.Monitor;
+import dev.bulwark.server.monitor.SourceGuard;
+import dev.bulwark.server.monitor.Webhooks;
+import dev.bulwark.server.device.TenantQuotas;
+
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.bulwark.server.audit.AuditEntry;
 import dev.bulwark.server.audit.AuditLog;
@@ -84,15 +92,23 @@ public final class BulwarkServer implements AutoCloseable {
         Database db = Database.open(config.databaseUrl(), dataDir);
         Vertx vertx = null;
         SecurityEvents events = null;
+        InProcessBus bus = null;
+        Monitor monitor = null;
         GroupCommitWriter writer = null;
         ApiServer api = null;
         try {
             PlatformPki pki = PlatformPki.loadOrCreate(dataDir, config.hostNames(), clock.nowMs());
             AuditLog audit = new AuditLog(AuditSigner.loadOrCreate(dataDir), clock, dataDir);
-            events = new SecurityEvents(db, dataDir);
+            bus = new InProcessBus(100_000);
+            Metrics metrics = new Metrics();
+            events = new SecurityEvents(db, dataDir, bus, metrics);
+            monitor = new Monitor(bus, metrics, new SourceGuard(clock, config.detection()), new AlertStore(db),
+                    new Webhooks(db, clock, config.allowPrivateWebhookTargets(), config.webhookTrust()), clock, config.detection());
+            LiveSessions sessions = new LiveSessions();
             Services s = new Services(config, dataDir, clock, db, pki, audit, events, new ApiTokens(db, clock),
                     new TenantStore(), new OperatorStore(), new DeviceStore(), new CredentialStore(), new TenantCaStore(),
-                    new LiveSessions(), new DeviceRateLimits(config.deviceMessagesPerSecond()));
+                    sessions, new DeviceRateLimits(config.deviceMessagesPerSecond()), monitor,
+                    new TenantQuotas(config.tenantMaxConnections(), config.tenantMessagesPerSecond()));
             bootstrap(s);
             List<ApiRoute> routes = new ArrayList<>();
             routes.addAll(new IdentityRoutes(s).routes());
@@ -100,6 +116,7 @@ public final class BulwarkServer implements AutoCloseable {
             routes.addAll(new CaRoutes(s).routes());
             routes.addAll(new AuditRoutes(s).routes());
             routes.addAll(new SecurityRoutes(s).routes());
+            routes.addAll(new dev.bulwark.server.monitor.MonitorRoutes(s).routes());
             routes.addAll(new TelemetryRoutes(s).routes());
             ModelStore models = new ModelStore();
             ConfigService shadow = new ConfigService(db, clock);
@@ -136,6 +153,11 @@ public final class BulwarkServer implements AutoCloseable {
             }
             if (events != null) {
                 events.close();
+            }
+            if (monitor != null) {
+                monitor.close();
+            } else if (bus != null) {
+                bus.close();
             }
             db.close();
             throw e;
@@ -218,8 +240,14 @@ public final class BulwarkServer implements AutoCloseable {
         return services.dataDir().root();
     }
 
+    private final java.util.concurrent.atomic.AtomicBoolean closed = new java.util.concurrent.atomic.AtomicBoolean();
+
+    /** Stops the node: listeners drain and close, queued writes are committed. A second call does nothing. */
     @Override
     public void close() {
+        if (!closed.compareAndSet(false, true)) {
+            return;
+        }
         mqtt.close();
         deviceHttps.close();
         api.close();
@@ -230,6 +258,7 @@ public final class BulwarkServer implements AutoCloseable {
             LOG.warn("event loop did not stop cleanly: {}", e.toString());
         }
         services.securityEvents().close();
+        services.monitor().close();
         services.db().close();
     }
 }

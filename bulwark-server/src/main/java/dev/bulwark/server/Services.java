@@ -7,6 +7,7 @@ import dev.bulwark.server.device.CredentialStore;
 import dev.bulwark.server.device.DeviceStore;
 import dev.bulwark.server.device.DeviceRateLimits;
 import dev.bulwark.server.device.LiveSessions;
+import dev.bulwark.server.device.TenantQuotas;
 import dev.bulwark.server.identity.ApiTokens;
 import dev.bulwark.server.identity.OperatorStore;
 import dev.bulwark.server.identity.TenantStore;
@@ -19,5 +20,5 @@ import dev.bulwark.server.store.Database;
 public record Services(ServerConfig config, DataDir dataDir, Clock clock, Database db, PlatformPki pki, AuditLog audit,
                        SecurityEvents securityEvents, ApiTokens apiTokens, TenantStore tenants, OperatorStore operators,
                        DeviceStore devices, CredentialStore credentials, TenantCaStore tenantCas, LiveSessions sessions,
-                       DeviceRateLimits rateLimits) {
+                       DeviceRateLimits rateLimits, dev.bulwark.server.monitor.Monitor monitor, TenantQuotas quotas) {
 }

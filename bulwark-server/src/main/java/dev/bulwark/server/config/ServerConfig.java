@@ -37,7 +37,12 @@ public record ServerConfig(
         int maxPayloadBytes,
         int deviceMessagesPerSecond,
         int devPlaintextPort,
-        int deviceHttpsPort) {
+        int deviceHttpsPort,
+        int tenantMaxConnections,
+        int tenantMessagesPerSecond,
+        DetectionSettings detection,
+        Path webhookTrust,
+        boolean allowPrivateWebhookTargets) {
 
     public static final int DEFAULT_HTTPS_PORT = 8443;
     public static final int DEFAULT_MQTT_PORT = 8883;
@@ -53,6 +58,10 @@ public record ServerConfig(
         if (maxPayloadBytes < 1 || deviceMessagesPerSecond < 1) {
             throw new IllegalArgumentException("maxPayloadBytes and deviceMessagesPerSecond must be positive");
         }
+        if (tenantMaxConnections < 1 || tenantMessagesPerSecond < 1) {
+            throw new IllegalArgumentException("tenantMaxConnections and tenantMessagesPerSecond must be positive");
+        }
+        Objects.requireNonNull(detection, "detection");
         if (apiBodyLimit < 1024) {
             throw new IllegalArgumentException("apiBodyLimit must be at least 1024 bytes");
         }
@@ -71,7 +80,9 @@ public record ServerConfig(
                 .httpsPort(httpsPort).mqttPort(mqttPort).hostNames(hostNames).apiBodyLimit(apiBodyLimit)
                 .operatorTokenTtl(operatorTokenTtl).bootstrapTokenTtl(bootstrapTokenTtl)
                 .deviceCertificateTtl(deviceCertificateTtl).maxPayloadBytes(maxPayloadBytes)
-                .deviceMessagesPerSecond(deviceMessagesPerSecond).devPlaintextPort(devPlaintextPort).deviceHttpsPort(deviceHttpsPort);
+                .deviceMessagesPerSecond(deviceMessagesPerSecond).devPlaintextPort(devPlaintextPort).deviceHttpsPort(deviceHttpsPort)
+                .tenantMaxConnections(tenantMaxConnections).tenantMessagesPerSecond(tenantMessagesPerSecond).detection(detection)
+                .webhookTrust(webhookTrust).allowPrivateWebhookTargets(allowPrivateWebhookTargets);
     }
 
     /** Builder with the defaults of {@code bulwark serve}. */
@@ -90,6 +101,11 @@ public record ServerConfig(
         private int deviceMessagesPerSecond = 100;
         private int devPlaintextPort = -1;
         private int deviceHttpsPort = DEFAULT_DEVICE_HTTPS_PORT;
+        private int tenantMaxConnections = 100_000;
+        private int tenantMessagesPerSecond = 50_000;
+        private DetectionSettings detection = DetectionSettings.defaults();
+        private Path webhookTrust;
+        private boolean allowPrivateWebhookTargets;
 
         public Builder dataDir(Path v) { dataDir = v; return this; }
         public Builder databaseUrl(String v) { databaseUrl = v; return this; }
@@ -106,11 +122,21 @@ public record ServerConfig(
         /** Development only: a plaintext MQTT listener on 127.0.0.1 (0 = ephemeral port, -1 = none). */
         public Builder devPlaintextPort(int v) { devPlaintextPort = v; return this; }
         public Builder deviceHttpsPort(int v) { deviceHttpsPort = v; return this; }
+        /** Concurrent device connections one tenant may hold on this node. */
+        public Builder tenantMaxConnections(int v) { tenantMaxConnections = v; return this; }
+        /** Device messages per second one tenant may send to this node, all its devices together. */
+        public Builder tenantMessagesPerSecond(int v) { tenantMessagesPerSecond = v; return this; }
+        public Builder detection(DetectionSettings v) { detection = v; return this; }
+        /** Extra CA certificates (PEM) trusted for webhook HTTPS, besides the JDK's. */
+        public Builder webhookTrust(Path v) { webhookTrust = v; return this; }
+        /** Allow webhooks to loopback and private addresses (off by default: a webhook must not reach inside). */
+        public Builder allowPrivateWebhookTargets(boolean v) { allowPrivateWebhookTargets = v; return this; }
 
         public ServerConfig build() {
             return new ServerConfig(dataDir, databaseUrl, bindAddress, httpsPort, mqttPort, hostNames,
                     apiBodyLimit, operatorTokenTtl, bootstrapTokenTtl, deviceCertificateTtl, maxPayloadBytes,
-                    deviceMessagesPerSecond, devPlaintextPort, deviceHttpsPort);
+                    deviceMessagesPerSecond, devPlaintextPort, deviceHttpsPort, tenantMaxConnections, tenantMessagesPerSecond, detection,
+                    webhookTrust, allowPrivateWebhookTargets);
         }
     }
 }

@@ -66,6 +66,12 @@ public final class DeviceRoutes {
                         .roles(TENANT_ADMIN, FLEET_OPERATOR, SECURITY_ANALYST).audit("device.disable").handle(this::disable),
                 ApiRoute.post("/api/v1/devices/{deviceId}/enable", "enableDevice").summary("Re-enable a disabled device")
                         .roles(TENANT_ADMIN, FLEET_OPERATOR).audit("device.enable").handle(this::enable),
+                ApiRoute.post("/api/v1/devices/{deviceId}/quarantine", "quarantineDevice")
+                        .summary("Quarantine a device: disconnect it now, refuse its reconnects, optionally revoke its credentials; data is kept")
+                        .roles(TENANT_ADMIN, SECURITY_ANALYST).audit("device.quarantine")
+                        .body("{\"reason\":\"cloned-device alert\",\"revokeCredentials\":true}").handle(this::quarantine),
+                ApiRoute.delete("/api/v1/devices/{deviceId}/quarantine", "releaseDevice").summary("Lift a device's quarantine")
+                        .roles(TENANT_ADMIN, SECURITY_ANALYST).audit("device.quarantine.lift").handle(this::release),
                 ApiRoute.post("/api/v1/devices/{deviceId}/certificates", "createDeviceCertificate")
                         .summary("Issue a device certificate from a CSR made on the device, or register a factory certificate")
                         .roles(TENANT_ADMIN, FLEET_OPERATOR).audit("device.certificate.issue")
@@ -155,6 +161,55 @@ public final class DeviceRoutes {
         if (target != DeviceStatus.ACTIVE) {
             s.sessions().terminate(tenant, id, "device " + target.wireName());
         }
+        return Response.ok(view(d));
+    }
+
+    /** A quarantine request. */
+    public record Quarantine(String reason, Boolean revokeCredentials) {
+    }
+
+    private Response quarantine(Call call) {
+        TenantId tenant = call.tenant();
+        DeviceId id = call.path("deviceId", DeviceId::of);
+        Quarantine req = call.body(Quarantine.class);
+        if (req.reason() == null || req.reason().isBlank() || req.reason().length() > 500) {
+            throw Refusal.invalid("reason is required (at most 500 characters): it goes to the audit log");
+        }
+        boolean revoke = Boolean.TRUE.equals(req.revokeCredentials());
+        call.target("device:" + id);
+        int[] revoked = new int[1];
+        var d = call.tx(h -> {
+            var current = s.devices().lock(h, tenant, id);
+            if (current.status() == DeviceStatus.DELETED) {
+                throw Refusal.notFound();
+            }
+            long now = s.clock().nowMs();
+            s.devices().setStatus(h, tenant, id, DeviceStatus.QUARANTINED, now);
+            if (revoke) {
+                revoked[0] = s.credentials().revokeAll(h, tenant, id, "quarantine: " + req.reason(), now);
+            }
+            return new DeviceStore.Device(current.tenantId(), current.id(), current.model(), DeviceStatus.QUARANTINED, current.createdMs(), now);
+        }, "quarantined: " + req.reason() + (revoke ? " (credentials revoked)" : ""));
+        // after the commit, so that a reconnect cannot pass the status check in between
+        s.sessions().terminate(tenant, id, "device quarantined");
+        Map<String, Object> out = view(d);
+        out.put("credentialsRevoked", revoked[0]);
+        return Response.ok(out);
+    }
+
+    private Response release(Call call) {
+        TenantId tenant = call.tenant();
+        DeviceId id = call.path("deviceId", DeviceId::of);
+        call.target("device:" + id);
+        var d = call.tx(h -> {
+            var current = s.devices().lock(h, tenant, id);
+            if (current.status() != DeviceStatus.QUARANTINED) {
+                throw Refusal.conflict("the device is not quarantined");
+            }
+            long now = s.clock().nowMs();
+            s.devices().setStatus(h, tenant, id, DeviceStatus.ACTIVE, now);
+            return new DeviceStore.Device(current.tenantId(), current.id(), current.model(), DeviceStatus.ACTIVE, current.createdMs(), now);
+        }, "quarantine lifted");
         return Response.ok(view(d));
     }
 

@@ -6,6 +6,7 @@ import dev.bulwark.server.device.DeviceAuthenticator;
 import dev.bulwark.server.device.DevicePrincipal;
 import dev.bulwark.server.identity.AuthOutcome;
 import dev.bulwark.server.monitor.SecurityEvent;
+import dev.bulwark.server.monitor.Monitor;
 import dev.bulwark.server.pki.EstService;
 import dev.bulwark.server.pki.PeerCertificates;
 import dev.bulwark.server.pki.TlsPolicy;
@@ -97,6 +98,14 @@ public final class DeviceHttpsServer {
         X509Certificate[] chain = PeerCertificates.of(ctx.request().sslSession());
         String[] basic = basic(ctx.request().getHeader("Authorization"));
         byte[] payload = ctx.body().buffer() == null ? new byte[0] : ctx.body().buffer().getBytes();
+        SocketAddress peer = ctx.request().remoteAddress();
+        String address = peer == null ? null : peer.hostAddress();
+        int port = peer == null ? 0 : peer.port();
+        String certificate = Monitor.fingerprint(chain);
+        if (s.monitor().banned(address, port, certificate, "device-https", s.securityEvents()).isPresent()) {
+            problem(ctx, 403, "source-banned", "this source address is temporarily banned");
+            return;
+        }
         vertx.executeBlocking(() -> chain != null ? authenticator.byCertificate(chain)
                         : basic != null ? authenticator.byToken(basic[0], basic[1].getBytes(StandardCharsets.UTF_8))
                         : new AuthOutcome.Refused<DevicePrincipal>("no-credentials", null), false)
@@ -106,10 +115,20 @@ public final class DeviceHttpsServer {
                         problem(ctx, 503, "unavailable", "try again later");
                         return;
                     }
+                    long tarpit = s.monitor().attempt(ar.result(), basic == null ? null : basic[0],
+                            certificate != null ? certificate : basic == null ? null : s.monitor().fingerprint(basic[1]), address, port,
+                            "device-https");
                     if (ar.result() instanceof AuthOutcome.Refused<DevicePrincipal> r) {
                         record(ctx, r.tenantId(), "device-https-authentication-failed", r.reason(), r.claimedIdentity());
-                        ctx.response().putHeader("WWW-Authenticate", "Basic realm=\"bulwark-devices\"");
-                        problem(ctx, 401, "unauthenticated", "a valid device certificate or device token is required");
+                        Runnable refuse = () -> {
+                            ctx.response().putHeader("WWW-Authenticate", "Basic realm=\"bulwark-devices\"");
+                            problem(ctx, 401, "unauthenticated", "a valid device certificate or device token is required");
+                        };
+                        if (tarpit > 0) {
+                            vertx.setTimer(tarpit, t -> refuse.run());
+                        } else {
+                            refuse.run();
+                        }
                         return;
                     }
                     DevicePrincipal device = ((AuthOutcome.Authenticated<DevicePrincipal>) ar.result()).principal();
@@ -118,6 +137,13 @@ public final class DeviceHttpsServer {
     }
 
     private void accept(RoutingContext ctx, DevicePrincipal device, String kind, byte[] payload) {
+        if (!s.quotas().message(device.tenant().value())) {
+            record(ctx, device.tenant().value(), "tenant-rate-exceeded", "the tenant sends more than " + s.quotas().messagesPerSecond()
+                    + " messages per second", device.describe());
+            ctx.response().putHeader("Retry-After", "1");
+            problem(ctx, 429, "rate-exceeded", "too many messages for this tenant; slow down");
+            return;
+        }
         if (!s.rateLimits().tryAcquire(device)) {
             record(ctx, device.tenant().value(), "rate-exceeded", "more than " + s.config().deviceMessagesPerSecond() + " messages per second",
                     device.describe());

@@ -2,6 +2,7 @@ package dev.bulwark.server.devicehttp;
 
 import dev.bulwark.server.Refusal;
 import dev.bulwark.server.Services;
+import dev.bulwark.server.monitor.Monitor;
 import dev.bulwark.server.monitor.SecurityEvent;
 import dev.bulwark.server.pki.EstService;
 import dev.bulwark.server.pki.PeerCertificates;
@@ -80,10 +81,18 @@ final class EstEndpoint {
         X509Certificate[] chain = PeerCertificates.of(ctx.request().sslSession());
         String token = enrollmentToken(ctx.request().getHeader("Authorization"));
         String source = source(ctx);
+        SocketAddress peer = ctx.request().remoteAddress();
+        String address = peer == null ? null : peer.hostAddress();
+        int port = peer == null ? 0 : peer.port();
+        String credential = renewal || token == null ? Monitor.fingerprint(chain) : s.monitor().fingerprint(token);
+        if (s.monitor().banned(address, port, credential, "est", s.securityEvents()).isPresent()) {
+            problem(ctx, 403, "source-banned", "this source address is temporarily banned");
+            return;
+        }
         Supplier<EstService.Enrolled> work;
         if (renewal) {
             if (chain == null) {
-                refuseCredentials(ctx, op, new Failure("no-client-certificate", null, null));
+                refuseCredentials(ctx, op, new Failure("no-client-certificate", null, null), credential);
                 return;
             }
             work = () -> est.reenroll(chain, der, source);
@@ -92,7 +101,7 @@ final class EstEndpoint {
         } else if (chain != null) {
             work = () -> est.enrollWithFactoryCertificate(chain, der, source);
         } else {
-            refuseCredentials(ctx, op, new Failure("no-credentials", null, null));
+            refuseCredentials(ctx, op, new Failure("no-credentials", null, null), credential);
             return;
         }
         vertx.executeBlocking(work::get, false).onComplete(ar -> {
@@ -100,7 +109,7 @@ final class EstEndpoint {
                 LOG.info("EST {}: issued certificate {} to {}", op, ar.result().serial(), ar.result().device().describe());
                 certsOnly(ctx, ar.result().certificate());
             } else if (ar.cause() instanceof EstService.Unauthenticated u) {
-                refuseCredentials(ctx, op, new Failure(u.reason(), u.identity(), u.tenantId()));
+                refuseCredentials(ctx, op, new Failure(u.reason(), u.identity(), u.tenantId()), credential);
             } else if (ar.cause() instanceof Refusal r) {
                 record(ctx, null, "est-request-refused", r.reason(), null);
                 problem(ctx, 400, r.kind().slug, r.reason());
@@ -114,10 +123,20 @@ final class EstEndpoint {
     private record Failure(String reason, String identity, String tenantId) {
     }
 
-    private void refuseCredentials(RoutingContext ctx, String op, Failure r) {
+    private void refuseCredentials(RoutingContext ctx, String op, Failure r, String credential) {
         record(ctx, r.tenantId(), "est-authentication-failed", r.reason(), r.identity());
-        ctx.response().putHeader("WWW-Authenticate", "Bearer realm=\"bulwark-est\"");
-        problem(ctx, 401, "unauthenticated", "EST " + op + " refused: " + r.reason());
+        SocketAddress peer = ctx.request().remoteAddress();
+        long tarpit = s.monitor().failed(r.tenantId(), Monitor.identityKey(r.identity(), null), credential,
+                peer == null ? null : peer.hostAddress(), peer == null ? 0 : peer.port(), "est", r.reason());
+        Runnable refuse = () -> {
+            ctx.response().putHeader("WWW-Authenticate", "Bearer realm=\"bulwark-est\"");
+            problem(ctx, 401, "unauthenticated", "EST " + op + " refused: " + r.reason());
+        };
+        if (tarpit > 0) {
+            vertx.setTimer(tarpit, t -> refuse.run());
+        } else {
+            refuse.run();
+        }
     }
 
     /** The enrollment token from {@code Bearer <token>} or {@code Basic base64(anything:<token>)}; null when absent. */

@@ -22,7 +22,8 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * Records security events without blocking the caller: {@link #record} enqueues, and one writer thread
+ * Records security events without blocking the caller: {@link #record} counts the event, hands it to the bus
+ * (for the detector) and enqueues it; one writer thread
  * stores events in batches (one transaction per batch) and appends them to the JSON Lines file
  * {@code <data>/log/security-events.jsonl} (owner-only) for a SIEM.
  *
@@ -43,8 +44,13 @@ public final class SecurityEvents implements AutoCloseable {
     private final Thread writer;
     private volatile boolean running = true;
 
-    public SecurityEvents(Database db, DataDir dataDir) {
+    private final dev.bulwark.server.bus.EventBus bus;
+    private final Metrics metrics;
+
+    public SecurityEvents(Database db, DataDir dataDir, dev.bulwark.server.bus.EventBus bus, Metrics metrics) {
         this.db = db;
+        this.bus = bus;
+        this.metrics = metrics;
         this.jsonl = dataDir.dir("log").resolve("security-events.jsonl");
         this.writer = new Thread(this::run, "bulwark-security-events");
         this.writer.setDaemon(true);
@@ -52,6 +58,8 @@ public final class SecurityEvents implements AutoCloseable {
     }
 
     public void record(SecurityEvent event) {
+        metrics.refused(event.type());
+        bus.publish(dev.bulwark.server.bus.EventBus.Topics.SECURITY_EVENTS, event);
         if (!queue.offer(event)) {
             long n = dropped.incrementAndGet();
             if (Long.bitCount(n) == 1) {

@@ -134,6 +134,11 @@ public final class DeviceSession implements dev.bulwark.server.device.LiveSessio
                     "topic:" + MqttListener.clip(m.topicName()), MqttDisconnectReasonCode.MESSAGE_RATE_TOO_HIGH);
             return;
         }
+        if (!s.quotas().message(device.tenant().value())) {
+            refuse("tenant-rate-exceeded", "the tenant sends more than " + s.quotas().messagesPerSecond() + " messages per second",
+                    "topic:" + MqttListener.clip(m.topicName()), MqttDisconnectReasonCode.QUOTA_EXCEEDED);
+            return;
+        }
         String kind = ((TopicAuthorizer.Decision.Allowed) d).kind();
         int ackId = m.qosLevel() == MqttQoS.AT_LEAST_ONCE ? m.messageId() : -1;
         if (kind.equals("config-reported") || kind.equals("command-result")) {
@@ -347,6 +352,10 @@ public final class DeviceSession implements dev.bulwark.server.device.LiveSessio
             gracefulDisconnect = true;
             disconnect(MqttDisconnectReasonCode.ADMINISTRATIVE_ACTION);
         });
+    }
+
+    String tenant() {
+        return device.tenant().value();
     }
 
     private void commitDone() {

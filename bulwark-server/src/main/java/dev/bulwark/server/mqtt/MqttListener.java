@@ -5,6 +5,7 @@ import dev.bulwark.protocol.DeviceId;
 import dev.bulwark.protocol.TenantId;
 import dev.bulwark.server.command.CommandService;
 import dev.bulwark.server.device.DeviceAuthenticator;
+import dev.bulwark.server.monitor.Monitor;
 import dev.bulwark.server.pki.PeerCertificates;
 import dev.bulwark.server.pki.TlsPolicy;
 import dev.bulwark.server.device.DeviceLink;
@@ -155,10 +156,17 @@ public final class MqttListener implements DeviceLink {
             return;
         }
         SocketAddress peer = endpoint.remoteAddress();
+        String address = peer == null ? null : peer.hostAddress();
+        int port = peer == null ? 0 : peer.port();
         X509Certificate[] chain = PeerCertificates.of(endpoint.sslSession());
         String username = endpoint.auth() == null ? null : endpoint.auth().getUsername();
         String password = endpoint.auth() == null ? null : endpoint.auth().getPassword();
         boolean v5 = endpoint.protocolVersion() == 5;
+        String certificate = Monitor.fingerprint(chain);
+        if (s.monitor().banned(address, port, certificate, "mqtt", s.securityEvents()).isPresent()) {
+            endpoint.reject(v5 ? MqttConnectReturnCode.CONNECTION_REFUSED_BANNED : MqttConnectReturnCode.CONNECTION_REFUSED_NOT_AUTHORIZED);
+            return;
+        }
         vertx.executeBlocking(() -> chain != null
                         ? authenticator.byCertificate(chain)
                         : username != null && password != null
@@ -171,19 +179,35 @@ public final class MqttListener implements DeviceLink {
                                 : MqttConnectReturnCode.CONNECTION_REFUSED_SERVER_UNAVAILABLE);
                         return;
                     }
+                    long tarpit = s.monitor().attempt(ar.result(), username, certificate != null ? certificate : s.monitor().fingerprint(password),
+                            address, port, "mqtt");
                     if (ar.result() instanceof AuthOutcome.Refused<DevicePrincipal> r) {
                         record(peer, r.tenantId(), "mqtt-authentication-failed", r.reason(),
                                 r.claimedIdentity() == null ? "client-id:" + clip(endpoint.clientIdentifier()) : r.claimedIdentity());
-                        endpoint.reject(chain == null && !"no-credentials".equals(r.reason())
+                        MqttConnectReturnCode code = chain == null && !"no-credentials".equals(r.reason())
                                 ? (v5 ? MqttConnectReturnCode.CONNECTION_REFUSED_BAD_USERNAME_OR_PASSWORD
                                         : MqttConnectReturnCode.CONNECTION_REFUSED_BAD_USER_NAME_OR_PASSWORD)
                                 : (v5 ? MqttConnectReturnCode.CONNECTION_REFUSED_NOT_AUTHORIZED_5
-                                        : MqttConnectReturnCode.CONNECTION_REFUSED_NOT_AUTHORIZED));
+                                        : MqttConnectReturnCode.CONNECTION_REFUSED_NOT_AUTHORIZED);
+                        if (tarpit > 0) {
+                            // the tarpit: a source that keeps failing waits longer and longer for each refusal
+                            vertx.setTimer(tarpit, t -> rejectQuietly(endpoint, code));
+                        } else {
+                            endpoint.reject(code);
+                        }
                         return;
                     }
                     DevicePrincipal device = ((AuthOutcome.Authenticated<DevicePrincipal>) ar.result()).principal();
                     bind(endpoint, device, peer, v5);
                 });
+    }
+
+    private static void rejectQuietly(MqttEndpoint endpoint, MqttConnectReturnCode code) {
+        try {
+            endpoint.reject(code);
+        } catch (IllegalStateException | IllegalArgumentException closedMeanwhile) {
+            // the client gave up waiting
+        }
     }
 
     private void bind(MqttEndpoint endpoint, DevicePrincipal device, SocketAddress peer, boolean v5) {
@@ -210,6 +234,12 @@ public final class MqttListener implements DeviceLink {
             }
             willKind = ((TopicAuthorizer.Decision.Allowed) d).kind();
         }
+        if (!s.quotas().connect(tenant)) {
+            record(peer, tenant, "tenant-connection-quota-exceeded", "the tenant holds its maximum of " + s.quotas().maxConnections()
+                    + " connections", device.describe());
+            endpoint.reject(v5 ? MqttConnectReturnCode.CONNECTION_REFUSED_QUOTA_EXCEEDED : MqttConnectReturnCode.CONNECTION_REFUSED_SERVER_UNAVAILABLE);
+            return;
+        }
         DeviceSession session = new DeviceSession(this, s, writer, config, commands, endpoint, device, peer, v5, willKind);
         var previous = s.sessions().put(session);
         if (previous instanceof DeviceSession previousSession) {
@@ -223,6 +253,7 @@ public final class MqttListener implements DeviceLink {
 
     void ended(DeviceSession session) {
         s.sessions().remove(session);
+        s.quotas().disconnect(session.tenant());
     }
 
     void record(SocketAddress peer, String tenant, String type, String reason, String identity) {

@@ -46,7 +46,8 @@ class EveryRouteIsolationTest {
     static final String ATTACKER = "attacker-co";
     static final String VICTIM_COMMAND = "victim-secret-cmd";
     static final List<String> TENANT_TABLES = List.of("operators", "api_tokens", "devices", "device_certificates",
-            "device_tokens", "tenant_cas", "ca_challenges", "device_messages", "models", "model_commands", "device_config", "commands");
+            "device_tokens", "tenant_cas", "ca_challenges", "device_messages", "models", "model_commands", "device_config", "commands",
+            "webhooks", "enrollment_tokens");
 
     @Parameter
     Backend backend;
@@ -63,7 +64,7 @@ class EveryRouteIsolationTest {
 
     @BeforeParameterizedClassInvocation
     void victimTenantWithOneOfEverything(Backend db) {
-        server = TestServer.start(db);
+        server = TestServer.start(db, b -> b.allowPrivateWebhookTargets(true));
         api = server.api();
         String admin = server.adminToken();
         assertThat(api.post("/api/v1/tenants", admin, Map.of("id", VICTIM, "name", VICTIM_NAME)).status()).isEqualTo(201);
@@ -100,6 +101,14 @@ class EveryRouteIsolationTest {
         assertThat(api.send("PUT", "/api/v1/devices/" + VICTIM_DEVICE + "/config", victimAdmin, "application/json",
                 "{\"victimSetting\":42}".getBytes()).status()).isEqualTo(200);
         JsonNode command = api.post("/api/v1/devices/" + VICTIM_DEVICE + "/commands", victimAdmin, Map.of("name", VICTIM_COMMAND)).json();
+
+        JsonNode webhook = api.post("/api/v1/security/webhooks", victimAdmin, Map.of("url", "https://127.0.0.1:9/victim-hook")).json();
+        api.post("/api/v1/devices/" + VICTIM_DEVICE + "/enrollment-tokens", victimAdmin, null);
+        var ban = server.node().services().monitor().guard().ban("203.0.113.77", "brute-force", "brute-force on " + VICTIM + "/"
+                + VICTIM_DEVICE, VICTIM, null);
+        pathValues.put("webhookId", webhook.get("id").asText());
+        pathValues.put("banId", ban.id());
+        markers.addAll(List.of(webhook.get("id").asText(), "victim-hook", ban.id(), "203.0.113.77"));
 
         pathValues.put("tenant", VICTIM);
         pathValues.put("model", VICTIM_MODEL);

@@ -1,0 +1,297 @@
+package dev.bulwark.server.monitor;
+
+import dev.bulwark.server.Clock;
+import dev.bulwark.server.bus.EventBus;
+import dev.bulwark.server.config.DetectionSettings;
+import dev.bulwark.server.crypto.Secrets;
+import java.util.ArrayDeque;
+import java.util.Deque;
+import java.util.HashMap;
+import java.util.LinkedHashMap;
+import java.util.LinkedHashSet;
+import java.util.Map;
+import java.util.Set;
+import java.util.TreeSet;
+import java.util.function.Function;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Tells devices that retry from attackers, over sliding windows per identity and per source address.
+ *
+ * <table>
+ *   <caption>labels</caption>
+ *   <tr><th>label</th><th>pattern</th><th>response</th></tr>
+ *   <tr><td>{@code retry}</td><td>a valid identity connecting again (after a network loss, a reboot)</td><td>none</td></tr>
+ *   <tr><td>{@code misconfigured-device}</td><td>one identity failing again and again with one and the same
+ *       credential (expired or revoked certificate, old token), from one source</td><td>tarpit only</td></tr>
+ *   <tr><td>{@code brute-force}</td><td>many different secrets against one identity</td><td>ban the sources</td></tr>
+ *   <tr><td>{@code enumeration}</td><td>many identities failing from one source</td><td>ban the source</td></tr>
+ *   <tr><td>{@code distributed-attack}</td><td>one identity failing from many sources</td><td>ban the sources</td></tr>
+ *   <tr><td>{@code cloned-device}</td><td>one identity taking its session over from different sources, back and
+ *       forth</td><td>recommend quarantine (which copy is genuine is for a person to decide)</td></tr>
+ *   <tr><td>{@code flooding}</td><td>message rate or size violations by one identity</td><td>the limits already
+ *       refuse; recommend investigation</td></tr>
+ * </table>
+ *
+ * <p>Time comes from the events themselves, so the windows follow the node's clock. An alert for the same
+ * label and subject is raised once per window; while it is open its evidence is updated. The detector
+ * never refuses anyone by identity.
+ */
+public final class Detector {
+    private static final Logger LOG = LoggerFactory.getLogger(Detector.class);
+
+    /** Where alerts go: storage, the bus, metrics. */
+    public interface Sink {
+        void raised(Alert alert, boolean updated);
+    }
+
+    private record Failure(long timeMs, String identity, String credential, String source, String reason, String tenantId) {
+    }
+
+    private record Mark(long timeMs, String source, String tenantId) {
+    }
+
+    private final DetectionSettings settings;
+    private final SourceGuard guard;
+    private final Sink sink;
+    private final Map<String, Deque<Failure>> byIdentity = new HashMap<>();
+    private final Map<String, Deque<Failure>> bySource = new HashMap<>();
+    private final Map<String, Deque<Mark>> takeovers = new HashMap<>();
+    private final Map<String, Deque<Mark>> violations = new HashMap<>();
+    private final Map<String, Mark> lastConnect = new HashMap<>();
+    private final Map<String, Alert> open = new HashMap<>();
+    private final Map<String, Set<String>> retrying = new HashMap<>();
+
+    public Detector(DetectionSettings settings, SourceGuard guard, Sink sink) {
+        this.settings = settings;
+        this.guard = guard;
+        this.sink = sink;
+    }
+
+    /** Subscribes to the authentication attempts and security events on {@code bus}. */
+    public void attach(EventBus bus) {
+        bus.subscribe(EventBus.Topics.AUTH_ATTEMPTS, e -> {
+            if (e instanceof AuthAttempt a) {
+                onAttempt(a);
+            }
+        });
+        bus.subscribe(EventBus.Topics.SECURITY_EVENTS, e -> {
+            if (e instanceof SecurityEvent s) {
+                onEvent(s);
+            }
+        });
+    }
+
+    synchronized void onAttempt(AuthAttempt a) {
+        long now = a.timeMs();
+        if (a.success()) {
+            Mark previous = lastConnect.put(a.identity(), new Mark(now, a.sourceAddress(), a.tenantId()));
+            if (previous != null && now - previous.timeMs() <= settings.window().toMillis()) {
+                retry(a, previous);
+            }
+            if (lastConnect.size() > 500_000) {
+                lastConnect.values().removeIf(m -> m.timeMs() < now - settings.window().toMillis());
+            }
+            return;
+        }
+        Failure f = new Failure(now, a.identity(), a.credential(), a.sourceAddress(), a.reason(), a.tenantId());
+        Deque<Failure> id = push(byIdentity, a.identity(), f, now);
+        Deque<Failure> src = a.sourceAddress() == null ? new ArrayDeque<>() : push(bySource, a.sourceAddress(), f, now);
+
+        Set<String> sources = distinct(id, Failure::source);
+        Set<String> secrets = distinct(id, Failure::credential);
+        if (sources.size() >= settings.distributedSources()) {
+            Alert alert = raise("distributed-attack", "critical", a.identity(), a.tenantId(), now, evidence(id, sources, secrets, null),
+                    "the sources are banned temporarily; the device keeps connecting with its own credential. If the attack goes on, "
+                            + "rotate the device's credential and block the sources upstream");
+            for (String s : sources) {
+                banned(s, alert, a.identity());
+            }
+        } else if (secrets.size() >= settings.bruteForceSecrets()) {
+            Alert alert = raise("brute-force", "critical", a.identity(), a.tenantId(), now, evidence(id, sources, secrets, null),
+                    "the source is banned temporarily; the device keeps connecting with its own credential. Check that the identity's "
+                            + "credential is strong and was not leaked");
+            for (String s : sources) {
+                banned(s, alert, a.identity());
+            }
+        } else if (id.size() >= settings.misconfiguredRepeats() && secrets.size() == 1 && sources.size() == 1) {
+            raise("misconfigured-device", "warning", a.identity(), a.tenantId(), now, evidence(id, sources, secrets, null),
+                    "re-provision the device: it keeps presenting a credential that no longer works (" + a.reason() + ")");
+        }
+
+        Set<String> identities = distinct(src, Failure::identity);
+        if (a.sourceAddress() != null && identities.size() >= settings.enumerationIds()) {
+            Set<String> tenants = distinct(src, Failure::tenantId);
+            Map<String, Object> ev = evidence(src, Set.of(a.sourceAddress()), null, identities);
+            Alert alert = raise("enumeration", "critical", a.sourceAddress(), tenants.size() == 1 ? tenants.iterator().next() : null, now, ev,
+                    "the source is banned temporarily; it tries identities it does not hold. Block it upstream if it returns");
+            banned(a.sourceAddress(), alert, null);
+        }
+    }
+
+    synchronized void onEvent(SecurityEvent e) {
+        long now = e.timeMs();
+        String identity = identityOf(e.identity());
+        if (identity == null) {
+            return;
+        }
+        switch (e.type()) {
+            case "duplicate-identity" -> {
+                Deque<Mark> q = pushMark(takeovers, identity, new Mark(now, e.sourceAddress() + ":" + e.sourcePort(), e.tenantId()), now);
+                Set<String> endpoints = new TreeSet<>();
+                q.forEach(m -> endpoints.add(m.source()));
+                String prev = previousSource(e.identity());
+                if (prev != null) {
+                    endpoints.add(prev);
+                }
+                if (q.size() >= settings.cloneTakeovers() && endpoints.size() >= 2) {
+                    Map<String, Object> ev = new LinkedHashMap<>();
+                    ev.put("takeovers", q.size());
+                    ev.put("sources", endpoints);
+                    ev.put("windowSeconds", settings.window().toSeconds());
+                    raise("cloned-device", "critical", identity, e.tenantId(), now, ev,
+                            "quarantine the device (POST /api/v1/devices/{id}/quarantine with revokeCredentials) and find out which "
+                                    + "copy is genuine: one identity is in use from two places");
+                }
+            }
+            case "rate-exceeded", "payload-too-large", "tenant-rate-exceeded" -> {
+                Deque<Mark> q = pushMark(violations, identity, new Mark(now, e.sourceAddress(), e.tenantId()), now);
+                if (q.size() >= settings.floodingViolations()) {
+                    Map<String, Object> ev = new LinkedHashMap<>();
+                    ev.put("violations", q.size());
+                    ev.put("last", e.type() + ": " + e.reason());
+                    ev.put("windowSeconds", settings.window().toSeconds());
+                    raise("flooding", "warning", identity, e.tenantId(), now, ev,
+                            "the limits refuse the excess; check the device's firmware, and quarantine it if the abuse goes on");
+                }
+            }
+            default -> {
+            }
+        }
+    }
+
+    private void retry(AuthAttempt a, Mark previous) {
+        String key = "retry|" + a.tenantId();
+        Set<String> ids = retrying.computeIfAbsent(a.tenantId() == null ? "" : a.tenantId(), t -> new LinkedHashSet<>());
+        Alert current = open.get(key);
+        if (current == null || current.timeMs() < a.timeMs() - settings.window().toMillis()) {
+            ids.clear();
+        }
+        ids.add(a.identity());
+        Map<String, Object> ev = new LinkedHashMap<>();
+        ev.put("identities", ids.size());
+        ev.put("sample", ids.stream().limit(20).toList());
+        ev.put("sameSource", previous.source() != null && previous.source().equals(a.sourceAddress()));
+        ev.put("windowSeconds", settings.window().toSeconds());
+        raise("retry", "info", "tenant:" + (a.tenantId() == null ? "-" : a.tenantId()), a.tenantId(), a.timeMs(), ev,
+                "none: valid devices reconnecting (network loss, restart); watch the device's connectivity if it repeats");
+    }
+
+    private void banned(String source, Alert alert, String identity) {
+        if (source == null) {
+            return;
+        }
+        boolean already = guard.banned(source).isPresent();
+        SourceGuard.Ban b = guard.ban(source, alert.label(), alert.label() + (identity == null ? "" : " on " + identity), alert.tenantId(),
+                alert.id());
+        if (!already) {
+            LOG.warn("banned source {} for {} s ({} , strike {})", source, (b.untilMs() - b.sinceMs()) / 1000, alert.label(), b.strike());
+        }
+    }
+
+    /** Raises an alert, or updates the open one with the same label and subject. */
+    private Alert raise(String label, String severity, String subject, String tenantId, long now, Map<String, Object> evidence,
+                        String action) {
+        String key = label + "|" + subject;
+        Alert current = open.get(key);
+        boolean update = current != null && current.timeMs() >= now - settings.window().toMillis();
+        Alert a = new Alert(update ? current.id() : "alert-" + Secrets.randomHex(8), update ? current.timeMs() : now, tenantId, label,
+                severity, subject, evidence, action);
+        open.put(key, a);
+        if (open.size() > 100_000) {
+            open.values().removeIf(x -> x.timeMs() < now - settings.window().toMillis());
+        }
+        sink.raised(a, update);
+        return a;
+    }
+
+    private Map<String, Object> evidence(Deque<Failure> q, Set<String> sources, Set<String> secrets, Set<String> identities) {
+        Map<String, Object> ev = new LinkedHashMap<>();
+        ev.put("failures", q.size());
+        ev.put("sources", sources.stream().limit(50).toList());
+        ev.put("distinctSources", sources.size());
+        if (secrets != null) {
+            ev.put("distinctSecrets", secrets.size());
+        }
+        if (identities != null) {
+            ev.put("identities", identities.stream().limit(50).toList());
+            ev.put("distinctIdentities", identities.size());
+        }
+        ev.put("reasons", distinct(q, Failure::reason));
+        ev.put("windowSeconds", settings.window().toSeconds());
+        return ev;
+    }
+
+    private Deque<Failure> push(Map<String, Deque<Failure>> map, String key, Failure f, long now) {
+        Deque<Failure> q = map.computeIfAbsent(key, k -> new ArrayDeque<>());
+        q.addLast(f);
+        prune(q, Failure::timeMs, now);
+        if (q.size() > 10_000) {
+            q.pollFirst();
+        }
+        if (map.size() > 200_000) {
+            map.values().removeIf(d -> d.isEmpty() || d.peekLast().timeMs() < now - settings.window().toMillis());
+        }
+        return q;
+    }
+
+    private Deque<Mark> pushMark(Map<String, Deque<Mark>> map, String key, Mark m, long now) {
+        Deque<Mark> q = map.computeIfAbsent(key, k -> new ArrayDeque<>());
+        q.addLast(m);
+        prune(q, Mark::timeMs, now);
+        if (map.size() > 200_000) {
+            map.values().removeIf(d -> d.isEmpty() || d.peekLast().timeMs() < now - settings.window().toMillis());
+        }
+        return q;
+    }
+
+    private <T> void prune(Deque<T> q, java.util.function.ToLongFunction<T> time, long now) {
+        long from = now - settings.window().toMillis();
+        while (!q.isEmpty() && time.applyAsLong(q.peekFirst()) < from) {
+            q.pollFirst();
+        }
+    }
+
+    private static <T> Set<String> distinct(Deque<T> q, Function<T, String> f) {
+        Set<String> out = new TreeSet<>();
+        for (T t : q) {
+            String v = f.apply(t);
+            if (v != null) {
+                out.add(v);
+            }
+        }
+        return out;
+    }
+
+    /** {@code device:tenant/dev …} → {@code tenant/dev}; null when the event names no device. */
+    static String identityOf(String identity) {
+        if (identity == null || !identity.startsWith("device:")) {
+            return null;
+        }
+        int sp = identity.indexOf(' ');
+        return identity.substring(7, sp < 0 ? identity.length() : sp);
+    }
+
+    private static String previousSource(String identity) {
+        if (identity == null) {
+            return null;
+        }
+        int i = identity.indexOf("previous-source:");
+        if (i < 0) {
+            return null;
+        }
+        int end = identity.indexOf(' ', i);
+        return identity.substring(i + 16, end < 0 ? identity.length() : end);
+    }
+}

@@ -1,0 +1,282 @@
+package dev.bulwark.server.monitor;
+
+import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.bulwark.protocol.TenantId;
+import dev.bulwark.server.Clock;
+import dev.bulwark.server.Refusal;
+import dev.bulwark.server.bus.EventBus;
+import dev.bulwark.server.crypto.Secrets;
+import dev.bulwark.server.store.Database;
+import java.io.IOException;
+import java.io.StringReader;
+import java.net.InetAddress;
+import java.net.URI;
+import java.net.UnknownHostException;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.security.GeneralSecurityException;
+import java.security.KeyStore;
+import java.security.cert.X509Certificate;
+import java.time.Duration;
+import java.util.HexFormat;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicLong;
+import javax.crypto.Mac;
+import javax.crypto.spec.SecretKeySpec;
+import javax.net.ssl.SSLContext;
+import javax.net.ssl.TrustManagerFactory;
+import javax.net.ssl.X509TrustManager;
+import org.bouncycastle.cert.X509CertificateHolder;
+import org.bouncycastle.cert.jcajce.JcaX509CertificateConverter;
+import org.bouncycastle.openssl.PEMParser;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Alert delivery to a tenant's webhooks.
+ *
+ * <p>Each delivery is an HTTPS {@code POST} of the alert as JSON with
+ * {@code X-Bulwark-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>}, so the receiver
+ * can check origin, integrity and freshness with the secret it was shown once. Deliveries are retried with
+ * exponential backoff (1, 2, 4, 8, 16 s) on a network error or a non-2xx answer.
+ *
+ * <p>Webhook URLs must be {@code https}, without user info; a host that resolves to a loopback, private,
+ * link-local or multicast address is refused (at creation and again at each delivery, against DNS
+ * rebinding) unless the node is explicitly configured to allow private targets: a webhook must not become
+ * a way to reach inside the network.
+ */
+public final class Webhooks implements AutoCloseable {
+    private static final Logger LOG = LoggerFactory.getLogger(Webhooks.class);
+    private static final ObjectMapper JSON = new ObjectMapper();
+    static final int ATTEMPTS = 6;
+
+    /** A registered webhook (the secret is never listed). */
+    public record Webhook(String id, String tenantId, String url, long createdMs, String createdBy) {
+    }
+
+    private final Database db;
+    private final Clock clock;
+    private final boolean allowPrivate;
+    private final HttpClient http;
+    private final ScheduledExecutorService retries = Executors.newSingleThreadScheduledExecutor(r -> {
+        Thread t = new Thread(r, "bulwark-webhooks");
+        t.setDaemon(true);
+        return t;
+    });
+    private final AtomicLong delivered = new AtomicLong();
+    private final AtomicLong failed = new AtomicLong();
+
+    public Webhooks(Database db, Clock clock, boolean allowPrivate, Path extraTrust) {
+        this.db = db;
+        this.clock = clock;
+        this.allowPrivate = allowPrivate;
+        this.http = HttpClient.newBuilder().sslContext(sslContext(extraTrust)).connectTimeout(Duration.ofSeconds(5))
+                .followRedirects(HttpClient.Redirect.NEVER).build();
+    }
+
+    public void attach(EventBus bus) {
+        bus.subscribe(EventBus.Topics.ALERTS, e -> {
+            if (e instanceof Alert a && a.tenantId() != null) {
+                deliver(a);
+            }
+        });
+    }
+
+    /** Registers a webhook; returns it and its signing secret (shown once). */
+    public Map<String, Object> create(org.jdbi.v3.core.Handle h, TenantId tenant, URI uri, String createdBy) {
+        String id = "wh-" + Secrets.randomHex(8);
+        String secret = "bwh." + Secrets.randomBase64Url(32);
+        long now = clock.nowMs();
+        h.createUpdate("INSERT INTO webhooks (id, tenant_id, url, secret, created_ms, created_by) VALUES (:id, :t, :u, :s, :now, :by)")
+                .bind("id", id).bind("t", tenant.value()).bind("u", uri.toString()).bind("s", secret).bind("now", now).bind("by", createdBy)
+                .execute();
+        Map<String, Object> out = view(new Webhook(id, tenant.value(), uri.toString(), now, createdBy));
+        out.put("secret", secret);
+        return out;
+    }
+
+    public List<Map<String, Object>> list(TenantId tenant) {
+        return db.read(h -> h.createQuery("SELECT id, tenant_id, url, created_ms, created_by FROM webhooks WHERE tenant_id = :t ORDER BY created_ms, id")
+                .bind("t", tenant.value())
+                .map((rs, ctx) -> view(new Webhook(rs.getString("id"), rs.getString("tenant_id"), rs.getString("url"),
+                        rs.getLong("created_ms"), rs.getString("created_by")))).list());
+    }
+
+    public boolean delete(org.jdbi.v3.core.Handle h, TenantId tenant, String id) {
+        return h.createUpdate("DELETE FROM webhooks WHERE tenant_id = :t AND id = :id").bind("t", tenant.value()).bind("id", id)
+                .execute() == 1;
+    }
+
+    private static Map<String, Object> view(Webhook w) {
+        Map<String, Object> m = new LinkedHashMap<>();
+        m.put("id", w.id());
+        m.put("url", w.url());
+        m.put("created", java.time.Instant.ofEpochMilli(w.createdMs()).toString());
+        m.put("createdBy", w.createdBy());
+        m.put("signature", "X-Bulwark-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256(secret, \"<t>.<body>\")>");
+        return m;
+    }
+
+    /** Parses and checks a webhook URL; a {@link Refusal} says why it is not acceptable. */
+    public URI check(String url) {
+        URI uri;
+        try {
+            uri = new URI(url);
+        } catch (java.net.URISyntaxException | NullPointerException e) {
+            throw Refusal.invalid("url is not a valid URL");
+        }
+        if (!"https".equalsIgnoreCase(uri.getScheme()) || uri.getHost() == null) {
+            throw Refusal.invalid("url must be an https:// URL with a host");
+        }
+        if (uri.getRawUserInfo() != null) {
+            throw Refusal.invalid("url must not carry user info; the signature authenticates the sender");
+        }
+        if (url.length() > 2000) {
+            throw Refusal.invalid("url is longer than 2000 characters");
+        }
+        checkTarget(uri.getHost());
+        return uri;
+    }
+
+    private void checkTarget(String host) {
+        if (allowPrivate) {
+            return;
+        }
+        try {
+            for (InetAddress a : InetAddress.getAllByName(host)) {
+                if (a.isLoopbackAddress() || a.isSiteLocalAddress() || a.isLinkLocalAddress() || a.isAnyLocalAddress()
+                        || a.isMulticastAddress() || (a.getAddress().length == 16 && (a.getAddress()[0] & 0xfe) == 0xfc)) {
+                    throw Refusal.invalid("url resolves to a private or loopback address; webhooks go to public receivers only");
+                }
+            }
+        } catch (UnknownHostException e) {
+            throw Refusal.invalid("url host cannot be resolved");
+        }
+    }
+
+    private void deliver(Alert a) {
+        List<String[]> hooks = db.read(h -> h.createQuery("SELECT url, secret FROM webhooks WHERE tenant_id = :t").bind("t", a.tenantId())
+                .map((rs, ctx) -> new String[] {rs.getString("url"), rs.getString("secret")}).list());
+        if (hooks.isEmpty()) {
+            return;
+        }
+        Map<String, Object> body = new LinkedHashMap<>();
+        body.put("type", "alert");
+        body.put("id", a.id());
+        body.put("time", java.time.Instant.ofEpochMilli(a.timeMs()).toString());
+        body.put("tenant", a.tenantId());
+        body.put("label", a.label());
+        body.put("severity", a.severity());
+        body.put("subject", a.subject());
+        body.put("evidence", a.evidence());
+        body.put("recommendedAction", a.action());
+        byte[] bytes;
+        try {
+            bytes = JSON.writeValueAsBytes(body);
+        } catch (JsonProcessingException e) {
+            return;
+        }
+        for (String[] hook : hooks) {
+            attempt(URI.create(hook[0]), hook[1], bytes, a.id(), 0);
+        }
+    }
+
+    private void attempt(URI uri, String secret, byte[] body, String alertId, int n) {
+        try {
+            checkTarget(uri.getHost());
+        } catch (Refusal r) {
+            LOG.warn("webhook {} not called for alert {}: {}", uri.getHost(), alertId, r.reason());
+            failed.incrementAndGet();
+            return;
+        }
+        long t = clock.nowMs() / 1000;
+        HttpRequest req = HttpRequest.newBuilder(uri).timeout(Duration.ofSeconds(10))
+                .header("Content-Type", "application/json").header("User-Agent", "Bulwark-Webhooks")
+                .header("X-Bulwark-Event", "alert").header("X-Bulwark-Delivery", alertId)
+                .header("X-Bulwark-Signature", "t=" + t + ",v1=" + sign(secret, t, body))
+                .POST(HttpRequest.BodyPublishers.ofByteArray(body)).build();
+        http.sendAsync(req, HttpResponse.BodyHandlers.discarding()).whenComplete((r, e) -> {
+            if (e == null && r.statusCode() / 100 == 2) {
+                delivered.incrementAndGet();
+                return;
+            }
+            String why = e != null ? e.getClass().getSimpleName() : "HTTP " + r.statusCode();
+            if (n + 1 >= ATTEMPTS) {
+                failed.incrementAndGet();
+                LOG.warn("webhook {} gave up on alert {} after {} attempts ({})", uri.getHost(), alertId, ATTEMPTS, why);
+                return;
+            }
+            retries.schedule(() -> attempt(uri, secret, body, alertId, n + 1), 1L << n, TimeUnit.SECONDS);
+        });
+    }
+
+    /** The signature of a delivery: hex HMAC-SHA256 over {@code "<t>.<body>"}. */
+    public static String sign(String secret, long unixSeconds, byte[] body) {
+        try {
+            Mac mac = Mac.getInstance("HmacSHA256");
+            mac.init(new SecretKeySpec(secret.getBytes(StandardCharsets.UTF_8), "HmacSHA256"));
+            mac.update((unixSeconds + ".").getBytes(StandardCharsets.US_ASCII));
+            return HexFormat.of().formatHex(mac.doFinal(body));
+        } catch (GeneralSecurityException e) {
+            throw new IllegalStateException(e);
+        }
+    }
+
+    public long delivered() {
+        return delivered.get();
+    }
+
+    public long failedDeliveries() {
+        return failed.get();
+    }
+
+    /** The JDK's trusted CAs, plus those in {@code extra} (PEM) when given. */
+    private static SSLContext sslContext(Path extra) {
+        try {
+            TrustManagerFactory jdk = TrustManagerFactory.getInstance(TrustManagerFactory.getDefaultAlgorithm());
+            jdk.init((KeyStore) null);
+            KeyStore ks = KeyStore.getInstance("PKCS12");
+            ks.load(null, null);
+            int i = 0;
+            for (var tm : jdk.getTrustManagers()) {
+                if (tm instanceof X509TrustManager x) {
+                    for (X509Certificate c : x.getAcceptedIssuers()) {
+                        ks.setCertificateEntry("jdk-" + i++, c);
+                    }
+                }
+            }
+            if (extra != null) {
+                try (PEMParser p = new PEMParser(new StringReader(Files.readString(extra)))) {
+                    Object o;
+                    while ((o = p.readObject()) != null) {
+                        if (o instanceof X509CertificateHolder h) {
+                            ks.setCertificateEntry("extra-" + i++, new JcaX509CertificateConverter().getCertificate(h));
+                        }
+                    }
+                }
+            }
+            TrustManagerFactory tmf = TrustManagerFactory.getInstance(TrustManagerFactory.getDefaultAlgorithm());
+            tmf.init(ks);
+            SSLContext ctx = SSLContext.getInstance("TLS");
+            ctx.init(null, tmf.getTrustManagers(), null);
+            return ctx;
+        } catch (GeneralSecurityException | IOException e) {
+            throw new IllegalStateException("cannot set up TLS for webhooks: " + e.getMessage(), e);
+        }
+    }
+
+    @Override
+    public void close() {
+        retries.shutdownNow();
+    }
+}
