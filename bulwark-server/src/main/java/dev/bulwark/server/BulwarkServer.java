@@ -124,9 +124,18 @@ public final class BulwarkServer implements AutoCloseable {
             routes.addAll(new ShadowRoutes(s, models, shadow).routes());
             routes.addAll(new CommandRoutes(s, models, commands).routes());
             vertx = Vertx.vertx();
+            vertx.exceptionHandler(t -> {
+                if (t instanceof IllegalArgumentException && String.valueOf(t.getMessage()).contains("not connected client")) {
+                    // packets a client pipelined after we refused or closed its connection: nothing to do
+                    LOG.debug("ignored a packet after the connection ended: {}", t.getMessage());
+                } else {
+                    LOG.error("unhandled exception on an event loop", t);
+                }
+            });
             api = new ApiServer(vertx, config, pki, db, audit, s.apiTokens(), events, clock, routes, VERSION);
             int port = api.start();
             writer = new GroupCommitWriter(db, 100_000, 4_096);
+            registerMetrics(s, writer);
             DeviceAuthenticator deviceAuth = new DeviceAuthenticator(db, pki, clock);
             MqttListener mqtt = new MqttListener(vertx, s, deviceAuth, writer, shadow, commands);
             shadow.attach(mqtt);
@@ -162,6 +171,22 @@ public final class BulwarkServer implements AutoCloseable {
             db.close();
             throw e;
         }
+    }
+
+    private static void registerMetrics(Services s, GroupCommitWriter writer) {
+        var m = s.monitor().metrics();
+        writer.onBatch(nanos -> m.committed(java.time.Duration.ofNanos(nanos)));
+        m.gauge("bulwark_connections", "Device sessions open on this node", () -> s.sessions().size());
+        m.counter("bulwark_telemetry_messages_committed", "Device messages committed", writer::committedMessages);
+        m.counter("bulwark_telemetry_batches_committed", "Group-commit batches committed", writer::batches);
+        m.gauge("bulwark_bans_active", "Source addresses banned now", () -> s.monitor().guard().active().size());
+        m.counter("bulwark_bans_issued", "Bans issued since start", s.monitor().guard()::bansIssued);
+        m.counter("bulwark_refused_while_banned", "Connections and requests refused because their source is banned",
+                s.monitor().guard()::refusedWhileBanned);
+        m.counter("bulwark_security_events_dropped", "Security events that did not fit the queue", s.securityEvents()::dropped);
+        m.counter("bulwark_bus_events_dropped", "Bus events dropped for a subscriber that was behind", s.monitor().bus()::dropped);
+        m.counter("bulwark_webhook_deliveries", "Alert deliveries to webhooks that succeeded", s.monitor().webhooks()::delivered);
+        m.counter("bulwark_webhook_failures", "Alert deliveries to webhooks given up", s.monitor().webhooks()::failedDeliveries);
     }
 
     /**

@@ -74,18 +74,23 @@ public final class DeviceAuthenticator {
             if (caId == null) {
                 return refused("certificate-untrusted", claimed);
             }
+            Optional<CredentialStore.CertificateRecord> rec = new CredentialStore().findCertificateByFingerprint(h, fingerprint);
+            boolean registered = rec.isPresent() && rec.get().caId().equals(caId);
+            // a registered certificate names its device and tenant, so that its refusals are attributed to them
+            String known = registered ? "device:" + rec.get().tenantId() + "/" + rec.get().deviceId() + " certificate:" + caId + "/"
+                    + rec.get().serial() : claimed;
+            String knownTenant = registered ? rec.get().tenantId() : null;
             if (leaf.getNotAfter().getTime() < now) {
-                return refused("certificate-expired", claimed);
+                return refusedKnown("certificate-expired", known, knownTenant);
             }
             if (leaf.getNotBefore().getTime() > now) {
-                return refused("certificate-not-yet-valid", claimed);
+                return refusedKnown("certificate-not-yet-valid", known, knownTenant);
             }
-            Optional<CredentialStore.CertificateRecord> rec = new CredentialStore().findCertificateByFingerprint(h, fingerprint);
-            if (rec.isEmpty() || !rec.get().caId().equals(caId)) {
+            if (!registered) {
                 return refused("certificate-unregistered", claimed);
             }
             CredentialStore.CertificateRecord r = rec.get();
-            String identity = "device:" + r.tenantId() + "/" + r.deviceId() + " certificate:" + caId + "/" + r.serial();
+            String identity = known;
             if (!"active".equals(r.status())) {
                 return refusedKnown("certificate-revoked", identity, r.tenantId());
             }

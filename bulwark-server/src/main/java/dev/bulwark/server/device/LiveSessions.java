@@ -43,6 +43,10 @@ public final class LiveSessions {
         return sessions.containsKey(key(tenant, device));
     }
 
+    public int size() {
+        return sessions.size();
+    }
+
     public Iterable<Session> all() {
         return sessions.values();
     }

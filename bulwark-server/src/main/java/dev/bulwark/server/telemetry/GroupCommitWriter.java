@@ -49,6 +49,12 @@ public final class GroupCommitWriter implements AutoCloseable {
     private final AtomicLong batches = new AtomicLong();
     private final AtomicLong commitNanos = new AtomicLong();
     private volatile boolean running = true;
+    private volatile java.util.function.LongConsumer batchTimer = n -> { };
+
+    /** Receives the duration (ns) of each committed batch, e.g. for a metric. */
+    public void onBatch(java.util.function.LongConsumer timer) {
+        this.batchTimer = timer;
+    }
 
     public GroupCommitWriter(Database db, int capacity, int maxBatch) {
         this.db = db;
@@ -127,7 +133,9 @@ public final class GroupCommitWriter implements AutoCloseable {
             each(batch, p -> p.completion().failed(e));
             return;
         }
-        commitNanos.addAndGet(System.nanoTime() - t0);
+        long took = System.nanoTime() - t0;
+        commitNanos.addAndGet(took);
+        batchTimer.accept(took);
         batches.incrementAndGet();
         committed.addAndGet(batch.size());
         each(batch, p -> p.completion().committed());

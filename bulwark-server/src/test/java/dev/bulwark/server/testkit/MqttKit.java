@@ -38,8 +38,19 @@ public final class MqttKit {
     }
 
     public Device certify(String id) {
+        return certify(id, Map.of());
+    }
+
+    /** A certificate valid for {@code days} days. */
+    public Device certify(String id, int days) {
+        return certify(id, Map.of("validityDays", days));
+    }
+
+    private Device certify(String id, Map<String, Object> extra) {
         String csr = openssl.p256Csr(id, "/CN=" + id);
-        ApiClient.Result r = server.api().post("/api/v1/devices/" + id + "/certificates", token, Map.of("csr", csr));
+        Map<String, Object> body = new java.util.HashMap<>(extra);
+        body.put("csr", csr);
+        ApiClient.Result r = server.api().post("/api/v1/devices/" + id + "/certificates", token, body);
         if (r.status() != 201) {
             throw new IllegalStateException(r.body());
         }

@@ -20,8 +20,15 @@ public final class RawMqttClient implements AutoCloseable {
     private final InputStream in;
 
     public RawMqttClient(int port, Path ca, Path cert, Path key) throws IOException {
-        socket = (SSLSocket) Tls.clientFactory(ca, cert, key).createSocket("localhost", port);
-        socket.setSoTimeout(5000);
+        this(port, ca, cert, key, null);
+    }
+
+    /** A connection from the local address {@code from} (e.g. 127.0.0.2: another "place" on this machine). */
+    public RawMqttClient(int port, Path ca, Path cert, Path key, String from) throws IOException {
+        socket = (SSLSocket) (from == null ? Tls.clientFactory(ca, cert, key).createSocket("localhost", port)
+                : Tls.clientFactory(ca, cert, key).createSocket(java.net.InetAddress.getByName("localhost"), port,
+                        java.net.InetAddress.getByName(from), 0));
+        socket.setSoTimeout(15_000);
         socket.startHandshake();
         out = socket.getOutputStream();
         in = socket.getInputStream();
@@ -29,15 +36,29 @@ public final class RawMqttClient implements AutoCloseable {
 
     /** CONNECT with a clean session; returns the CONNACK return code. */
     public int connect(String clientId) throws IOException {
+        return connect(clientId, null, null);
+    }
+
+    /** CONNECT with a clean session and, when given, a user name and password; returns the CONNACK return code. */
+    public int connect(String clientId, String username, String password) throws IOException {
         ByteArrayOutputStream body = new ByteArrayOutputStream();
         string(body, "MQTT");
         body.write(4);          // protocol level 3.1.1
-        body.write(0x02);       // flags: clean session
+        body.write(0x02 | (username != null ? 0x80 : 0) | (password != null ? 0x40 : 0)); // clean session, credentials
         body.write(0);
         body.write(60);         // keep alive 60 s
         string(body, clientId);
+        if (username != null) {
+            string(body, username);
+        }
+        if (password != null) {
+            string(body, password);
+        }
         packet(0x10, body.toByteArray());
         int type = in.read();
+        if (type < 0) {
+            throw new IOException("connection closed before CONNACK");
+        }
         int len = in.read();
         byte[] rest = in.readNBytes(len);
         if (type != 0x20 || rest.length != 2) {
