@@ -138,17 +138,20 @@ public final class Detector {
         }
         switch (e.type()) {
             case "duplicate-identity" -> {
-                Deque<Mark> q = pushMark(takeovers, identity, new Mark(now, e.sourceAddress() + ":" + e.sourcePort(), e.tenantId()), now);
-                Set<String> endpoints = new TreeSet<>();
-                q.forEach(m -> endpoints.add(m.source()));
-                String prev = previousSource(e.identity());
-                if (prev != null) {
-                    endpoints.add(prev);
+                // A device whose old connection went stale (a flaky network, a NAT that forgot it) takes over its own
+                // session from the same address: that is a retry. A clone takes it over from somewhere else.
+                String previous = address(previousSource(e.identity()));
+                if (previous == null || previous.equals(e.sourceAddress())) {
+                    return;
                 }
-                if (q.size() >= settings.cloneTakeovers() && endpoints.size() >= 2) {
+                Deque<Mark> q = pushMark(takeovers, identity, new Mark(now, e.sourceAddress(), e.tenantId()), now);
+                Set<String> addresses = new TreeSet<>();
+                q.forEach(m -> addresses.add(m.source()));
+                addresses.add(previous);
+                if (q.size() >= settings.cloneTakeovers() && addresses.size() >= 2) {
                     Map<String, Object> ev = new LinkedHashMap<>();
                     ev.put("takeovers", q.size());
-                    ev.put("sources", endpoints);
+                    ev.put("sources", addresses);
                     ev.put("windowSeconds", settings.window().toSeconds());
                     raise("cloned-device", "critical", identity, e.tenantId(), now, ev,
                             "quarantine the device (POST /api/v1/devices/{id}/quarantine with revokeCredentials) and find out which "
@@ -172,7 +175,8 @@ public final class Detector {
     }
 
     private void retry(AuthAttempt a, Mark previous) {
-        String key = "retry|" + a.tenantId();
+        String subject = "tenant:" + (a.tenantId() == null ? "-" : a.tenantId());
+        String key = "retry|" + subject;
         Set<String> ids = retrying.computeIfAbsent(a.tenantId() == null ? "" : a.tenantId(), t -> new LinkedHashSet<>());
         Alert current = open.get(key);
         if (current == null || current.timeMs() < a.timeMs() - settings.window().toMillis()) {
@@ -184,7 +188,7 @@ public final class Detector {
         ev.put("sample", ids.stream().limit(20).toList());
         ev.put("sameSource", previous.source() != null && previous.source().equals(a.sourceAddress()));
         ev.put("windowSeconds", settings.window().toSeconds());
-        raise("retry", "info", "tenant:" + (a.tenantId() == null ? "-" : a.tenantId()), a.tenantId(), a.timeMs(), ev,
+        raise("retry", "info", subject, a.tenantId(), a.timeMs(), ev,
                 "none: valid devices reconnecting (network loss, restart); watch the device's connectivity if it repeats");
     }
 
@@ -281,6 +285,15 @@ public final class Detector {
         }
         int sp = identity.indexOf(' ');
         return identity.substring(7, sp < 0 ? identity.length() : sp);
+    }
+
+    /** {@code host:port} as the MQTT listener writes it ({@code 192.0.2.1:1234}, {@code 2001:db8::1:1234}) → the host. */
+    static String address(String endpoint) {
+        if (endpoint == null || endpoint.isEmpty()) {
+            return null;
+        }
+        int colon = endpoint.lastIndexOf(':');
+        return colon > 0 ? endpoint.substring(0, colon) : endpoint;
     }
 
     private static String previousSource(String identity) {
