@@ -117,68 +117,15 @@ public final class MqttBench implements Callable<Integer> {
     }
 
     private Process startBulwark(Path dir) throws Exception {
-        String java = ProcessHandle.current().info().command().orElse("java");
-        List<String> cmd = new ArrayList<>(List.of(java, "-Xmx2g", "-cp", System.getProperty("java.class.path"),
-                "dev.bulwark.server.cli.BulwarkCli", "serve", "--data", dir.resolve("bulwark").toString(), "--bind", "127.0.0.1",
-                "--https-port", "0", "--mqtt-port", "0", "--device-https-port", "0", "--device-rate", "1000000"));
-        if (db != null) {
-            cmd.add("--db");
-            cmd.add(db);
-        }
-        return new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(dir.resolve("bulwark.log").toFile()).start();
+        return BenchNode.start(dir, db, "--device-rate", "1000000");
     }
 
     private static JsonNode awaitPorts(Path dir, Process p) throws Exception {
-        Path ports = dir.resolve("bulwark/run/ports.json");
-        for (int i = 0; i < 600; i++) {
-            if (!p.isAlive()) {
-                throw new IllegalStateException("Bulwark exited: " + Files.readString(dir.resolve("bulwark.log")));
-            }
-            if (Files.exists(ports)) {
-                JsonNode j = new ObjectMapper().readTree(ports.toFile());
-                if (j.path("pid").asLong() == p.pid()) {
-                    return j;
-                }
-            }
-            Thread.sleep(100);
-        }
-        throw new IllegalStateException("Bulwark did not start");
+        return BenchNode.awaitPorts(dir, p);
     }
 
-    /** Registers the devices and certifies each one's own key pair; returns {cert, key} paths. */
     private List<Path[]> provision(Path dir, int httpsPort) throws Exception {
-        Path data = dir.resolve("bulwark");
-        ApiClient api = new ApiClient("localhost", httpsPort, data.resolve("pki/ca.pem"));
-        String admin = DataDir.read(data.resolve("bootstrap/admin.token")).trim();
-        api.post("/api/v1/tenants", admin, Map.of("id", "bench", "name", "Bench"));
-        String token = api.post("/api/v1/tenants/bench/operators", admin, Map.of("name", "bench", "roles", List.of("fleet-operator")))
-                .json().get("token").asText();
-        Path devDir = dir.resolve("devices");
-        Files.createDirectories(devDir);
-        ExecutorService pool = Executors.newFixedThreadPool(8);
-        List<Future<Path[]>> fs = new ArrayList<>();
-        long t0 = System.nanoTime();
-        for (int i = 0; i < devices; i++) {
-            String id = String.format("bench-%05d", i);
-            fs.add(pool.submit(() -> {
-                api.post("/api/v1/devices", token, Map.of("id", id, "model", "bench"));
-                DeviceKeys keys = DeviceKeys.generate(DeviceId.of(id));
-                String cert = api.post("/api/v1/devices/" + id + "/certificates", token, Map.of("csr", keys.csrPem()))
-                        .json().get("certificate").asText();
-                Path c = devDir.resolve(id + ".pem");
-                Path k = devDir.resolve(id + ".key");
-                Files.writeString(c, cert);
-                DataDir.writeSecret(k, keys.privateKeyPem());
-                return new Path[] {c, k};
-            }));
-        }
-        List<Path[]> out = new ArrayList<>();
-        for (Future<Path[]> f : fs) {
-            out.add(f.get());
-        }
-        pool.shutdown();
-        System.out.printf("provisioned %d devices (key on the device, CSR, certificate) in %.1f s%n", devices, (System.nanoTime() - t0) / 1e9);
-        return out;
+        return BenchNode.provision(dir, httpsPort, devices);
     }
 
     private Process startMosquitto(Path dir, int port) throws Exception {

@@ -102,7 +102,7 @@ public final class BulwarkServer implements AutoCloseable {
             bus = new InProcessBus(100_000);
             Metrics metrics = new Metrics();
             events = new SecurityEvents(db, dataDir, bus, metrics);
-            monitor = new Monitor(bus, metrics, new SourceGuard(clock, config.detection()), new AlertStore(db),
+            monitor = new Monitor(bus, metrics, events, new SourceGuard(clock, config.detection()), new AlertStore(db),
                     new Webhooks(db, clock, config.allowPrivateWebhookTargets(), config.webhookTrust()), clock, config.detection());
             LiveSessions sessions = new LiveSessions();
             Services s = new Services(config, dataDir, clock, db, pki, audit, events, new ApiTokens(db, clock),

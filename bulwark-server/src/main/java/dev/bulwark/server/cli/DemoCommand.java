@@ -182,6 +182,9 @@ public final class DemoCommand implements Callable<Integer> {
         System.out.println("  " + curl + " -H 'Content-Type: application/json' -d '{\"name\":\"identify\"}' " + base + "/api/v1/devices/"
                 + FLEET_PREFIX + "-0001/commands");
         System.out.println("  " + curl + " " + base + "/api/v1/security/events");
+        System.out.println("  " + curl + " " + base + "/api/v1/security/alerts");
+        System.out.println("Metrics (Prometheus text, platform-admin token): curl --cacert " + root.resolve("pki/ca.pem")
+                + " -H \"Authorization: Bearer $(cat " + root.resolve("bootstrap/admin.token") + ")\" " + base + "/metrics");
         System.out.println("More devices, with faults: ./bulwark simulate --data " + root + " --devices 20 --flaky 0.2 --revoked 1 --expired 1 --clones 1");
     }
 }

@@ -1,6 +1,8 @@
 package dev.bulwark.server.cli;
 
+import dev.bulwark.server.config.DetectionSettings;
 import dev.bulwark.server.config.ServerConfig;
+import java.time.Duration;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
@@ -42,9 +44,43 @@ public final class ServerOptions {
     @Option(names = "--dev-plaintext-port", description = "Port of the development plaintext MQTT listener (default: ${DEFAULT-VALUE})", defaultValue = "1884")
     int devPlaintextPort;
 
+    @Option(names = "--tenant-connections", description = "Device connections one tenant may hold (default: ${DEFAULT-VALUE})", defaultValue = "100000")
+    int tenantConnections;
+
+    @Option(names = "--tenant-rate", description = "Messages per second one tenant's devices may send together (default: ${DEFAULT-VALUE})",
+            defaultValue = "50000")
+    int tenantRate;
+
+    @Option(names = "--detect-window", description = "Seconds the detector looks back (default: ${DEFAULT-VALUE})", defaultValue = "60")
+    int detectWindow;
+
+    @Option(names = "--detect-brute-force", description = "Different failing secrets on one identity that make a brute-force attack (default: ${DEFAULT-VALUE})",
+            defaultValue = "5")
+    int detectBruteForce;
+
+    @Option(names = "--detect-distributed", description = "Sources failing on one identity that make a distributed attack (default: ${DEFAULT-VALUE})",
+            defaultValue = "5")
+    int detectDistributed;
+
+    @Option(names = "--detect-enumeration", description = "Identities failing from one source that make an enumeration (default: ${DEFAULT-VALUE})",
+            defaultValue = "10")
+    int detectEnumeration;
+
+    @Option(names = "--ban-seconds", description = "First ban of an attacking source; doubles with each further ban (default: ${DEFAULT-VALUE})",
+            defaultValue = "60")
+    int banSeconds;
+
+    @Option(names = "--webhook-ca", description = "PEM file of extra CAs trusted for alert webhooks (besides the JDK's)")
+    Path webhookCa;
+
     ServerConfig toConfig() {
+        DetectionSettings d = DetectionSettings.defaults();
+        d = new DetectionSettings(Duration.ofSeconds(detectWindow), detectBruteForce, detectDistributed, detectEnumeration,
+                d.misconfiguredRepeats(), d.cloneTakeovers(), d.floodingViolations(), d.tarpitFreeFailures(), d.tarpitMax(),
+                Duration.ofSeconds(banSeconds), d.banMax().compareTo(Duration.ofSeconds(banSeconds)) < 0 ? Duration.ofSeconds(banSeconds) : d.banMax());
         return ServerConfig.builder().dataDir(data).databaseUrl(db).httpsPort(httpsPort).mqttPort(mqttPort)
                 .bindAddress(bind).hostNames(hostNames).maxPayloadBytes(maxPayload).deviceMessagesPerSecond(deviceRate)
-                .devPlaintextPort(devPlaintext ? devPlaintextPort : -1).deviceHttpsPort(deviceHttpsPort).build();
+                .devPlaintextPort(devPlaintext ? devPlaintextPort : -1).deviceHttpsPort(deviceHttpsPort)
+                .tenantMaxConnections(tenantConnections).tenantMessagesPerSecond(tenantRate).detection(d).webhookTrust(webhookCa).build();
     }
 }

@@ -43,9 +43,18 @@ public final class Monitor implements AutoCloseable {
     private final Map<String, long[]> bannedRecords = new ConcurrentHashMap<>();
     private final AtomicLong alertsRaised = new AtomicLong();
 
-    public Monitor(EventBus bus, Metrics metrics, SourceGuard guard, AlertStore alerts, Webhooks webhooks, Clock clock,
+    private final SecurityEvents events;
+    private final Map<String, String> lastAddress = java.util.Collections.synchronizedMap(new java.util.LinkedHashMap<>(1024, 0.75f, true) {
+        @Override
+        protected boolean removeEldestEntry(Map.Entry<String, String> eldest) {
+            return size() > 500_000;
+        }
+    });
+
+    public Monitor(EventBus bus, Metrics metrics, SecurityEvents events, SourceGuard guard, AlertStore alerts, Webhooks webhooks, Clock clock,
                    DetectionSettings settings) {
         this.bus = bus;
+        this.events = events;
         this.metrics = metrics;
         this.guard = guard;
         this.alerts = alerts;
@@ -106,6 +115,13 @@ public final class Monitor implements AutoCloseable {
         if (outcome instanceof AuthOutcome.Authenticated<DevicePrincipal> ok) {
             DevicePrincipal p = ok.principal();
             guard.succeeded(address, credential);
+            String identity = p.tenant() + "/" + p.device();
+            String previous = address == null ? null : lastAddress.put(identity, address);
+            if (previous != null && !previous.equals(address)) {
+                // a notable success: the device now comes from elsewhere (moved, re-homed, or a copy of it)
+                events.record(new SecurityEvent(now, p.tenant().value(), "new-source-address", "the device connected from an address "
+                        + "it was not seen from last time", p.describe() + " previous-address:" + previous, address, port, channel, null));
+            }
             bus.publish(EventBus.Topics.AUTH_ATTEMPTS, new AuthAttempt(now, p.tenant().value(), p.tenant() + "/" + p.device(), credential,
                     address, port, channel, true, "ok"));
             return 0;

@@ -132,6 +132,14 @@ class SecurityScenariosTest extends NodePerTest {
         await().atMost(Duration.ofSeconds(5)).until(() -> bans(analyst).stream().anyMatch(b -> b.get("sourceAddress").asText().equals("127.0.0.3")));
         assertThat(bans(analyst)).hasSize(1);
         assertThat(legitPublish(bystander, "{}")).contains("PUBACK");
+        // a device seen from a new address is a notable success, recorded (and not refused)
+        try (RawMqttClient moved = new RawMqttClient(port(), kit.ca(), bystander.cert(), bystander.key(), "127.0.0.11")) {
+            assertThat(moved.connect("thermo-2")).isZero();
+        } catch (java.io.IOException e) {
+            throw new java.io.UncheckedIOException(e);
+        }
+        await().atMost(Duration.ofSeconds(5)).until(() -> server.count("SELECT COUNT(*) FROM security_events WHERE type = 'new-source-address' "
+                + "AND source_address = '127.0.0.11' AND tenant_id = 'acme'") == 1);
     }
 
     @Test
@@ -195,6 +203,7 @@ class SecurityScenariosTest extends NodePerTest {
         assertThat(legitPublish(d, "{}")).doesNotContain("PUBACK");
         await().atMost(Duration.ofSeconds(5)).until(() -> server.count("SELECT COUNT(*) FROM security_events WHERE reason = 'device-quarantined'") > 0);
         assertThat(api.get("/api/v1/devices/thermo-5", analyst).json().get("status").asText()).isEqualTo("quarantined");
+        assertThat(server.count("SELECT COUNT(*) FROM device_certificates WHERE device_id = 'thermo-5'")).isEqualTo(1); // evidence kept
         assertThat(api.post("/api/v1/devices/thermo-5/enable", admin, null).status()).isEqualTo(409);
         // lifting it is audited, and the device connects again
         assertThat(api.delete("/api/v1/devices/thermo-5/quarantine", analyst).status()).isEqualTo(200);
