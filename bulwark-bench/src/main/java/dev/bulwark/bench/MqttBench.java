@@ -117,7 +117,7 @@ public final class MqttBench implements Callable<Integer> {
     }
 
     private Process startBulwark(Path dir) throws Exception {
-        return BenchNode.start(dir, db, "--device-rate", "1000000");
+        return BenchNode.start(dir, db, "--device-rate", "1000000", "--tenant-rate", "1000000000");
     }
 
     private static JsonNode awaitPorts(Path dir, Process p) throws Exception {
