@@ -255,8 +255,13 @@ public final class BulwarkDevice implements AutoCloseable {
         }
         long notBefore = cert.getNotBefore().getTime();
         long notAfter = cert.getNotAfter().getTime();
-        long margin = renewBefore != null ? renewBefore.toMillis() : (notAfter - notBefore) / 3;
+        long lifetime = Math.max(1, notAfter - notBefore);
+        // at most 90% of the lifetime ahead: a margin as long as the lifetime would renew in a tight loop
+        long margin = Math.min(renewBefore != null ? renewBefore.toMillis() : lifetime / 3, lifetime * 9 / 10);
         long delay = Math.max(0, notAfter - margin - System.currentTimeMillis());
+        if (renewals.get() > 0) {
+            delay = Math.max(delay, lifetime / 20); // never straight again after a renewal
+        }
         synchronized (this) {
             if (renewal != null) {
                 renewal.cancel(false);

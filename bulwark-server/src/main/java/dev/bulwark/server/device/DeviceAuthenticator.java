@@ -125,7 +125,10 @@ public final class DeviceAuthenticator {
                     .bind("id", token.get().id()).mapToMap().findOne();
             String identity = "device:" + tenant + "/" + device + " token:" + token.get().id();
             if (row.isEmpty() || !tenant.value().equals(row.get().get("tenant_id")) || !device.value().equals(row.get().get("device_id"))) {
-                return refusedKnown("token-unknown", identity, null);
+                // attributed to the tenant only when the named device is really one of its devices
+                boolean registered = h.createQuery("SELECT COUNT(*) FROM devices WHERE tenant_id = :t AND id = :d")
+                        .bind("t", tenant.value()).bind("d", device.value()).mapTo(Long.class).one() > 0;
+                return refusedKnown("token-unknown", identity, registered ? tenant.value() : null);
             }
             if (!token.get().matches((String) row.get().get("secret_sha256"))) {
                 return refusedKnown("token-wrong-secret", identity, tenant.value());

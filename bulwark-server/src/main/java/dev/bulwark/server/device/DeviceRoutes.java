@@ -151,8 +151,8 @@ public final class DeviceRoutes {
         call.target("device:" + id);
         var d = call.tx(h -> {
             var current = s.devices().lock(h, tenant, id);
-            if (target == DeviceStatus.ACTIVE && current.status() == DeviceStatus.QUARANTINED) {
-                throw Refusal.conflict("a quarantined device is released through its quarantine, not enabled");
+            if (current.status() == DeviceStatus.QUARANTINED) {
+                throw Refusal.conflict("a quarantined device changes state only through its quarantine (DELETE …/quarantine)");
             }
             long now = s.clock().nowMs();
             s.devices().setStatus(h, tenant, id, target, now);
@@ -184,6 +184,10 @@ public final class DeviceRoutes {
                 throw Refusal.notFound();
             }
             long now = s.clock().nowMs();
+            if (current.status() != DeviceStatus.QUARANTINED) {
+                h.createUpdate("UPDATE devices SET quarantined_from = :from WHERE tenant_id = :t AND id = :d")
+                        .bind("from", current.status().wireName()).bind("t", tenant.value()).bind("d", id.value()).execute();
+            }
             s.devices().setStatus(h, tenant, id, DeviceStatus.QUARANTINED, now);
             if (revoke) {
                 revoked[0] = s.credentials().revokeAll(h, tenant, id, "quarantine: " + req.reason(), now);
@@ -207,8 +211,12 @@ public final class DeviceRoutes {
                 throw Refusal.conflict("the device is not quarantined");
             }
             long now = s.clock().nowMs();
-            s.devices().setStatus(h, tenant, id, DeviceStatus.ACTIVE, now);
-            return new DeviceStore.Device(current.tenantId(), current.id(), current.model(), DeviceStatus.ACTIVE, current.createdMs(), now);
+            // back to the state it had before the quarantine (a disabled device stays disabled)
+            String from = h.createQuery("SELECT quarantined_from FROM devices WHERE tenant_id = :t AND id = :d")
+                    .bind("t", tenant.value()).bind("d", id.value()).mapTo(String.class).findOne().orElse(null);
+            DeviceStatus back = from == null ? DeviceStatus.ACTIVE : DeviceStatus.fromWire(from);
+            s.devices().setStatus(h, tenant, id, back, now);
+            return new DeviceStore.Device(current.tenantId(), current.id(), current.model(), back, current.createdMs(), now);
         }, "quarantine lifted");
         return Response.ok(view(d));
     }

@@ -29,6 +29,11 @@ public final class TenantQuotas {
         return true;
     }
 
+    /** Takes a slot regardless of the quota: a device taking over its own session, whose old slot is about to return. */
+    public void takeOver(String tenant) {
+        connections.computeIfAbsent(tenant, t -> new AtomicInteger()).incrementAndGet();
+    }
+
     public void disconnect(String tenant) {
         AtomicInteger n = connections.get(tenant);
         if (n != null) {

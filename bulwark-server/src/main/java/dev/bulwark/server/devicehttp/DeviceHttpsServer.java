@@ -102,7 +102,8 @@ public final class DeviceHttpsServer {
         String address = peer == null ? null : peer.hostAddress();
         int port = peer == null ? 0 : peer.port();
         String certificate = Monitor.fingerprint(chain);
-        if (s.monitor().banned(address, port, certificate, "device-https", s.securityEvents()).isPresent()) {
+        String credential = certificate != null ? certificate : basic == null ? null : s.monitor().fingerprint(basic[1]);
+        if (s.monitor().banned(address, port, credential, "device-https", s.securityEvents()).isPresent()) {
             problem(ctx, 403, "source-banned", "this source address is temporarily banned");
             return;
         }
@@ -115,9 +116,7 @@ public final class DeviceHttpsServer {
                         problem(ctx, 503, "unavailable", "try again later");
                         return;
                     }
-                    long tarpit = s.monitor().attempt(ar.result(), basic == null ? null : basic[0],
-                            certificate != null ? certificate : basic == null ? null : s.monitor().fingerprint(basic[1]), address, port,
-                            "device-https");
+                    long tarpit = s.monitor().attempt(ar.result(), basic == null ? null : basic[0], credential, address, port, "device-https");
                     if (ar.result() instanceof AuthOutcome.Refused<DevicePrincipal> r) {
                         record(ctx, r.tenantId(), "device-https-authentication-failed", r.reason(), r.claimedIdentity());
                         Runnable refuse = () -> {
@@ -137,18 +136,18 @@ public final class DeviceHttpsServer {
     }
 
     private void accept(RoutingContext ctx, DevicePrincipal device, String kind, byte[] payload) {
-        if (!s.quotas().message(device.tenant().value())) {
-            record(ctx, device.tenant().value(), "tenant-rate-exceeded", "the tenant sends more than " + s.quotas().messagesPerSecond()
-                    + " messages per second", device.describe());
-            ctx.response().putHeader("Retry-After", "1");
-            problem(ctx, 429, "rate-exceeded", "too many messages for this tenant; slow down");
-            return;
-        }
         if (!s.rateLimits().tryAcquire(device)) {
             record(ctx, device.tenant().value(), "rate-exceeded", "more than " + s.config().deviceMessagesPerSecond() + " messages per second",
                     device.describe());
             ctx.response().putHeader("Retry-After", "1");
             problem(ctx, 429, "rate-exceeded", "too many messages; slow down");
+            return;
+        }
+        if (!s.quotas().message(device.tenant().value())) {
+            record(ctx, device.tenant().value(), "tenant-rate-exceeded", "the tenant sends more than " + s.quotas().messagesPerSecond()
+                    + " messages per second", device.describe());
+            ctx.response().putHeader("Retry-After", "1");
+            problem(ctx, 429, "rate-exceeded", "too many messages for this tenant; slow down");
             return;
         }
         SocketAddress peer = ctx.request().remoteAddress();

@@ -62,11 +62,22 @@ public final class Detector {
     private final Map<String, Mark> lastConnect = new HashMap<>();
     private final Map<String, Alert> open = new HashMap<>();
     private final Map<String, Set<String>> retrying = new HashMap<>();
+    private final Map<String, Long> written = new HashMap<>();
+    private final Map<String, Alert> pending = new LinkedHashMap<>();
 
     public Detector(DetectionSettings settings, SourceGuard guard, Sink sink) {
         this.settings = settings;
         this.guard = guard;
         this.sink = sink;
+    }
+
+    /** Writes the evidence updates held back by the once-per-second rule. */
+    public synchronized void flush() {
+        for (Alert a : pending.values()) {
+            written.put(a.id(), System.currentTimeMillis());
+            sink.raised(a, true);
+        }
+        pending.clear();
     }
 
     /** Subscribes to the authentication attempts and security events on {@code bus}. */
@@ -120,11 +131,17 @@ public final class Detector {
                     "re-provision the device: it keeps presenting a credential that no longer works (" + a.reason() + ")");
         }
 
-        Set<String> identities = distinct(src, Failure::identity);
+        // Enumeration counts identities the source does not hold: names that resolved to no registered device.
+        // Registered devices failing together (a batch of certificates expiring behind one NAT) are not an enumeration.
+        Set<String> identities = new TreeSet<>();
+        for (Failure x : src) {
+            if (x.tenantId() == null && x.identity() != null) {
+                identities.add(x.identity());
+            }
+        }
         if (a.sourceAddress() != null && identities.size() >= settings.enumerationIds()) {
-            Set<String> tenants = distinct(src, Failure::tenantId);
             Map<String, Object> ev = evidence(src, Set.of(a.sourceAddress()), null, identities);
-            Alert alert = raise("enumeration", "critical", a.sourceAddress(), tenants.size() == 1 ? tenants.iterator().next() : null, now, ev,
+            Alert alert = raise("enumeration", "critical", a.sourceAddress(), null, now, ev,
                     "the source is banned temporarily; it tries identities it does not hold. Block it upstream if it returns");
             banned(a.sourceAddress(), alert, null);
         }
@@ -215,8 +232,17 @@ public final class Detector {
         open.put(key, a);
         if (open.size() > 100_000) {
             open.values().removeIf(x -> x.timeMs() < now - settings.window().toMillis());
+            written.clear();
         }
-        sink.raised(a, update);
+        // new alerts go out at once; updates of an open alert's evidence at most once per second (no write storm in a crowd)
+        long wall = System.currentTimeMillis();
+        Long last = written.get(a.id());
+        if (!update || last == null || wall - last >= 1000) {
+            written.put(a.id(), wall);
+            sink.raised(a, update);
+        } else {
+            pending.put(a.id(), a);
+        }
         return a;
     }
 

@@ -42,6 +42,11 @@ public final class Monitor implements AutoCloseable {
     private final byte[] fingerprintKey = Secrets.randomBytes(32);
     private final Map<String, long[]> bannedRecords = new ConcurrentHashMap<>();
     private final AtomicLong alertsRaised = new AtomicLong();
+    private final java.util.concurrent.ScheduledExecutorService flusher = java.util.concurrent.Executors.newSingleThreadScheduledExecutor(r -> {
+        Thread t = new Thread(r, "bulwark-alert-flush");
+        t.setDaemon(true);
+        return t;
+    });
 
     private final SecurityEvents events;
     private final Map<String, String> lastAddress = java.util.Collections.synchronizedMap(new java.util.LinkedHashMap<>(1024, 0.75f, true) {
@@ -62,6 +67,7 @@ public final class Monitor implements AutoCloseable {
         this.clock = clock;
         Detector detector = new Detector(settings, guard, this::raised);
         detector.attach(bus);
+        flusher.scheduleWithFixedDelay(detector::flush, 1, 1, java.util.concurrent.TimeUnit.SECONDS);
         webhooks.attach(bus);
     }
 
@@ -132,12 +138,10 @@ public final class Monitor implements AutoCloseable {
 
     /** Reports a refused authentication whose identity is already normalized; returns the tarpit delay. */
     public long failed(String tenantId, String identity, String credential, String address, int port, String channel, String reason) {
-        String tenant = tenantId;
-        if (tenant == null && identity != null && identity.contains("/") && !identity.startsWith("cert:")) {
-            tenant = identity.substring(0, identity.indexOf('/'));
-        }
+        // tenantId is set only when the identity resolved to a registered device of that tenant: a name the caller
+        // merely claimed (x@T) attributes nothing to T, so that nobody can push alerts or bans into a tenant
         metrics.authenticationFailed(channel, reason);
-        bus.publish(EventBus.Topics.AUTH_ATTEMPTS, new AuthAttempt(clock.nowMs(), tenant, identity, credential, address, port, channel,
+        bus.publish(EventBus.Topics.AUTH_ATTEMPTS, new AuthAttempt(clock.nowMs(), tenantId, identity, credential, address, port, channel,
                 false, reason));
         return guard.failed(address);
     }
@@ -235,6 +239,7 @@ public final class Monitor implements AutoCloseable {
 
     @Override
     public void close() {
+        flusher.shutdownNow();
         webhooks.close();
         bus.close();
     }

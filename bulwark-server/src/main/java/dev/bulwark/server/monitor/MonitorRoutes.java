@@ -88,8 +88,9 @@ public final class MonitorRoutes {
         SourceGuard.Ban ban = s.monitor().guard().active().stream().filter(b -> b.id().equals(id))
                 .filter(b -> Objects.equals(b.tenantId(), tenant))
                 .findFirst().orElseThrow(Refusal::notFound);
-        s.monitor().guard().lift(ban.id()).orElseThrow(Refusal::notFound);
+        // audited first: if the audit cannot be written, the ban stays
         call.tx(h -> null, "lifted the ban of " + ban.address() + " (" + ban.label() + ")");
+        s.monitor().guard().lift(ban.id());
         return Response.ok(view(ban));
     }
 

@@ -54,8 +54,28 @@ public final class SourceGuard {
         this.settings = settings;
     }
 
+    /**
+     * The unit responses apply to: an IPv4 address, or an IPv6 /64 (one subscriber's network: an attacker
+     * rotating addresses inside it stays one source).
+     */
+    public static String sourceKey(String address) {
+        if (address == null || address.indexOf(':') < 0) {
+            return address;
+        }
+        try {
+            byte[] b = java.net.InetAddress.getByName(address).getAddress();
+            if (b.length != 16) {
+                return address;
+            }
+            return String.format("%02x%02x:%02x%02x:%02x%02x:%02x%02x::/64", b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]);
+        } catch (java.net.UnknownHostException e) {
+            return address;
+        }
+    }
+
     /** The active ban on {@code address}, if any. */
     public Optional<Ban> banned(String address) {
+        address = sourceKey(address);
         if (address == null) {
             return Optional.empty();
         }
@@ -75,6 +95,7 @@ public final class SourceGuard {
      * on to authentication: not banned, or a credential known good from this address.
      */
     public Optional<Ban> refuse(String address, String credential) {
+        address = sourceKey(address);
         Optional<Ban> b = banned(address);
         if (b.isPresent() && credential != null && knownGood.containsKey(address + "|" + credential)) {
             return Optional.empty();
@@ -85,6 +106,7 @@ public final class SourceGuard {
 
     /** Records a successful authentication: this credential is known good from this address. */
     public void succeeded(String address, String credential) {
+        address = sourceKey(address);
         if (address != null && credential != null) {
             knownGood.put(address + "|" + credential, Boolean.TRUE);
         }
@@ -92,6 +114,7 @@ public final class SourceGuard {
 
     /** Records a failed authentication from {@code address}; returns how long to delay the refusal (ms). */
     public long failed(String address) {
+        address = sourceKey(address);
         if (address == null) {
             return 0;
         }
@@ -122,7 +145,12 @@ public final class SourceGuard {
 
     /** Bans {@code address} (or extends its ban); returns the ban. */
     public Ban ban(String address, String label, String reason, String tenantId, String alertId) {
+        address = sourceKey(address);
         long now = clock.nowMs();
+        if (strikes.size() > 100_000) {
+            strikes.clear();
+            bans.values().removeIf(x -> x.untilMs() <= now);
+        }
         Optional<Ban> current = banned(address);
         if (current.isPresent()) {
             return current.get();

@@ -154,13 +154,50 @@ public final class Webhooks implements AutoCloseable {
         }
         try {
             for (InetAddress a : InetAddress.getAllByName(host)) {
-                if (a.isLoopbackAddress() || a.isSiteLocalAddress() || a.isLinkLocalAddress() || a.isAnyLocalAddress()
-                        || a.isMulticastAddress() || (a.getAddress().length == 16 && (a.getAddress()[0] & 0xfe) == 0xfc)) {
+                if (internal(a)) {
                     throw Refusal.invalid("url resolves to a private or loopback address; webhooks go to public receivers only");
                 }
             }
         } catch (UnknownHostException e) {
             throw Refusal.invalid("url host cannot be resolved");
+        }
+    }
+
+    /** Loopback, private, link-local, shared (CGNAT), benchmark, reserved, multicast, ULA, and IPv6 forms embedding IPv4. */
+    static boolean internal(InetAddress a) {
+        if (a.isLoopbackAddress() || a.isSiteLocalAddress() || a.isLinkLocalAddress() || a.isAnyLocalAddress() || a.isMulticastAddress()) {
+            return true;
+        }
+        byte[] b = a.getAddress();
+        if (b.length == 4) {
+            int o0 = b[0] & 0xff;
+            int o1 = b[1] & 0xff;
+            return o0 == 0 || (o0 == 100 && o1 >= 64 && o1 < 128) || (o0 == 198 && (o1 == 18 || o1 == 19))
+                    || (o0 == 192 && o1 == 0 && (b[2] & 0xff) == 0) || o0 >= 240;
+        }
+        if ((b[0] & 0xfe) == 0xfc) {
+            return true; // fc00::/7 unique local
+        }
+        boolean zero12 = true;
+        for (int i = 0; i < 12; i++) {
+            zero12 &= b[i] == 0;
+        }
+        boolean nat64 = (b[0] & 0xff) == 0x00 && (b[1] & 0xff) == 0x64 && (b[2] & 0xff) == 0xff && (b[3] & 0xff) == 0x9b;
+        boolean sixToFour = (b[0] & 0xff) == 0x20 && (b[1] & 0xff) == 0x02;
+        if (zero12 || nat64) {
+            return internal4(new byte[] {b[12], b[13], b[14], b[15]});
+        }
+        if (sixToFour) {
+            return internal4(new byte[] {b[2], b[3], b[4], b[5]});
+        }
+        return false;
+    }
+
+    private static boolean internal4(byte[] v4) {
+        try {
+            return internal(InetAddress.getByAddress(v4));
+        } catch (UnknownHostException e) {
+            return true;
         }
     }
 

@@ -163,10 +163,13 @@ public final class MqttListener implements DeviceLink {
         String password = endpoint.auth() == null ? null : endpoint.auth().getPassword();
         boolean v5 = endpoint.protocolVersion() == 5;
         String certificate = Monitor.fingerprint(chain);
-        if (s.monitor().banned(address, port, certificate, "mqtt", s.securityEvents()).isPresent()) {
+        String credential = certificate != null ? certificate : s.monitor().fingerprint(password);
+        if (s.monitor().banned(address, port, credential, "mqtt", s.securityEvents()).isPresent()) {
             endpoint.reject(v5 ? MqttConnectReturnCode.CONNECTION_REFUSED_BANNED : MqttConnectReturnCode.CONNECTION_REFUSED_NOT_AUTHORIZED);
             return;
         }
+        boolean[] closedEarly = new boolean[1];
+        endpoint.closeHandler(v -> closedEarly[0] = true); // replaced by the session's own handler once it starts
         vertx.executeBlocking(() -> chain != null
                         ? authenticator.byCertificate(chain)
                         : username != null && password != null
@@ -179,8 +182,7 @@ public final class MqttListener implements DeviceLink {
                                 : MqttConnectReturnCode.CONNECTION_REFUSED_SERVER_UNAVAILABLE);
                         return;
                     }
-                    long tarpit = s.monitor().attempt(ar.result(), username, certificate != null ? certificate : s.monitor().fingerprint(password),
-                            address, port, "mqtt");
+                    long tarpit = s.monitor().attempt(ar.result(), username, credential, address, port, "mqtt");
                     if (ar.result() instanceof AuthOutcome.Refused<DevicePrincipal> r) {
                         record(peer, r.tenantId(), "mqtt-authentication-failed", r.reason(),
                                 r.claimedIdentity() == null ? "client-id:" + clip(endpoint.clientIdentifier()) : r.claimedIdentity());
@@ -198,6 +200,9 @@ public final class MqttListener implements DeviceLink {
                         return;
                     }
                     DevicePrincipal device = ((AuthOutcome.Authenticated<DevicePrincipal>) ar.result()).principal();
+                    if (closedEarly[0]) {
+                        return; // the client left during authentication: nothing to bind, no slot to take
+                    }
                     bind(endpoint, device, peer, v5);
                 });
     }
@@ -234,11 +239,15 @@ public final class MqttListener implements DeviceLink {
             }
             willKind = ((TopicAuthorizer.Decision.Allowed) d).kind();
         }
-        if (!s.quotas().connect(tenant)) {
+        boolean takeover = s.sessions().get(device.tenant(), device.device()) != null;
+        if (!takeover && !s.quotas().connect(tenant)) {
             record(peer, tenant, "tenant-connection-quota-exceeded", "the tenant holds its maximum of " + s.quotas().maxConnections()
                     + " connections", device.describe());
             endpoint.reject(v5 ? MqttConnectReturnCode.CONNECTION_REFUSED_QUOTA_EXCEEDED : MqttConnectReturnCode.CONNECTION_REFUSED_SERVER_UNAVAILABLE);
             return;
+        }
+        if (takeover) {
+            s.quotas().takeOver(tenant); // the session taken over returns its slot when it ends
         }
         DeviceSession session = new DeviceSession(this, s, writer, config, commands, endpoint, device, peer, v5, willKind);
         var previous = s.sessions().put(session);

@@ -114,8 +114,11 @@ public final class EstService {
             TokenRow locked = tokenRow(h, id, true).orElse(null);
             checkToken(token.get(), locked, identity, now);
             Enrolled e = issue(h, tenant, device, csr, now, "enrollment-token:" + id);
-            h.createUpdate("UPDATE enrollment_tokens SET used_ms = :now, used_serial = :serial WHERE id = :id AND used_ms IS NULL")
+            int consumed = h.createUpdate("UPDATE enrollment_tokens SET used_ms = :now, used_serial = :serial WHERE id = :id AND used_ms IS NULL")
                     .bind("now", now).bind("serial", e.serial()).bind("id", id).execute();
+            if (consumed != 1) {
+                throw new Unauthenticated("enrollment-token-used", identity, row.tenantId()); // rolls the issuance back
+            }
             audit(h, e, "device.certificate.enroll", source, "EST simpleenroll with enrollment token " + id + ", " + csr.keyDescription());
             return e;
         });
@@ -145,6 +148,12 @@ public final class EstService {
                 X509Certificate caCert = Pem.certificate((String) ca.get("pem"));
                 if (caCert != null && DeviceAuthenticator.signedBy(leaf, caCert)) {
                     TenantId tenant = TenantId.of((String) ca.get("tenant_id"));
+                    try {
+                        // the same checks as registering a factory certificate over REST: no CA, acceptable key, valid, CN = device
+                        TenantCaPolicy.checkFactoryCertificate(leaf, List.of(caCert), device, now);
+                    } catch (Refusal r) {
+                        throw new Unauthenticated("factory-certificate-refused", claimed + " (" + r.reason() + ")", tenant.value());
+                    }
                     if (s.devices().find(h, tenant, device).isPresent()) {
                         return new Issuer((String) ca.get("id"), tenant);
                     }

@@ -127,11 +127,26 @@ class SecurityScenariosTest extends NodePerTest {
         for (int i = 0; i < 10; i++) {
             assertThat(tokenConnect("127.0.0.3", "guess-" + i + "@acme", randomToken())).isNotZero();
         }
-        JsonNode alert = awaitAlert(analyst, "enumeration", "127.0.0.3");
+        // names that are no registered device are attributed to no tenant: the platform's alert and ban, and a
+        // tenant's analyst sees nothing of it (nor could a caller push alerts into a tenant by naming it)
+        String platform = server.adminToken();
+        JsonNode alert = awaitAlert(platform, "enumeration", "127.0.0.3");
         assertThat(alert.get("evidence").get("distinctIdentities").asInt()).isGreaterThanOrEqualTo(10);
-        await().atMost(Duration.ofSeconds(5)).until(() -> bans(analyst).stream().anyMatch(b -> b.get("sourceAddress").asText().equals("127.0.0.3")));
-        assertThat(bans(analyst)).hasSize(1);
+        await().atMost(Duration.ofSeconds(5)).until(() -> bans(platform).stream().anyMatch(b -> b.get("sourceAddress").asText().equals("127.0.0.3")));
+        assertThat(bans(platform)).hasSize(1);
+        assertThat(alerts(analyst, "enumeration")).isEmpty();
+        assertThat(bans(analyst)).isEmpty();
         assertThat(legitPublish(bystander, "{}")).contains("PUBACK");
+        // a device with a token that worked from the banned address before the ban keeps working from there
+        server.createDevice(admin, "thermo-12", "thermo");
+        String natToken = kit.deviceToken("thermo-12");
+        assertThat(tokenConnect("127.0.0.13", "thermo-12@acme", natToken)).isZero();
+        for (int i = 0; i < 10; i++) {
+            assertThat(tokenConnect("127.0.0.13", "nobody-" + i + "@acme", randomToken())).isNotZero();
+        }
+        await().atMost(Duration.ofSeconds(15)).until(() -> bans(platform).stream().anyMatch(b -> b.get("sourceAddress").asText().equals("127.0.0.13")));
+        assertThat(tokenConnect("127.0.0.13", "thermo-12@acme", natToken)).isZero();
+        assertThat(tokenConnect("127.0.0.13", "thermo-12@acme", randomToken())).isEqualTo(5);
         // a device seen from a new address is a notable success, recorded (and not refused)
         try (RawMqttClient moved = new RawMqttClient(port(), kit.ca(), bystander.cert(), bystander.key(), "127.0.0.11")) {
             assertThat(moved.connect("thermo-2")).isZero();
@@ -205,6 +220,7 @@ class SecurityScenariosTest extends NodePerTest {
         assertThat(api.get("/api/v1/devices/thermo-5", analyst).json().get("status").asText()).isEqualTo("quarantined");
         assertThat(server.count("SELECT COUNT(*) FROM device_certificates WHERE device_id = 'thermo-5'")).isEqualTo(1); // evidence kept
         assertThat(api.post("/api/v1/devices/thermo-5/enable", admin, null).status()).isEqualTo(409);
+        assertThat(api.post("/api/v1/devices/thermo-5/disable", admin, null).status()).isEqualTo(409);
         // lifting it is audited, and the device connects again
         assertThat(api.delete("/api/v1/devices/thermo-5/quarantine", analyst).status()).isEqualTo(200);
         assertThat(server.count("SELECT COUNT(*) FROM audit_log WHERE action IN ('device.quarantine', 'device.quarantine.lift')")).isEqualTo(2);

@@ -1,0 +1,222 @@
+package dev.bulwark.server.firmware;
+
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.JsonNodeFactory;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.bulwark.protocol.TenantId;
+import dev.bulwark.protocol.firmware.Canonical;
+import dev.bulwark.protocol.firmware.Envelope;
+import dev.bulwark.protocol.firmware.FirmwareMetadata;
+import dev.bulwark.protocol.firmware.FirmwareRejected;
+import dev.bulwark.protocol.firmware.FirmwareVerifier;
+import dev.bulwark.protocol.firmware.ReleaseKeys;
+import dev.bulwark.server.Refusal;
+import dev.bulwark.server.config.DataDir;
+import dev.bulwark.server.crypto.FileKek;
+import dev.bulwark.server.crypto.KeyWrapper;
+import dev.bulwark.server.crypto.Secrets;
+import java.io.IOException;
+import java.io.StringReader;
+import java.io.StringWriter;
+import java.io.UncheckedIOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.security.KeyPair;
+import java.security.PrivateKey;
+import java.security.PublicKey;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import org.bouncycastle.util.io.pem.PemObject;
+import org.bouncycastle.util.io.pem.PemReader;
+import org.bouncycastle.util.io.pem.PemWriter;
+import org.jdbi.v3.core.Handle;
+
+/**
+ * Firmware on the server. The server holds only public release keys (in each tenant's signed root) and
+ * its online timestamp key ({@code <data>/firmware/timestamp.key}, owner-only): it can say "this release is
+ * current" but it cannot make a release. Uploads are checked against the tenant's root threshold; images
+ * are stored encrypted (AES-256-GCM, a data key per image wrapped by the key-encryption key, bound to the
+ * release id).
+ */
+public final class FirmwareService {
+    /** How long a timestamp the server signs stays fresh. */
+    public static final Duration FRESHNESS = Duration.ofHours(1);
+
+    /** A stored release (without its image). */
+    public record Release(String id, String tenantId, String model, String version, long versionNumber, String sha256, long length,
+                          String targets, long createdMs, String createdBy) {
+    }
+
+    private final KeyWrapper kek;
+    private final PrivateKey timestampKey;
+    private final PublicKey timestampPublic;
+
+    public FirmwareService(DataDir dataDir) {
+        this.kek = FileKek.loadOrCreate(dataDir);
+        KeyPair ts = loadOrCreateTimestampKey(dataDir.dir("firmware").resolve("timestamp.key"));
+        this.timestampKey = ts.getPrivate();
+        this.timestampPublic = ts.getPublic();
+    }
+
+    public PublicKey timestampKey() {
+        return timestampPublic;
+    }
+
+    public String timestampKeyId() {
+        return ReleaseKeys.keyId(timestampPublic);
+    }
+
+    /** Sets the tenant's first root (trusted on its own) or a rotation (signed by the current root's threshold). */
+    public FirmwareMetadata.Root setRoot(Handle h, TenantId tenant, byte[] envelope, String actor, long nowMs) {
+        Envelope env = parse(envelope);
+        Instant now = Instant.ofEpochMilli(nowMs);
+        Optional<Envelope> current = currentRoot(h, tenant);
+        FirmwareMetadata.Root root;
+        try {
+            root = current.isEmpty() ? FirmwareVerifier.trustRoot(env, now)
+                    : FirmwareVerifier.rotateRoot(FirmwareVerifier.trustRoot(current.get(), Instant.EPOCH), env, now);
+        } catch (FirmwareRejected e) {
+            throw Refusal.invalid("root refused (" + e.reason() + "): " + e.getMessage());
+        }
+        if (!root.tenant().equals(tenant.value())) {
+            throw Refusal.invalid("the root names tenant " + root.tenant() + ", not yours");
+        }
+        if (!root.timestamp().keyids().contains(timestampKeyId())) {
+            throw Refusal.invalid("the root's timestamp role must list this server's timestamp key " + timestampKeyId()
+                    + " (GET /api/v1/firmware/timestamp-key)");
+        }
+        h.createUpdate("INSERT INTO firmware_roots (tenant_id, version, envelope, created_ms, created_by) VALUES (:t, :v, :e, :now, :by)")
+                .bind("t", tenant.value()).bind("v", root.version()).bind("e", new String(env.toJson(), StandardCharsets.UTF_8))
+                .bind("now", nowMs).bind("by", actor).execute();
+        return root;
+    }
+
+    public Optional<Envelope> currentRoot(Handle h, TenantId tenant) {
+        return h.createQuery("SELECT envelope FROM firmware_roots WHERE tenant_id = :t ORDER BY version DESC LIMIT 1")
+                .bind("t", tenant.value()).mapTo(String.class).findOne().map(s -> Envelope.parse(s.getBytes(StandardCharsets.UTF_8)));
+    }
+
+    /** Every root of the tenant, oldest first: a device walks the chain from the one it trusts. */
+    public List<Envelope> rootChain(Handle h, String tenant) {
+        return h.createQuery("SELECT envelope FROM firmware_roots WHERE tenant_id = :t ORDER BY version").bind("t", tenant)
+                .mapTo(String.class).map(s -> Envelope.parse(s.getBytes(StandardCharsets.UTF_8))).list();
+    }
+
+    /** Stores a release whose targets meet the tenant's threshold and whose image matches them. */
+    public Release upload(Handle h, TenantId tenant, byte[] targetsJson, byte[] image, String actor, long nowMs) {
+        Envelope env = parse(targetsJson);
+        Envelope rootEnv = currentRoot(h, tenant).orElseThrow(() -> Refusal.conflict(
+                "the tenant has no firmware root yet: PUT /api/v1/firmware/root first"));
+        FirmwareMetadata.Targets t;
+        try {
+            FirmwareMetadata.Root root = FirmwareVerifier.trustRoot(rootEnv, Instant.EPOCH);
+            t = FirmwareVerifier.targets(root, env, Instant.ofEpochMilli(nowMs));
+            FirmwareVerifier.image(t, image.length, ReleaseKeys.sha256Hex(image));
+        } catch (FirmwareRejected e) {
+            throw Refusal.invalid("release refused (" + e.reason() + "): " + e.getMessage());
+        }
+        Long newest = h.createQuery("SELECT MAX(version_number) FROM firmware_releases WHERE tenant_id = :t AND model = :m")
+                .bind("t", tenant.value()).bind("m", t.model()).mapTo(Long.class).one();
+        if (newest != null && t.versionNumber() <= newest) {
+            throw Refusal.conflict("version number " + t.versionNumber() + " is not above the model's newest release (" + newest + ")");
+        }
+        String id = "fw-" + Secrets.randomHex(8);
+        byte[] dataKey = Secrets.randomBytes(32);
+        byte[] nonce = Secrets.randomBytes(12);
+        byte[] aad = id.getBytes(StandardCharsets.UTF_8);
+        byte[] sealed = FileKek.Aead.encrypt(dataKey, nonce, image, aad);
+        byte[] wrapped = kek.wrap(dataKey, aad);
+        java.util.Arrays.fill(dataKey, (byte) 0);
+        String targets = new String(env.toJson(), StandardCharsets.UTF_8);
+        h.createUpdate("INSERT INTO firmware_releases (id, tenant_id, model, version, version_number, sha256, length, targets, wrapped_key, "
+                        + "nonce, image, created_ms, created_by) VALUES (:id, :t, :m, :v, :vn, :sha, :len, :targets, :wk, :nonce, :img, :now, :by)")
+                .bind("id", id).bind("t", tenant.value()).bind("m", t.model()).bind("v", t.version()).bind("vn", t.versionNumber())
+                .bind("sha", t.sha256()).bind("len", t.length()).bind("targets", targets).bind("wk", wrapped).bind("nonce", nonce)
+                .bind("img", sealed).bind("now", nowMs).bind("by", actor).execute();
+        return new Release(id, tenant.value(), t.model(), t.version(), t.versionNumber(), t.sha256(), t.length(), targets, nowMs, actor);
+    }
+
+    public Optional<Release> release(Handle h, String tenant, String id) {
+        return h.createQuery("SELECT id, tenant_id, model, version, version_number, sha256, length, targets, created_ms, created_by "
+                        + "FROM firmware_releases WHERE tenant_id = :t AND id = :id")
+                .bind("t", tenant).bind("id", id)
+                .map((rs, ctx) -> new Release(rs.getString("id"), rs.getString("tenant_id"), rs.getString("model"), rs.getString("version"),
+                        rs.getLong("version_number"), rs.getString("sha256"), rs.getLong("length"), rs.getString("targets"),
+                        rs.getLong("created_ms"), rs.getString("created_by"))).findOne();
+    }
+
+    public List<Release> releases(Handle h, String tenant) {
+        return h.createQuery("SELECT id, tenant_id, model, version, version_number, sha256, length, targets, created_ms, created_by "
+                        + "FROM firmware_releases WHERE tenant_id = :t ORDER BY created_ms DESC, id")
+                .bind("t", tenant)
+                .map((rs, ctx) -> new Release(rs.getString("id"), rs.getString("tenant_id"), rs.getString("model"), rs.getString("version"),
+                        rs.getLong("version_number"), rs.getString("sha256"), rs.getLong("length"), rs.getString("targets"),
+                        rs.getLong("created_ms"), rs.getString("created_by"))).list();
+    }
+
+    /**
+     * What a device fetches for a release: the tenant's root chain, the signed targets, and a timestamp
+     * signed now by the online key, fresh for {@link #FRESHNESS}.
+     */
+    public ObjectNode metadata(Handle h, Release r, long nowMs) {
+        Envelope targets = parse(r.targets().getBytes(StandardCharsets.UTF_8));
+        Envelope ts = Envelope.unsigned(FirmwareMetadata.timestamp(r.tenantId(), targets, r.versionNumber(),
+                Instant.ofEpochMilli(nowMs).plus(FRESHNESS))).sign(timestampKey, timestampKeyId());
+        ObjectNode out = JsonNodeFactory.instance.objectNode();
+        ArrayNode roots = out.putArray("roots");
+        for (Envelope e : rootChain(h, r.tenantId())) {
+            roots.add(Canonical.parse(e.toJson()));
+        }
+        out.set("targets", Canonical.parse(targets.toJson()));
+        out.set("timestamp", Canonical.parse(ts.toJson()));
+        out.put("release", r.id());
+        out.put("image", "/device/v1/firmware/" + r.id() + "/image");
+        return out;
+    }
+
+    /** The decrypted image; a refusal when the stored ciphertext or key was altered (GCM authentication fails). */
+    public byte[] image(Handle h, String tenant, String id) {
+        Map<String, Object> row = h.createQuery("SELECT wrapped_key, nonce, image FROM firmware_releases WHERE tenant_id = :t AND id = :id")
+                .bind("t", tenant).bind("id", id).mapToMap().findOne().orElseThrow(Refusal::notFound);
+        byte[] aad = id.getBytes(StandardCharsets.UTF_8);
+        byte[] dataKey = kek.unwrap((byte[]) row.get("wrapped_key"), aad);
+        try {
+            return FileKek.Aead.decrypt(dataKey, (byte[]) row.get("nonce"), (byte[]) row.get("image"), aad);
+        } finally {
+            java.util.Arrays.fill(dataKey, (byte) 0);
+        }
+    }
+
+    private static Envelope parse(byte[] json) {
+        try {
+            return Envelope.parse(json);
+        } catch (FirmwareRejected e) {
+            throw Refusal.invalid("metadata refused (" + e.reason() + "): " + e.getMessage());
+        }
+    }
+
+    private static KeyPair loadOrCreateTimestampKey(Path file) {
+        try {
+            if (!Files.exists(file)) {
+                KeyPair kp = ReleaseKeys.generate();
+                StringWriter sw = new StringWriter();
+                try (PemWriter w = new PemWriter(sw)) {
+                    w.writeObject(new PemObject("PRIVATE KEY", kp.getPrivate().getEncoded()));
+                    w.writeObject(new PemObject("PUBLIC KEY", kp.getPublic().getEncoded()));
+                }
+                DataDir.writeSecret(file, sw.toString());
+            }
+            try (PemReader r = new PemReader(new StringReader(Files.readString(file)))) {
+                PrivateKey priv = ReleaseKeys.privateFromPkcs8(r.readPemObject().getContent());
+                PublicKey pub = ReleaseKeys.publicFromX509(r.readPemObject().getContent());
+                return new KeyPair(pub, priv);
+            }
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot read the firmware timestamp key " + file, e);
+        }
+    }
+}
