@@ -108,6 +108,9 @@ public final class BulwarkDevice implements AutoCloseable {
     private final Duration keepAlive;
     private final ConfigHandler configHandler;
     private final CommandHandler commandHandler;
+    private final FirmwareUpdater firmware;
+    private final AtomicLong firmwareInstalled = new AtomicLong();
+    private volatile FirmwareUpdater.Outcome lastFirmware;
 
     private CredentialFiles.Credential credential;
     private MqttAsyncClient client;
@@ -144,6 +147,22 @@ public final class BulwarkDevice implements AutoCloseable {
         this.keepAlive = b.keepAlive;
         this.configHandler = b.configHandler;
         this.commandHandler = b.commandHandler;
+        this.firmware = b.firmwareSettings == null ? null
+                : new FirmwareUpdater(b.est, anchors, this::currentCredential, b.firmwareSettings, b.installer);
+    }
+
+    private synchronized CredentialFiles.Credential currentCredential() {
+        return credential;
+    }
+
+    /** The outcome of the last firmware offer handled, or null. */
+    public FirmwareUpdater.Outcome lastFirmware() {
+        return lastFirmware;
+    }
+
+    /** The firmware updater, when firmware updates are configured. */
+    public FirmwareUpdater firmware() {
+        return firmware;
     }
 
     public static Builder builder(DeviceId id) {
@@ -366,7 +385,11 @@ public final class BulwarkDevice implements AutoCloseable {
         connects.incrementAndGet();
         firstConnect.countDown();
         try {
-            c.subscribe(new String[] {Topics.configDesired(id), Topics.commands(id)}, new int[] {1, 1});
+            if (firmware != null) {
+                c.subscribe(new String[] {Topics.configDesired(id), Topics.commands(id), Topics.firmware(id)}, new int[] {1, 1, 1});
+            } else {
+                c.subscribe(new String[] {Topics.configDesired(id), Topics.commands(id)}, new int[] {1, 1});
+            }
         } catch (MqttException e) {
             lost("subscribe failed: " + e.getMessage());
             return;
@@ -489,6 +512,20 @@ public final class BulwarkDevice implements AutoCloseable {
     }
 
     private void handle(String topic, byte[] payload) {
+        if (firmware != null && topic.equals(Topics.firmware(id))) {
+            // off the callback thread: downloading and installing take time
+            SHARED.execute(() -> {
+                FirmwareUpdater.Outcome o = firmware.handleOffer(payload);
+                lastFirmware = o;
+                if (o.installed()) {
+                    firmwareInstalled.incrementAndGet();
+                    LOG.info("device {} installed firmware {}", id, o.version());
+                } else {
+                    LOG.warn("device {} refused a firmware offer: {}", id, o.reason());
+                }
+            });
+            return;
+        }
         JsonNode doc;
         try {
             doc = JSON.readTree(payload);
@@ -622,6 +659,8 @@ public final class BulwarkDevice implements AutoCloseable {
         private Duration keepAlive = Duration.ofSeconds(30);
         private ConfigHandler configHandler;
         private CommandHandler commandHandler;
+        private FirmwareUpdater.Settings firmwareSettings;
+        private FirmwareUpdater.Installer installer;
 
         private Builder(DeviceId id) {
             this.id = id;
@@ -658,6 +697,13 @@ public final class BulwarkDevice implements AutoCloseable {
         public Builder onConfig(ConfigHandler h) { this.configHandler = h; return this; }
 
         public Builder onCommand(CommandHandler h) { this.commandHandler = h; return this; }
+
+        /** Accepts firmware offers: verified as {@link FirmwareUpdater} describes, then handed to {@code installer}. */
+        public Builder firmware(FirmwareUpdater.Settings settings, FirmwareUpdater.Installer installer) {
+            this.firmwareSettings = settings;
+            this.installer = installer;
+            return this;
+        }
 
         public BulwarkDevice build() {
             return new BulwarkDevice(this);

@@ -1,6 +1,9 @@
 package dev.bulwark.server;
 
 import dev.bulwark.server.bus.InProcessBus;
+import dev.bulwark.server.firmware.FirmwareRoutes;
+import dev.bulwark.server.firmware.FirmwareService;
+import dev.bulwark.server.firmware.RolloutService;
 import dev.bulwark.server.monitor.AlertStore;
 import dev.bulwark.server.monitor.Metrics;
 import dev.bulwark.server.monitor.Monitor;
@@ -123,6 +126,9 @@ public final class BulwarkServer implements AutoCloseable {
             CommandService commands = new CommandService(db, clock);
             routes.addAll(new ShadowRoutes(s, models, shadow).routes());
             routes.addAll(new CommandRoutes(s, models, commands).routes());
+            FirmwareService firmware = new FirmwareService(dataDir);
+            RolloutService rollouts = new RolloutService(db, clock, firmware);
+            routes.addAll(new FirmwareRoutes(s, firmware, rollouts).routes());
             vertx = Vertx.vertx();
             vertx.exceptionHandler(t -> {
                 if (t instanceof IllegalArgumentException && String.valueOf(t.getMessage()).contains("not connected client")) {
@@ -140,10 +146,16 @@ public final class BulwarkServer implements AutoCloseable {
             MqttListener mqtt = new MqttListener(vertx, s, deviceAuth, writer, shadow, commands);
             shadow.attach(mqtt);
             commands.attach(mqtt);
+            rollouts.attach(mqtt);
             int mqttPort = mqtt.start();
             Vertx loop = vertx;
             loop.setPeriodic(1000, t -> loop.executeBlocking(commands::expire, false));
-            DeviceHttpsServer deviceHttps = new DeviceHttpsServer(vertx, s, deviceAuth, writer, new dev.bulwark.server.pki.EstService(s, deviceAuth));
+            loop.setPeriodic(2000, t -> loop.executeBlocking(() -> {
+                rollouts.tick();
+                return null;
+            }, false));
+            DeviceHttpsServer deviceHttps = new DeviceHttpsServer(vertx, s, deviceAuth, writer, new dev.bulwark.server.pki.EstService(s, deviceAuth),
+                    firmware, rollouts);
             deviceHttps.start();
             BulwarkServer server = new BulwarkServer(s, vertx, api, port, writer, mqtt, deviceHttps);
             server.writePorts();

@@ -6,7 +6,7 @@ import picocli.CommandLine.Command;
 /** The {@code bulwark} command. */
 @Command(name = "bulwark", mixinStandardHelpOptions = true, version = "bulwark 0.1.0",
         description = "Secure-by-default backend for IoT device fleets.",
-        subcommands = {ServeCommand.class, DemoCommand.class, SimulateCommand.class, AuditCommand.class, CommandLine.HelpCommand.class})
+        subcommands = {ServeCommand.class, DemoCommand.class, SimulateCommand.class, FirmwareCommand.class, AuditCommand.class, CommandLine.HelpCommand.class})
 public final class BulwarkCli implements Runnable {
 
     @CommandLine.Spec

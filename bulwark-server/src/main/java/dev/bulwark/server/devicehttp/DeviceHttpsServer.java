@@ -46,14 +46,17 @@ public final class DeviceHttpsServer {
     private final DeviceAuthenticator authenticator;
     private final GroupCommitWriter writer;
     private final EstEndpoint est;
+    private final FirmwareEndpoint firmware;
     private HttpServer server;
 
-    public DeviceHttpsServer(Vertx vertx, Services s, DeviceAuthenticator authenticator, GroupCommitWriter writer, EstService est) {
+    public DeviceHttpsServer(Vertx vertx, Services s, DeviceAuthenticator authenticator, GroupCommitWriter writer, EstService est,
+                             dev.bulwark.server.firmware.FirmwareService firmware, dev.bulwark.server.firmware.RolloutService rollouts) {
         this.vertx = vertx;
         this.s = s;
         this.authenticator = authenticator;
         this.writer = writer;
         this.est = new EstEndpoint(vertx, s, est);
+        this.firmware = new FirmwareEndpoint(vertx, s, this, firmware, rollouts);
     }
 
     public int start() {
@@ -69,6 +72,7 @@ public final class DeviceHttpsServer {
         router.post("/device/v1/telemetry").handler(body).handler(ctx -> ingest(ctx, "telemetry"));
         router.post("/device/v1/events").handler(body).handler(ctx -> ingest(ctx, "events"));
         est.mount(router);
+        firmware.mount(router);
         router.route().failureHandler(ctx -> {
             if (ctx.statusCode() == 413) {
                 int limit = ctx.request().path().startsWith("/.well-known/est/") ? EstEndpoint.MAX_CSR_BYTES : s.config().maxPayloadBytes();
@@ -95,9 +99,17 @@ public final class DeviceHttpsServer {
     }
 
     private void ingest(RoutingContext ctx, String kind) {
+        byte[] payload = ctx.body().buffer() == null ? new byte[0] : ctx.body().buffer().getBytes();
+        withDevice(ctx, device -> accept(ctx, device, kind, payload));
+    }
+
+    /**
+     * Authenticates the device behind a request (client certificate, or Basic {@code device@tenant:token}),
+     * with the source checks of the monitor (ban, tarpit), and runs {@code then} on the event loop.
+     */
+    void withDevice(RoutingContext ctx, java.util.function.Consumer<DevicePrincipal> then) {
         X509Certificate[] chain = PeerCertificates.of(ctx.request().sslSession());
         String[] basic = basic(ctx.request().getHeader("Authorization"));
-        byte[] payload = ctx.body().buffer() == null ? new byte[0] : ctx.body().buffer().getBytes();
         SocketAddress peer = ctx.request().remoteAddress();
         String address = peer == null ? null : peer.hostAddress();
         int port = peer == null ? 0 : peer.port();
@@ -130,8 +142,7 @@ public final class DeviceHttpsServer {
                         }
                         return;
                     }
-                    DevicePrincipal device = ((AuthOutcome.Authenticated<DevicePrincipal>) ar.result()).principal();
-                    accept(ctx, device, kind, payload);
+                    then.accept(((AuthOutcome.Authenticated<DevicePrincipal>) ar.result()).principal());
                 });
     }
 

@@ -21,7 +21,7 @@ import java.util.Set;
  * @param handler      the handler, run on a worker thread
  */
 public record ApiRoute(String method, String path, String operationId, String summary, Set<Role> roles,
-                       String auditAction, String requestExample, List<String> queryParams, Handler handler) {
+                       String auditAction, String requestExample, List<String> queryParams, int bodyLimit, Handler handler) {
 
     /** Handles one authenticated, authorized call. Throws {@link dev.bulwark.server.Refusal} to refuse. */
     @FunctionalInterface
@@ -77,6 +77,7 @@ public record ApiRoute(String method, String path, String operationId, String su
         private String auditAction;
         private String requestExample;
         private List<String> query = List.of();
+        private int bodyLimit;
 
         private Builder(String method, String path, String operationId) {
             this.method = method;
@@ -92,6 +93,8 @@ public record ApiRoute(String method, String path, String operationId, String su
         /** The route takes a JSON body; the example appears in the OpenAPI document. */
         public Builder body(String exampleJson) { requestExample = exampleJson; return this; }
         public Builder query(String... names) { query = List.of(names); return this; }
+        /** A larger body limit than the API's default, for the few routes that take files (firmware images). */
+        public Builder bodyLimit(int bytes) { bodyLimit = bytes; return this; }
 
         public ApiRoute handle(Handler h) {
             if (summary == null || roles.isEmpty() || h == null) {
@@ -100,7 +103,7 @@ public record ApiRoute(String method, String path, String operationId, String su
             if (!method.equals("GET") && auditAction == null) {
                 throw new IllegalStateException("route " + operationId + " changes state and must name its audit action");
             }
-            return new ApiRoute(method, path, operationId, summary, roles, auditAction, requestExample, query, h);
+            return new ApiRoute(method, path, operationId, summary, roles, auditAction, requestExample, query, bodyLimit, h);
         }
     }
 }

@@ -110,7 +110,7 @@ public final class ApiServer {
         }, false);
         for (ApiRoute r : routes) {
             router.route(HttpMethod.valueOf(r.method()), r.vertxPath())
-                    .handler(body)
+                    .handler(r.bodyLimit() > 0 ? BodyHandler.create(false).setBodyLimit(r.bodyLimit()).setHandleFileUploads(false) : body)
                     .blockingHandler(ctx -> dispatch(ctx, r), false);
         }
         router.route().failureHandler(this::failure);

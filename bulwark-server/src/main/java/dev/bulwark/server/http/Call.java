@@ -134,6 +134,20 @@ public final class Call {
         }
     }
 
+    /** The raw JSON body (for signed documents whose exact bytes matter); refuses a wrong content type or an empty body. */
+    public byte[] rawJson() {
+        String ct = ctx.request().getHeader("Content-Type");
+        String mediaType = ct == null ? "" : ct.split(";", 2)[0].trim().toLowerCase(java.util.Locale.ROOT);
+        if (!mediaType.equals("application/json")) {
+            throw new Refusal(Refusal.Kind.UNSUPPORTED_MEDIA_TYPE, "request body must be application/json");
+        }
+        Buffer b = ctx.body().buffer();
+        if (b == null || b.length() == 0) {
+            throw new Refusal(Refusal.Kind.MALFORMED, "request body is required");
+        }
+        return b.getBytes();
+    }
+
     private static String clip(String s) {
         if (s == null) {
             return "";

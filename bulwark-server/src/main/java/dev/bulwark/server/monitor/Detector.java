@@ -97,6 +97,9 @@ public final class Detector {
     synchronized void onAttempt(AuthAttempt a) {
         long now = a.timeMs();
         if (a.success()) {
+            if (!"mqtt".equals(a.channel())) {
+                return; // an HTTPS request is no session: posting every few seconds is not reconnecting
+            }
             Mark previous = lastConnect.put(a.identity(), new Mark(now, a.sourceAddress(), a.tenantId()));
             if (previous != null && now - previous.timeMs() <= settings.window().toMillis()) {
                 retry(a, previous);

@@ -1,0 +1,153 @@
+package dev.bulwark.server.devicehttp;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.bulwark.server.Refusal;
+import dev.bulwark.server.Services;
+import dev.bulwark.server.device.DevicePrincipal;
+import dev.bulwark.server.firmware.FirmwareService;
+import dev.bulwark.server.firmware.RolloutService;
+import io.vertx.core.Vertx;
+import io.vertx.core.buffer.Buffer;
+import io.vertx.ext.web.Router;
+import io.vertx.ext.web.RoutingContext;
+import io.vertx.ext.web.handler.BodyHandler;
+import java.util.Optional;
+import java.util.function.Supplier;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Firmware for devices, over mutually authenticated HTTPS:
+ *
+ * <ul>
+ *   <li>{@code GET /device/v1/firmware/{release}}: the tenant's root chain, the release's signed targets and a
+ *       fresh timestamp;</li>
+ *   <li>{@code GET /device/v1/firmware/{release}/image}: the image, with byte ranges ({@code Range: bytes=a-b},
+ *       206 and {@code Content-Range}) so that an interrupted download resumes;</li>
+ *   <li>{@code POST /device/v1/firmware/{release}/report}: {@code {"state": "downloading|verified|installed|failed",
+ *       "reason": "..."}}.</li>
+ * </ul>
+ *
+ * Only an authenticated device of the release's tenant and model gets an answer; anyone else gets 404.
+ */
+final class FirmwareEndpoint {
+    private static final Logger LOG = LoggerFactory.getLogger(FirmwareEndpoint.class);
+    private static final ObjectMapper JSON = new ObjectMapper();
+
+    private final Vertx vertx;
+    private final Services s;
+    private final DeviceHttpsServer devices;
+    private final FirmwareService firmware;
+    private final RolloutService rollouts;
+
+    FirmwareEndpoint(Vertx vertx, Services s, DeviceHttpsServer devices, FirmwareService firmware, RolloutService rollouts) {
+        this.vertx = vertx;
+        this.s = s;
+        this.devices = devices;
+        this.firmware = firmware;
+        this.rollouts = rollouts;
+    }
+
+    void mount(Router router) {
+        router.get("/device/v1/firmware/:release").handler(ctx -> devices.withDevice(ctx, d -> blocking(ctx, () -> metadata(d, ctx))));
+        router.get("/device/v1/firmware/:release/image").handler(ctx -> devices.withDevice(ctx, d -> blocking(ctx, () -> image(d, ctx))));
+        router.post("/device/v1/firmware/:release/report").handler(BodyHandler.create(false).setBodyLimit(4096))
+                .handler(ctx -> devices.withDevice(ctx, d -> blocking(ctx, () -> report(d, ctx))));
+    }
+
+    /** The release, if this device may have it: same tenant, same model. */
+    private Optional<FirmwareService.Release> releaseFor(DevicePrincipal d, RoutingContext ctx) {
+        String id = ctx.pathParam("release");
+        if (id == null || !id.matches("fw-[0-9a-f]{16}")) {
+            return Optional.empty();
+        }
+        return s.db().read(h -> {
+            Optional<FirmwareService.Release> r = firmware.release(h, d.tenant().value(), id);
+            Optional<String> model = s.devices().find(h, d.tenant(), d.device()).map(x -> x.model());
+            return r.filter(x -> model.isPresent() && model.get().equals(x.model()));
+        });
+    }
+
+    private Reply metadata(DevicePrincipal d, RoutingContext ctx) {
+        FirmwareService.Release r = releaseFor(d, ctx).orElseThrow(Refusal::notFound);
+        JsonNode body = s.db().read(h -> firmware.metadata(h, r, s.clock().nowMs()));
+        return new Reply(200, "application/json", Buffer.buffer(body.toString()), null);
+    }
+
+    private Reply image(DevicePrincipal d, RoutingContext ctx) {
+        FirmwareService.Release r = releaseFor(d, ctx).orElseThrow(Refusal::notFound);
+        byte[] image;
+        try {
+            image = s.db().read(h -> firmware.image(h, r.tenantId(), r.id()));
+        } catch (IllegalStateException e) {
+            LOG.error("firmware image {} cannot be decrypted: it was altered in storage", r.id());
+            return new Reply(500, "application/problem+json", Buffer.buffer("{\"type\":\"urn:bulwark:problem:image-unavailable\","
+                    + "\"status\":500,\"detail\":\"the stored image failed its integrity check\"}"), null);
+        }
+        String range = ctx.request().getHeader("Range");
+        if (range == null) {
+            return new Reply(200, "application/octet-stream", Buffer.buffer(image), null);
+        }
+        java.util.regex.Matcher m = java.util.regex.Pattern.compile("bytes=(\\d{1,12})-(\\d{0,12})").matcher(range.trim());
+        if (!m.matches()) {
+            return new Reply(416, "application/problem+json", Buffer.buffer("{\"status\":416,\"detail\":\"one range, bytes=a-b\"}"),
+                    "bytes */" + image.length);
+        }
+        long from = Long.parseLong(m.group(1));
+        long to = m.group(2).isEmpty() ? image.length - 1 : Math.min(Long.parseLong(m.group(2)), image.length - 1);
+        if (from >= image.length || from > to) {
+            return new Reply(416, "application/problem+json", Buffer.buffer("{\"status\":416,\"detail\":\"range not satisfiable\"}"),
+                    "bytes */" + image.length);
+        }
+        return new Reply(206, "application/octet-stream", Buffer.buffer(java.util.Arrays.copyOfRange(image, (int) from, (int) to + 1)),
+                "bytes " + from + "-" + to + "/" + image.length);
+    }
+
+    private Reply report(DevicePrincipal d, RoutingContext ctx) {
+        FirmwareService.Release r = releaseFor(d, ctx).orElseThrow(Refusal::notFound);
+        JsonNode body;
+        try {
+            body = JSON.readTree(ctx.body().buffer() == null ? new byte[0] : ctx.body().buffer().getBytes());
+        } catch (java.io.IOException e) {
+            throw Refusal.invalid("the report is JSON: {\"state\": ..., \"reason\": ...}");
+        }
+        if (body == null || !body.path("state").isTextual()) {
+            throw Refusal.invalid("the report is JSON: {\"state\": ..., \"reason\": ...}");
+        }
+        String reason = body.path("reason").isTextual() ? body.get("reason").asText() : null;
+        s.db().tx(h -> {
+            rollouts.report(h, d.tenant().value(), d.device().value(), r.id(), body.get("state").asText(), reason);
+            return null;
+        });
+        return new Reply(204, null, null, null);
+    }
+
+    private record Reply(int status, String contentType, Buffer body, String contentRange) {
+    }
+
+    private void blocking(RoutingContext ctx, Supplier<Reply> work) {
+        vertx.executeBlocking(work::get, false).onComplete(ar -> {
+            if (ar.succeeded()) {
+                Reply r = ar.result();
+                ctx.response().setStatusCode(r.status());
+                if (r.contentRange() != null) {
+                    ctx.response().putHeader("Content-Range", r.contentRange());
+                }
+                if (r.status() == 200 || r.status() == 206) {
+                    ctx.response().putHeader("Accept-Ranges", "bytes");
+                }
+                if (r.body() == null) {
+                    ctx.response().end();
+                } else {
+                    ctx.response().putHeader("Content-Type", r.contentType()).end(r.body());
+                }
+            } else if (ar.cause() instanceof Refusal ref) {
+                DeviceHttpsServer.problem(ctx, ref.kind().status, ref.kind().slug, ref.reason());
+            } else {
+                LOG.error("device firmware request failed", ar.cause());
+                DeviceHttpsServer.problem(ctx, 503, "unavailable", "try again later");
+            }
+        });
+    }
+}
