@@ -47,7 +47,7 @@ class EveryRouteIsolationTest {
     static final String VICTIM_COMMAND = "victim-secret-cmd";
     static final List<String> TENANT_TABLES = List.of("operators", "api_tokens", "devices", "device_certificates",
             "device_tokens", "tenant_cas", "ca_challenges", "device_messages", "models", "model_commands", "device_config", "commands",
-            "webhooks", "enrollment_tokens");
+            "webhooks", "enrollment_tokens", "firmware_roots", "firmware_releases", "rollouts", "rollout_devices");
 
     @Parameter
     Backend backend;
@@ -63,7 +63,7 @@ class EveryRouteIsolationTest {
     List<Map<String, Object>> routes;
 
     @BeforeParameterizedClassInvocation
-    void victimTenantWithOneOfEverything(Backend db) {
+    void victimTenantWithOneOfEverything(Backend db) throws Exception {
         server = TestServer.start(db, b -> b.allowPrivateWebhookTargets(true));
         api = server.api();
         String admin = server.adminToken();
@@ -106,6 +106,31 @@ class EveryRouteIsolationTest {
         api.post("/api/v1/devices/" + VICTIM_DEVICE + "/enrollment-tokens", victimAdmin, null);
         var ban = server.node().services().monitor().guard().ban("203.0.113.77", "brute-force", "brute-force on " + VICTIM + "/"
                 + VICTIM_DEVICE, VICTIM, null);
+        // a firmware root, a release and a rollout
+        String tsKey = api.get("/api/v1/firmware/timestamp-key", victimRoleTokens.get(Role.FIRMWARE_PUBLISHER)).json().get("public").asText();
+        java.security.KeyPair ka = dev.bulwark.protocol.firmware.ReleaseKeys.generate();
+        java.security.KeyPair kb = dev.bulwark.protocol.firmware.ReleaseKeys.generate();
+        var root = dev.bulwark.protocol.firmware.Envelope.unsigned(dev.bulwark.protocol.firmware.FirmwareMetadata.root(VICTIM, 1,
+                        java.time.Instant.now().plusSeconds(86_400), List.of(ka.getPublic(), kb.getPublic()), 2,
+                        List.of(dev.bulwark.protocol.firmware.ReleaseKeys.fromRaw(java.util.Base64.getDecoder().decode(tsKey)))))
+                .sign(ka.getPrivate(), dev.bulwark.protocol.firmware.ReleaseKeys.keyId(ka.getPublic()))
+                .sign(kb.getPrivate(), dev.bulwark.protocol.firmware.ReleaseKeys.keyId(kb.getPublic()));
+        assertThat(api.send("PUT", "/api/v1/firmware/root", victimAdmin, "application/json", root.toJson()).status()).isEqualTo(200);
+        byte[] fw = "victim firmware image".getBytes(java.nio.charset.StandardCharsets.UTF_8);
+        var targets = dev.bulwark.protocol.firmware.Envelope.unsigned(dev.bulwark.protocol.firmware.FirmwareMetadata.targets(VICTIM,
+                        VICTIM_MODEL, List.of("rev-a"), "9.9.9-victim", 9, dev.bulwark.protocol.firmware.ReleaseKeys.sha256Hex(fw), fw.length,
+                        java.time.Instant.now().plusSeconds(86_400)))
+                .sign(ka.getPrivate(), dev.bulwark.protocol.firmware.ReleaseKeys.keyId(ka.getPublic()))
+                .sign(kb.getPrivate(), dev.bulwark.protocol.firmware.ReleaseKeys.keyId(kb.getPublic()));
+        ApiClient.Result release = api.post("/api/v1/firmware", victimRoleTokens.get(Role.FIRMWARE_PUBLISHER), Map.of(
+                "targets", new com.fasterxml.jackson.databind.ObjectMapper().readTree(targets.toJson()),
+                "image", java.util.Base64.getEncoder().encodeToString(fw)));
+        assertThat(release.status()).as(release.body()).isEqualTo(201);
+        ApiClient.Result rollout = api.post("/api/v1/rollouts", victimAdmin, Map.of("release", release.json().get("id").asText()));
+        assertThat(rollout.status()).as(rollout.body()).isEqualTo(201);
+        pathValues.put("releaseId", release.json().get("id").asText());
+        pathValues.put("rolloutId", rollout.json().get("id").asText());
+        markers.addAll(List.of(release.json().get("id").asText(), rollout.json().get("id").asText(), "9.9.9-victim"));
         pathValues.put("webhookId", webhook.get("id").asText());
         pathValues.put("banId", ban.id());
         markers.addAll(List.of(webhook.get("id").asText(), "victim-hook", ban.id(), "203.0.113.77"));
@@ -244,8 +269,12 @@ class EveryRouteIsolationTest {
             List<Object> state = new ArrayList<>();
             state.add(h.createQuery("SELECT * FROM tenants WHERE id = :t").bind("t", VICTIM).mapToMap().list());
             for (String table : TENANT_TABLES) {
-                state.add(h.createQuery("SELECT * FROM " + table + " WHERE tenant_id = :t ORDER BY 1, 2")
-                        .bind("t", VICTIM).mapToMap().list().toString());
+                List<Map<String, Object>> rows = h.createQuery("SELECT * FROM " + table + " WHERE tenant_id = :t ORDER BY 1, 2")
+                        .bind("t", VICTIM).mapToMap().list();
+                for (Map<String, Object> row : rows) {
+                    row.replaceAll((k, v) -> v instanceof byte[] b ? java.util.HexFormat.of().formatHex(b) : v); // compare bytes, not arrays
+                }
+                state.add(rows.toString());
             }
             return state;
         });
