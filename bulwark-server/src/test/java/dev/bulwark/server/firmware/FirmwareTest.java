@@ -318,6 +318,50 @@ class FirmwareTest extends NodePerTest {
         assertThat(Files.readString(home.resolve("thermo-9").resolve("firmware-root.json"))).contains("\"version\":2");
     }
 
+    @Test
+    void a_rollout_goes_canary_first_pauses_itself_on_failures_and_obeys_pause_resume_abort() throws Exception {
+        List<BulwarkDevice> fleet = new ArrayList<>();
+        for (int i = 0; i < 4; i++) {
+            fleet.add(device("fleet-" + i, "thermo", null));
+        }
+        String rel = release("thermo", 11);
+        ApiClient.Result created = api.post("/api/v1/rollouts", publisher, Map.of("release", rel, "stages", List.of(25, 100),
+                "maxFailurePercent", 0));
+        String ro = created.json().get("id").asText();
+        // the canary: one device of four
+        await().atMost(Duration.ofSeconds(30)).until(() -> installed.size() == 1);
+        Thread.sleep(3_000);
+        assertThat(installed).hasSize(1);
+        JsonNode state = api.get("/api/v1/rollouts/" + ro, publisher).json();
+        assertThat(state.get("percent").asInt()).isEqualTo(25);
+        await().atMost(Duration.ofSeconds(10)).until(() -> api.get("/api/v1/rollouts/" + ro, publisher).json().path("counts")
+                .path("installed").asInt() == 1);
+        // pause: advancing still moves the stage, but nothing is offered while paused
+        assertThat(api.post("/api/v1/rollouts/" + ro + "/pause", publisher, null).status()).isEqualTo(200);
+        assertThat(api.post("/api/v1/rollouts/" + ro + "/advance", publisher, null).status()).isEqualTo(200);
+        Thread.sleep(3_000);
+        assertThat(installed).hasSize(1);
+        assertThat(api.post("/api/v1/rollouts/" + ro + "/resume", publisher, null).status()).isEqualTo(200);
+        await().atMost(Duration.ofSeconds(30)).until(() -> installed.size() == 4);
+        assertThat(api.get("/api/v1/rollouts/" + ro, publisher).json().path("counts").path("installed").asInt()).isEqualTo(4);
+        assertThat(api.post("/api/v1/rollouts/" + ro + "/abort", server.operator("acme", "sec", "security-analyst"), null).status())
+                .isEqualTo(200);
+        assertThat(api.post("/api/v1/rollouts/" + ro + "/resume", publisher, null).status()).isEqualTo(409);
+
+        // a release whose installs fail: the rollout pauses itself past its failure bound
+        String bad = release("thermo", 12);
+        server.sql(h -> h.createUpdate("UPDATE firmware_releases SET targets = REPLACE(targets, '\"rev-a\"', '\"rev-q\"') WHERE id = :id")
+                .bind("id", bad).execute());
+        String ro2 = api.post("/api/v1/rollouts", publisher, Map.of("release", bad, "stages", List.of(50, 100), "maxFailurePercent", 10))
+                .json().get("id").asText();
+        await().atMost(Duration.ofSeconds(30)).until(() -> api.get("/api/v1/rollouts/" + ro2, publisher).json().get("state").asText()
+                .equals("paused"));
+        JsonNode paused = api.get("/api/v1/rollouts/" + ro2, publisher).json();
+        assertThat(paused.get("reason").asText()).contains("above the bound of 10%");
+        assertThat(paused.path("counts").path("failed").asInt()).isBetween(1, 2);
+        assertThat(installed).hasSize(4);
+    }
+
     private JsonNode fetch(BulwarkDevice d, String path) throws Exception {
         Path pem = home.resolve(d.id().value()).resolve("credentials.pem");
         String body = MqttKit.run(List.of("curl", "-s", "--cacert", server.dataDir().resolve("pki/ca.pem").toString(), "--cert", pem.toString(),
