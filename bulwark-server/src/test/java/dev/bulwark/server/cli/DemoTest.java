@@ -90,6 +90,7 @@ class DemoTest {
             assertThat(BulwarkCli.run("serve", "--help")).isZero();
             assertThat(BulwarkCli.run("demo", "--help")).isZero();
             assertThat(BulwarkCli.run("simulate", "--help")).isZero();
+            assertThat(BulwarkCli.run("firmware", "sign", "--help")).isZero();
             assertThat(BulwarkCli.run("audit", "verify", "--help")).isZero();
         } finally {
             System.setOut(original);
