@@ -110,7 +110,7 @@ public final class CredentialFiles {
             Path tmp = Files.createTempFile(dir, "." + name, ".tmp",
                     PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rw-------")));
             try {
-                Files.writeString(tmp, content, StandardCharsets.US_ASCII);
+                Files.writeString(tmp, content, StandardCharsets.UTF_8);
                 try {
                     Files.move(tmp, dir.resolve(name), StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
                 } catch (AtomicMoveNotSupportedException e) {

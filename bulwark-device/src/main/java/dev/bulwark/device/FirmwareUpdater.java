@@ -69,6 +69,7 @@ public final class FirmwareUpdater {
     private final Supplier<CredentialFiles.Credential> credential;
     private final Settings settings;
     private final Installer installer;
+    private String rollout;
 
     public FirmwareUpdater(URI deviceHttps, List<X509Certificate> anchors, Supplier<CredentialFiles.Credential> credential, Settings settings,
                            Installer installer) {
@@ -79,21 +80,33 @@ public final class FirmwareUpdater {
         this.installer = installer;
     }
 
-    /** The version number installed (0 before the first update). */
+    /**
+     * The version number installed (0 before the first update). A version whose installation began but was
+     * not confirmed (power lost in between) counts as installed: nothing at or below it is accepted again.
+     */
     public long installedVersionNumber() {
-        Path f = settings.stateDir().resolve("firmware-counter");
+        return Math.max(read("firmware-counter"), read("firmware-pending"));
+    }
+
+    private long read(String name) {
+        Path f = settings.stateDir().resolve(name);
         try {
             return Files.exists(f) ? Long.parseLong(Files.readString(f).trim()) : 0;
         } catch (IOException | NumberFormatException e) {
-            throw new IllegalStateException("the firmware counter " + f + " is unreadable", e);
+            throw new IllegalStateException("the firmware state " + f + " is unreadable", e);
         }
     }
 
-    /** Handles an offer from {@code devices/{id}/firmware}: {@code {"release": "fw-…", ...}}. Blocking. */
-    public Outcome handleOffer(byte[] offerJson) {
+    /**
+     * Handles an offer from {@code devices/{id}/firmware}: {@code {"rollout": "ro-…", "release": "fw-…", ...}}.
+     * Blocking, and one offer at a time: two offers racing could otherwise both pass the version check.
+     */
+    public synchronized Outcome handleOffer(byte[] offerJson) {
         String release;
         try {
-            release = JSON.readTree(offerJson).path("release").asText("");
+            JsonNode offer = JSON.readTree(offerJson);
+            release = offer.path("release").asText("");
+            rollout = offer.path("rollout").asText("").matches("ro-[0-9a-f]{16}") ? offer.get("rollout").asText() : null;
         } catch (IOException e) {
             return new Outcome(false, "malformed offer", null);
         }
@@ -109,8 +122,19 @@ public final class FirmwareUpdater {
             byte[] image = download(http, release, t.length());
             FirmwareVerifier.image(t, image.length, ReleaseKeys.sha256Hex(image));
             report(http, release, "verified", null);
-            installer.install(image, t);
-            CredentialFiles.writeOwnerOnly(settings.stateDir(), "firmware-counter", t.versionNumber() + "\n");
+            long installedNow = installedVersionNumber();
+            if (t.versionNumber() <= installedNow) {
+                throw new FirmwareRejected("rollback", "version number " + t.versionNumber() + " is not above the installed " + installedNow);
+            }
+            CredentialFiles.writeOwnerOnly(settings.stateDir(), "firmware-pending", t.versionNumber() + "\n");
+            try {
+                installer.install(image, t);
+            } catch (Exception e) {
+                Files.deleteIfExists(settings.stateDir().resolve("firmware-pending")); // it did not install: not a version to guard
+                throw e;
+            }
+            CredentialFiles.writeOwnerOnly(settings.stateDir(), "firmware-counter", Math.max(read("firmware-counter"), t.versionNumber()) + "\n");
+            Files.deleteIfExists(settings.stateDir().resolve("firmware-pending"));
             report(http, release, "installed", null);
             return new Outcome(true, null, t.version());
         } catch (FirmwareRejected e) {
@@ -137,6 +161,7 @@ public final class FirmwareUpdater {
                 CredentialFiles.writeOwnerOnly(settings.stateDir(), "firmware-root.json", new String(env.toJson(), StandardCharsets.UTF_8));
             }
         }
+        FirmwareVerifier.rootCurrent(root, now);
         Envelope targets = Envelope.parse(Canonical.encode(bundle.path("targets")));
         FirmwareMetadata.Targets t = FirmwareVerifier.targets(root, targets, now);
         FirmwareVerifier.fresh(root, Envelope.parse(Canonical.encode(bundle.path("timestamp"))), targets, t, now);
@@ -191,7 +216,7 @@ public final class FirmwareUpdater {
     }
 
     private void report(HttpClient http, String release, String state, String reason) throws IOException, InterruptedException {
-        String body = JSON.createObjectNode().put("state", state).put("reason", reason).toString();
+        String body = JSON.createObjectNode().put("state", state).put("reason", reason).put("rollout", rollout).toString();
         http.send(HttpRequest.newBuilder(base.resolve("/device/v1/firmware/" + release + "/report")).timeout(Duration.ofSeconds(30))
                 .header("Content-Type", "application/json").POST(HttpRequest.BodyPublishers.ofString(body)).build(),
                 HttpResponse.BodyHandlers.discarding());

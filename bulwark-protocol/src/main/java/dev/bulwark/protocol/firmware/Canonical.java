@@ -106,6 +106,10 @@ public final class Canonical {
                 sb.append('\\').append(c);
             } else if (c < 0x20) {
                 sb.append(String.format("\\u%04x", (int) c));
+            } else if (Character.isHighSurrogate(c) && i + 1 < s.length() && Character.isLowSurrogate(s.charAt(i + 1))) {
+                sb.append(c).append(s.charAt(++i));
+            } else if (Character.isSurrogate(c)) {
+                throw new FirmwareRejected("malformed", "a string holds an unpaired surrogate");
             } else {
                 sb.append(c);
             }

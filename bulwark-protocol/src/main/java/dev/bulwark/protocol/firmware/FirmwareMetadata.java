@@ -112,6 +112,11 @@ public final class FirmwareMetadata {
         }
         Role release = role(s.path("roles").path("release"), keys);
         Role timestamp = role(s.path("roles").path("timestamp"), keys);
+        for (String id : timestamp.keyids()) {
+            if (release.keyids().contains(id)) {
+                throw new FirmwareRejected("malformed", "the online timestamp key must not be a release key");
+            }
+        }
         return new Root(text(s, "tenant"), number(s, "version"), instant(s, "expires"), Map.copyOf(keys), release, timestamp);
     }
 

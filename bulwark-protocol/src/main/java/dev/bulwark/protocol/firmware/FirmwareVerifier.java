@@ -26,7 +26,7 @@ public final class FirmwareVerifier {
 
     /**
      * A new root replacing {@code trusted}: the next version, same tenant, signed by the threshold of the
-     * trusted root's release keys and by its own.
+     * trusted root's release keys and by its own. Expiry is checked on the last root of the chain only.
      */
     public static FirmwareMetadata.Root rotateRoot(FirmwareMetadata.Root trusted, Envelope next, Instant now) {
         FirmwareMetadata.Root r = FirmwareMetadata.parseRoot(next.signed());
@@ -38,8 +38,14 @@ public final class FirmwareVerifier {
         }
         threshold(next, trusted.release(), trusted, "new root (by the previous root's keys)");
         threshold(next, r.release(), r, "new root (by its own keys)");
-        notExpired(r.expires(), now, "expired", "root");
+        // no expiry check here: a device offline across a root's lifetime must still walk the chain; the root
+        // it ends on is checked with rootCurrent
         return r;
+    }
+
+    /** The root a device ends on after walking the chain must not have expired (else it trusts retired keys forever). */
+    public static void rootCurrent(FirmwareMetadata.Root root, Instant now) {
+        notExpired(root.expires(), now, "expired", "root version " + root.version());
     }
 
     /** A release's targets document, against the trusted root. */

@@ -106,6 +106,28 @@ class FirmwareVerifierTest {
     }
 
     @Test
+    void an_expired_intermediate_root_can_be_walked_but_the_last_root_must_be_current_and_keep_its_roles_apart() {
+        KeyPair d = ReleaseKeys.generate();
+        Envelope shortLived = sign(Envelope.unsigned(FirmwareMetadata.root("acme", 2, now.plusSeconds(60),
+                List.of(a.getPublic(), b.getPublic()), 2, List.of(online.getPublic()))), a, b);
+        FirmwareMetadata.Root two = FirmwareVerifier.rotateRoot(trusted, shortLived, now.plusSeconds(3600));
+        rejected("expired", () -> FirmwareVerifier.rootCurrent(two, now.plusSeconds(3600)));
+        Envelope three = sign(Envelope.unsigned(FirmwareMetadata.root("acme", 3, now.plus(Duration.ofDays(365)),
+                List.of(a.getPublic(), d.getPublic()), 2, List.of(online.getPublic()))), a, b, d);
+        FirmwareVerifier.rootCurrent(FirmwareVerifier.rotateRoot(two, three, now.plusSeconds(3600)), now.plusSeconds(3600));
+        // the online key may not also be a release key
+        rejected("malformed", () -> FirmwareVerifier.trustRoot(sign(Envelope.unsigned(FirmwareMetadata.root("acme", 1,
+                now.plusSeconds(60), List.of(a.getPublic(), online.getPublic()), 1, List.of(online.getPublic()))), a), now));
+    }
+
+    @Test
+    void an_unpaired_surrogate_has_no_canonical_form() {
+        rejected("malformed", () -> Canonical.encode(Canonical.parse("{\"a\":\"\\ud800\"}".getBytes(StandardCharsets.UTF_8))));
+        assertThat(new String(Canonical.encode(Canonical.parse("{\"a\":\"\\ud83d\\ude00\"}".getBytes(StandardCharsets.UTF_8))),
+                StandardCharsets.UTF_8)).isEqualTo("{\"a\":\"\ud83d\ude00\"}");
+    }
+
+    @Test
     void the_canonical_encoding_ignores_key_order_and_whitespace_and_refuses_duplicates_and_fractions() {
         byte[] x = Canonical.encode(Canonical.parse("{ \"b\": 1, \"a\": [true, null, \"\\u0001é\"] }".getBytes(StandardCharsets.UTF_8)));
         assertThat(new String(x, StandardCharsets.UTF_8)).isEqualTo("{\"a\":[true,null,\"\\u0001é\"],\"b\":1}");

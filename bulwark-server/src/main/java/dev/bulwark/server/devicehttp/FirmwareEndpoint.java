@@ -58,6 +58,10 @@ final class FirmwareEndpoint {
 
     /** The release, if this device may have it: same tenant, same model. */
     private Optional<FirmwareService.Release> releaseFor(DevicePrincipal d, RoutingContext ctx) {
+        return releaseFor(d, ctx, true);
+    }
+
+    private Optional<FirmwareService.Release> releaseFor(DevicePrincipal d, RoutingContext ctx, boolean offeredNow) {
         String id = ctx.pathParam("release");
         if (id == null || !id.matches("fw-[0-9a-f]{16}")) {
             return Optional.empty();
@@ -65,7 +69,10 @@ final class FirmwareEndpoint {
         return s.db().read(h -> {
             Optional<FirmwareService.Release> r = firmware.release(h, d.tenant().value(), id);
             Optional<String> model = s.devices().find(h, d.tenant(), d.device()).map(x -> x.model());
-            return r.filter(x -> model.isPresent() && model.get().equals(x.model()));
+            // this tenant, this model, and offered to this device by a rollout that runs now: a paused or aborted
+            // rollout gets no fresh timestamp and no image
+            return r.filter(x -> model.isPresent() && model.get().equals(x.model())
+                    && (!offeredNow || firmware.offeredNow(h, d.tenant().value(), d.device().value(), x.id())));
         });
     }
 
@@ -105,7 +112,7 @@ final class FirmwareEndpoint {
     }
 
     private Reply report(DevicePrincipal d, RoutingContext ctx) {
-        FirmwareService.Release r = releaseFor(d, ctx).orElseThrow(Refusal::notFound);
+        FirmwareService.Release r = releaseFor(d, ctx, false).orElseThrow(Refusal::notFound); // reports still count after a pause
         JsonNode body;
         try {
             body = JSON.readTree(ctx.body().buffer() == null ? new byte[0] : ctx.body().buffer().getBytes());
@@ -116,8 +123,9 @@ final class FirmwareEndpoint {
             throw Refusal.invalid("the report is JSON: {\"state\": ..., \"reason\": ...}");
         }
         String reason = body.path("reason").isTextual() ? body.get("reason").asText() : null;
+        String rollout = body.path("rollout").isTextual() ? body.get("rollout").asText() : null;
         s.db().tx(h -> {
-            rollouts.report(h, d.tenant().value(), d.device().value(), r.id(), body.get("state").asText(), reason);
+            rollouts.report(h, d.tenant().value(), d.device().value(), r.id(), rollout, body.get("state").asText(), reason);
             return null;
         });
         return new Reply(204, null, null, null);

@@ -133,7 +133,12 @@ public final class FirmwareRoutes {
         } catch (IllegalArgumentException e) {
             throw Refusal.invalid("image must be base64");
         }
-        byte[] targets = Canonical.encode(u.targets());
+        byte[] targets;
+        try {
+            targets = Canonical.encode(u.targets());
+        } catch (dev.bulwark.protocol.firmware.FirmwareRejected e) {
+            throw Refusal.invalid("targets refused (" + e.reason() + "): " + e.getMessage());
+        }
         call.target("firmware");
         var r = call.tx(h -> firmware.upload(h, call.tenant(), targets, image, call.principal().actor(), s.clock().nowMs()),
                 "release upload");

@@ -79,11 +79,15 @@ public final class FirmwareService {
         try {
             root = current.isEmpty() ? FirmwareVerifier.trustRoot(env, now)
                     : FirmwareVerifier.rotateRoot(FirmwareVerifier.trustRoot(current.get(), Instant.EPOCH), env, now);
+            FirmwareVerifier.rootCurrent(root, now);
         } catch (FirmwareRejected e) {
             throw Refusal.invalid("root refused (" + e.reason() + "): " + e.getMessage());
         }
         if (!root.tenant().equals(tenant.value())) {
             throw Refusal.invalid("the root names tenant " + root.tenant() + ", not yours");
+        }
+        if (current.isEmpty() && root.version() != 1) {
+            throw Refusal.invalid("a tenant's first root has version 1 (devices start their chain there)");
         }
         if (!root.timestamp().keyids().contains(timestampKeyId())) {
             throw Refusal.invalid("the root's timestamp role must list this server's timestamp key " + timestampKeyId()
@@ -114,6 +118,7 @@ public final class FirmwareService {
         FirmwareMetadata.Targets t;
         try {
             FirmwareMetadata.Root root = FirmwareVerifier.trustRoot(rootEnv, Instant.EPOCH);
+            FirmwareVerifier.rootCurrent(root, Instant.ofEpochMilli(nowMs));
             t = FirmwareVerifier.targets(root, env, Instant.ofEpochMilli(nowMs));
             FirmwareVerifier.image(t, image.length, ReleaseKeys.sha256Hex(image));
         } catch (FirmwareRejected e) {
@@ -128,9 +133,14 @@ public final class FirmwareService {
         byte[] dataKey = Secrets.randomBytes(32);
         byte[] nonce = Secrets.randomBytes(12);
         byte[] aad = id.getBytes(StandardCharsets.UTF_8);
-        byte[] sealed = FileKek.Aead.encrypt(dataKey, nonce, image, aad);
-        byte[] wrapped = kek.wrap(dataKey, aad);
-        java.util.Arrays.fill(dataKey, (byte) 0);
+        byte[] sealed;
+        byte[] wrapped;
+        try {
+            sealed = FileKek.Aead.encrypt(dataKey, nonce, image, aad);
+            wrapped = kek.wrap(dataKey, aad);
+        } finally {
+            java.util.Arrays.fill(dataKey, (byte) 0); // our copy; the JCE keeps its own for the cipher's lifetime
+        }
         String targets = new String(env.toJson(), StandardCharsets.UTF_8);
         h.createUpdate("INSERT INTO firmware_releases (id, tenant_id, model, version, version_number, sha256, length, targets, wrapped_key, "
                         + "nonce, image, created_ms, created_by) VALUES (:id, :t, :m, :v, :vn, :sha, :len, :targets, :wk, :nonce, :img, :now, :by)")
@@ -176,6 +186,13 @@ public final class FirmwareService {
         out.put("release", r.id());
         out.put("image", "/device/v1/firmware/" + r.id() + "/image");
         return out;
+    }
+
+    /** Whether {@code device} was offered {@code release} by a rollout that is running now. */
+    public boolean offeredNow(Handle h, String tenant, String device, String release) {
+        return h.createQuery("SELECT COUNT(*) FROM rollout_devices d JOIN rollouts r ON r.id = d.rollout_id WHERE d.tenant_id = :t "
+                        + "AND d.device_id = :d AND r.release_id = :rel AND r.state = 'running'")
+                .bind("t", tenant).bind("d", device).bind("rel", release).mapTo(Long.class).one() > 0;
     }
 
     /** The decrypted image; a refusal when the stored ciphertext or key was altered (GCM authentication fails). */

@@ -67,8 +67,17 @@ public final class RolloutService {
         if (maxFailurePercent < 0 || maxFailurePercent > 100) {
             throw Refusal.invalid("maxFailurePercent must be between 0 and 100");
         }
-        if (group != null && (group.isEmpty() || group.size() > 10_000)) {
-            throw Refusal.invalid("devices, when given, lists 1 to 10000 device ids");
+        if (group != null) {
+            if (group.isEmpty() || String.join(",", group).length() > 2000) {
+                throw Refusal.invalid("devices, when given, lists device ids (at most 2000 characters together); use stages for large fleets");
+            }
+            for (String d : group) {
+                try {
+                    DeviceId.of(d);
+                } catch (dev.bulwark.protocol.InvalidIdException e) {
+                    throw Refusal.invalid("devices: " + e.getMessage());
+                }
+            }
         }
         long now = clock.nowMs();
         String id = "ro-" + Secrets.randomHex(8);
@@ -151,14 +160,16 @@ public final class RolloutService {
     }
 
     /** A device's install report for a release it was offered. */
-    public void report(Handle h, String tenant, String device, String releaseId, String state, String reason) {
+    public void report(Handle h, String tenant, String device, String releaseId, String rolloutId, String state, String reason) {
         if (!REPORT_STATES.contains(state)) {
             throw Refusal.invalid("state must be one of downloading, verified, installed, failed");
         }
+        // to the rollout the offer came from (the SDK echoes its id); without one, to the rollouts not aborted
         int n = h.createUpdate("UPDATE rollout_devices SET state = :s, reason = :reason, updated_ms = :now WHERE tenant_id = :t "
-                        + "AND device_id = :d AND rollout_id IN (SELECT id FROM rollouts WHERE release_id = :r AND tenant_id = :t)")
+                        + "AND device_id = :d AND rollout_id IN (SELECT id FROM rollouts WHERE release_id = :r AND tenant_id = :t AND "
+                        + (rolloutId == null ? "state <> 'aborted'" : "id = :ro") + ")")
                 .bind("s", state).bind("reason", reason == null ? null : reason.length() > 500 ? reason.substring(0, 500) : reason)
-                .bind("now", clock.nowMs()).bind("t", tenant).bind("d", device).bind("r", releaseId).execute();
+                .bind("now", clock.nowMs()).bind("t", tenant).bind("d", device).bind("r", releaseId).bind("ro", rolloutId).execute();
         if (n == 0) {
             throw Refusal.notFound();
         }
@@ -181,9 +192,10 @@ public final class RolloutService {
     }
 
     private void tick(Rollout r) {
+        // failures since the last operator action (a resume starts a fresh count)
         Map<String, Object> counts = db.read(h -> h.createQuery("SELECT COUNT(CASE WHEN state = 'failed' THEN 1 END) AS failed, "
-                + "COUNT(CASE WHEN state IN ('failed', 'installed') THEN 1 END) AS finished FROM rollout_devices WHERE rollout_id = :r")
-                .bind("r", r.id()).mapToMap().one());
+                + "COUNT(CASE WHEN state IN ('failed', 'installed') THEN 1 END) AS finished FROM rollout_devices WHERE rollout_id = :r "
+                + "AND updated_ms >= :since").bind("r", r.id()).bind("since", r.updatedMs()).mapToMap().one());
         long failed = ((Number) counts.get("failed")).longValue();
         long finished = ((Number) counts.get("finished")).longValue();
         if (failed > 0 && failed * 100 > (long) r.maxFailurePercent() * finished) {
@@ -204,7 +216,12 @@ public final class RolloutService {
         Set<String> offered = Set.copyOf(db.read(h -> h.createQuery("SELECT device_id FROM rollout_devices WHERE rollout_id = :r")
                 .bind("r", r.id()).mapTo(String.class).list()));
         FirmwareService.Release release = db.read(h -> firmware.release(h, r.tenantId(), r.releaseId()).orElseThrow());
-        for (String device : targeted.subList(0, Math.min(quota, targeted.size()))) {
+        long already = targeted.stream().filter(offered::contains).count();
+        long room = quota - already; // never more than the stage's share, even as the targeted set grows
+        for (String device : targeted) {
+            if (room <= 0) {
+                break;
+            }
             if (offered.contains(device)) {
                 continue;
             }
@@ -214,6 +231,7 @@ public final class RolloutService {
             boolean sent = link.send(TenantId.of(r.tenantId()), DeviceId.of(device), Topics.firmware(DeviceId.of(device)),
                     offer.toString().getBytes(StandardCharsets.UTF_8), () -> { });
             if (sent) {
+                room--;
                 long now = clock.nowMs();
                 db.tx(h -> h.createUpdate("INSERT INTO rollout_devices (rollout_id, tenant_id, device_id, offered_ms, state, updated_ms) "
                                 + "VALUES (:r, :t, :d, :now, 'offered', :now)")

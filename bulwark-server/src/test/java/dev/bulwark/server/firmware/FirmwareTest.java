@@ -232,6 +232,11 @@ class FirmwareTest extends NodePerTest {
         BulwarkDevice d = device("thermo-6", "thermo", null);
         String r11 = release("thermo", 11);
         String r12 = release("thermo", 12);
+        // a device gets metadata only for releases a running rollout offered it
+        assertThat(status(d, "/device/v1/firmware/" + r11)).isEqualTo(404);
+        rollout(r11);
+        rollout(r12);
+        await().atMost(Duration.ofSeconds(30)).until(() -> d.firmware().installedVersionNumber() == 12);
         JsonNode b11 = fetch(d, "/device/v1/firmware/" + r11);
         JsonNode b12 = fetch(d, "/device/v1/firmware/" + r12);
         ((com.fasterxml.jackson.databind.node.ObjectNode) b11).set("timestamp", b12.get("timestamp"));
@@ -241,7 +246,12 @@ class FirmwareTest extends NodePerTest {
         } catch (dev.bulwark.protocol.firmware.FirmwareRejected e) {
             assertThat(e.reason()).isEqualTo("mixed-metadata");
         }
-        assertThat(d.firmware().verify(b12).versionNumber()).isEqualTo(12);
+        try {
+            d.firmware().verify(b12); // untouched, but already installed
+            throw new AssertionError("a reinstall was accepted");
+        } catch (dev.bulwark.protocol.firmware.FirmwareRejected e) {
+            assertThat(e.reason()).isEqualTo("rollback");
+        }
     }
 
     @Test
@@ -249,6 +259,8 @@ class FirmwareTest extends NodePerTest {
         BulwarkDevice thermo = device("thermo-7", "thermo", null);
         BulwarkDevice valve = device("valve-1", "valve", null);
         String valveRelease = release("valve", 11);
+        rollout(valveRelease);
+        await().atMost(Duration.ofSeconds(30)).until(() -> valve.firmware().installedVersionNumber() == 11);
         // the valve's own metadata, handed to the thermostat: refused for its model
         JsonNode bundle = fetch(valve, "/device/v1/firmware/" + valveRelease);
         try {
@@ -360,6 +372,9 @@ class FirmwareTest extends NodePerTest {
         assertThat(paused.get("reason").asText()).contains("above the bound of 10%");
         assertThat(paused.path("counts").path("failed").asInt()).isBetween(1, 2);
         assertThat(installed).hasSize(4);
+        // a paused rollout's release gets no fresh timestamp and no image
+        assertThat(status(fleet.get(0), "/device/v1/firmware/" + bad)).isEqualTo(404);
+        assertThat(status(fleet.get(0), "/device/v1/firmware/" + bad + "/image")).isEqualTo(404);
     }
 
     private JsonNode fetch(BulwarkDevice d, String path) throws Exception {
