@@ -1,7 +1,9 @@
 package dev.bulwark.server;
 
 import dev.bulwark.server.bus.InProcessBus;
+import dev.bulwark.server.crypto.DataKeys;
 import dev.bulwark.server.firmware.FirmwareRoutes;
+import dev.bulwark.server.lifecycle.Ownership;
 import dev.bulwark.server.firmware.FirmwareService;
 import dev.bulwark.server.firmware.RolloutService;
 import dev.bulwark.server.monitor.AlertStore;
@@ -113,6 +115,8 @@ public final class BulwarkServer implements AutoCloseable {
                     sessions, new DeviceRateLimits(config.deviceMessagesPerSecond()), monitor,
                     new TenantQuotas(config.tenantMaxConnections(), config.tenantMessagesPerSecond()));
             bootstrap(s);
+            dev.bulwark.server.crypto.FileKek kek = dev.bulwark.server.crypto.FileKek.loadOrCreate(dataDir);
+            Ownership ownership = new Ownership(new DataKeys(dataDir, kek));
             List<ApiRoute> routes = new ArrayList<>();
             routes.addAll(new IdentityRoutes(s).routes());
             routes.addAll(new DeviceRoutes(s).routes());
@@ -120,13 +124,14 @@ public final class BulwarkServer implements AutoCloseable {
             routes.addAll(new AuditRoutes(s).routes());
             routes.addAll(new SecurityRoutes(s).routes());
             routes.addAll(new dev.bulwark.server.monitor.MonitorRoutes(s).routes());
-            routes.addAll(new TelemetryRoutes(s).routes());
+            routes.addAll(new TelemetryRoutes(s, ownership).routes());
+            routes.addAll(new dev.bulwark.server.lifecycle.OwnerRoutes(s, ownership).routes());
             ModelStore models = new ModelStore();
             ConfigService shadow = new ConfigService(db, clock);
             CommandService commands = new CommandService(db, clock);
             routes.addAll(new ShadowRoutes(s, models, shadow).routes());
             routes.addAll(new CommandRoutes(s, models, commands).routes());
-            FirmwareService firmware = new FirmwareService(dataDir);
+            FirmwareService firmware = new FirmwareService(dataDir, kek);
             RolloutService rollouts = new RolloutService(db, clock, firmware);
             routes.addAll(new FirmwareRoutes(s, firmware, rollouts).routes());
             vertx = Vertx.vertx();
@@ -140,7 +145,7 @@ public final class BulwarkServer implements AutoCloseable {
             });
             api = new ApiServer(vertx, config, pki, db, audit, s.apiTokens(), events, clock, routes, VERSION);
             int port = api.start();
-            writer = new GroupCommitWriter(db, 100_000, 4_096);
+            writer = new GroupCommitWriter(db, 100_000, 4_096, ownership);
             registerMetrics(s, writer);
             DeviceAuthenticator deviceAuth = new DeviceAuthenticator(db, pki, clock);
             MqttListener mqtt = new MqttListener(vertx, s, deviceAuth, writer, shadow, commands);

@@ -72,8 +72,11 @@ public final class FirmwareCommand implements Runnable {
         }
     }
 
-    @Command(name = "root", mixinStandardHelpOptions = true, description = "Write a tenant's first root (then cosign it with k release keys).")
+    @Command(name = "root", description = "Write a tenant's first root (then cosign it with k release keys).")
     static final class Root implements Callable<Integer> {
+        @Option(names = {"-h", "--help"}, usageHelp = true, description = "Show this help.")
+        boolean help;
+
         @Option(names = "--tenant", required = true)
         String tenant;
 
@@ -87,7 +90,7 @@ public final class FirmwareCommand implements Runnable {
                 description = "The server's timestamp key: the 'public' value of GET /api/v1/firmware/timestamp-key")
         String timestampKey;
 
-        @Option(names = "--version", defaultValue = "1")
+        @Option(names = "--version", defaultValue = "1", description = "Root version (default: ${DEFAULT-VALUE})")
         long version;
 
         @Option(names = "--expires-days", defaultValue = "365")
@@ -149,8 +152,11 @@ public final class FirmwareCommand implements Runnable {
         }
     }
 
-    @Command(name = "sign", mixinStandardHelpOptions = true, description = "Describe a firmware image and sign the description (targets).")
+    @Command(name = "sign", description = "Describe a firmware image and sign the description (targets).")
     static final class Sign implements Callable<Integer> {
+        @Option(names = {"-h", "--help"}, usageHelp = true, description = "Show this help.")
+        boolean help;
+
         @Option(names = "--key", required = true, description = "Release private key file")
         Path key;
 

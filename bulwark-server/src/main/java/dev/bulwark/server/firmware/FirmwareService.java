@@ -55,8 +55,8 @@ public final class FirmwareService {
     private final PrivateKey timestampKey;
     private final PublicKey timestampPublic;
 
-    public FirmwareService(DataDir dataDir) {
-        this.kek = FileKek.loadOrCreate(dataDir);
+    public FirmwareService(DataDir dataDir, KeyWrapper kek) {
+        this.kek = kek;
         KeyPair ts = loadOrCreateTimestampKey(dataDir.dir("firmware").resolve("timestamp.key"));
         this.timestampKey = ts.getPrivate();
         this.timestampPublic = ts.getPublic();

@@ -191,6 +191,9 @@ public final class IdentityRoutes {
             if (r == PLATFORM_ADMIN) {
                 throw Refusal.invalid("tenant operators cannot hold the platform-admin role");
             }
+            if (r == Role.OWNER) {
+                throw Refusal.invalid("the owner role comes with an owner account (POST /api/v1/owners), not with an operator");
+            }
             roles.add(r);
         }
         return roles;

@@ -20,7 +20,9 @@ public enum Role {
     /** Publishes signed firmware. */
     FIRMWARE_PUBLISHER,
     /** Read-only access to the tenant's registry and audit log. */
-    AUDITOR;
+    AUDITOR,
+    /** An owner of devices: their own devices' data within their ownership periods, nothing else. Given only with an owner account. */
+    OWNER;
 
     public static final Set<Role> TENANT_ROLES = EnumSet.complementOf(EnumSet.of(PLATFORM_ADMIN));
 

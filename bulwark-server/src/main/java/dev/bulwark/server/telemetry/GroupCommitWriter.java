@@ -39,7 +39,7 @@ public final class GroupCommitWriter implements AutoCloseable {
     }
 
     private static final String INSERT = "INSERT INTO device_messages (tenant_id, device_id, kind, received_ms, qos, channel, source, "
-            + "connection, payload) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)";
+            + "connection, payload, key_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
 
     private final Database db;
     private final BlockingQueue<Pending> queue;
@@ -56,8 +56,15 @@ public final class GroupCommitWriter implements AutoCloseable {
         this.batchTimer = timer;
     }
 
-    public GroupCommitWriter(Database db, int capacity, int maxBatch) {
+    private final dev.bulwark.server.lifecycle.Ownership ownership;
+
+    /**
+     * @param ownership when not null, every payload is sealed (AES-256-GCM) under the data key of the device's
+     *                  current ownership period, in the batch's transaction
+     */
+    public GroupCommitWriter(Database db, int capacity, int maxBatch, dev.bulwark.server.lifecycle.Ownership ownership) {
         this.db = db;
+        this.ownership = ownership;
         this.queue = new ArrayBlockingQueue<>(capacity);
         this.maxBatch = maxBatch;
         this.thread = new Thread(this::run, "bulwark-group-commit");
@@ -119,7 +126,15 @@ public final class GroupCommitWriter implements AutoCloseable {
                         ps.setString(6, m.channel());
                         ps.setString(7, m.source());
                         ps.setString(8, m.connection());
-                        ps.setBytes(9, m.payload());
+                        if (ownership == null) {
+                            ps.setBytes(9, m.payload());
+                            ps.setString(10, null);
+                        } else {
+                            var period = ownership.current(h, m.tenantId(), m.deviceId(), m.receivedMs());
+                            ps.setBytes(9, ownership.keys().seal(period.keyId(), m.payload(),
+                                    dev.bulwark.server.lifecycle.Ownership.aad(m.tenantId(), m.deviceId(), m.kind())));
+                            ps.setString(10, period.keyId());
+                        }
                         ps.addBatch();
                     }
                     ps.executeBatch();
@@ -130,6 +145,9 @@ public final class GroupCommitWriter implements AutoCloseable {
             });
         } catch (RuntimeException e) {
             LOG.error("cannot commit a batch of {} device messages: {}", batch.size(), e.toString());
+            if (ownership != null) {
+                each(batch, p -> ownership.forget(p.message().tenantId(), p.message().deviceId())); // periods opened in it were rolled back
+            }
             each(batch, p -> p.completion().failed(e));
             return;
         }

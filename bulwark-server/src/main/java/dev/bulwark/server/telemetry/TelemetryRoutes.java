@@ -28,15 +28,17 @@ public final class TelemetryRoutes {
     private static final ObjectMapper JSON = new ObjectMapper();
 
     private final Services s;
+    private final dev.bulwark.server.lifecycle.Ownership ownership;
 
-    public TelemetryRoutes(Services s) {
+    public TelemetryRoutes(Services s, dev.bulwark.server.lifecycle.Ownership ownership) {
         this.s = s;
+        this.ownership = ownership;
     }
 
     public List<ApiRoute> routes() {
         return List.of(ApiRoute.get("/api/v1/devices/{deviceId}/telemetry", "listTelemetry")
                 .summary("Messages a device sent (kind=telemetry by default, or events), oldest first")
-                .roles(TENANT_ADMIN, FLEET_OPERATOR, SECURITY_ANALYST, AUDITOR)
+                .roles(TENANT_ADMIN, FLEET_OPERATOR, SECURITY_ANALYST, AUDITOR, dev.bulwark.server.identity.Role.OWNER)
                 .query("from", "to", "limit", "cursor", "kind").handle(this::list));
     }
 
@@ -57,13 +59,21 @@ public final class TelemetryRoutes {
         } catch (NumberFormatException e) {
             throw Refusal.invalid("cursor is not a cursor returned by this API");
         }
+        // an owner (and only an owner) reads only what arrived in their own ownership periods of this device
+        boolean ownerOnly = call.principal().roles().equals(java.util.Set.of(dev.bulwark.server.identity.Role.OWNER));
         var rows = call.read(h -> {
             s.devices().require(h, tenant, device);
-            return h.createQuery("SELECT id, kind, received_ms, qos, channel, source, connection, payload FROM device_messages "
+            java.util.List<String> keys = ownerOnly ? ownership.ofDevice(h, tenant.value(), device.value()).stream()
+                    .filter(p -> call.principal().name().equals(p.ownerId())).map(p -> p.keyId()).toList() : null;
+            if (keys != null && keys.isEmpty()) {
+                throw Refusal.notFound(); // not their device, or not any more: as if it did not exist
+            }
+            return h.createQuery("SELECT id, kind, received_ms, qos, channel, source, connection, payload, key_id FROM device_messages "
                             + "WHERE tenant_id = :t AND device_id = :d AND kind = :kind AND received_ms >= :from AND received_ms < :to "
-                            + "AND id > :after ORDER BY id LIMIT :limit")
+                            + "AND id > :after" + (keys == null ? "" : " AND key_id IN (<keys>)") + " ORDER BY id LIMIT :limit")
                     .bind("t", tenant.value()).bind("d", device.value()).bind("kind", kind).bind("from", from).bind("to", to)
                     .bind("after", after).bind("limit", limit)
+                    .bindList("keys", keys == null ? java.util.List.of("-") : keys)
                     .map((rs, ctx) -> {
                         Map<String, Object> m = new LinkedHashMap<>();
                         m.put("id", rs.getLong("id"));
@@ -74,6 +84,12 @@ public final class TelemetryRoutes {
                         m.put("source", rs.getString("source"));
                         m.put("connection", rs.getString("connection"));
                         byte[] payload = rs.getBytes("payload");
+                        String keyId = rs.getString("key_id");
+                        if (keyId != null) {
+                            payload = ownership.keys().open(keyId, payload,
+                                    dev.bulwark.server.lifecycle.Ownership.aad(tenant.value(), device.value(), rs.getString("kind")))
+                                    .orElse(new byte[0]); // a destroyed key: nothing can be read, and nothing is shown
+                        }
                         m.put("payloadBase64", Base64.getEncoder().encodeToString(payload));
                         m.put("payload", asJson(payload));
                         return m;

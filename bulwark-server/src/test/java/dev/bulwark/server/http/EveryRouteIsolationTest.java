@@ -47,7 +47,8 @@ class EveryRouteIsolationTest {
     static final String VICTIM_COMMAND = "victim-secret-cmd";
     static final List<String> TENANT_TABLES = List.of("operators", "api_tokens", "devices", "device_certificates",
             "device_tokens", "tenant_cas", "ca_challenges", "device_messages", "models", "model_commands", "device_config", "commands",
-            "webhooks", "enrollment_tokens", "firmware_roots", "firmware_releases", "rollouts", "rollout_devices");
+            "webhooks", "enrollment_tokens", "firmware_roots", "firmware_releases", "rollouts", "rollout_devices", "owners",
+            "ownership_periods");
 
     @Parameter
     Backend backend;
@@ -73,8 +74,13 @@ class EveryRouteIsolationTest {
         victimAdmin = op.json().get("token").asText();
         victimOperatorTokenId = op.json().get("tokenId").asText();
         for (Role r : Role.TENANT_ROLES) {
-            victimRoleTokens.put(r, server.operator(VICTIM, "victim-" + r.wireName(), r.wireName()));
+            if (r != Role.OWNER) {
+                victimRoleTokens.put(r, server.operator(VICTIM, "victim-" + r.wireName(), r.wireName()));
+            }
         }
+        // an owner of the victim tenant who owns nothing: its token holds only the owner role
+        JsonNode victimOwner = api.post("/api/v1/owners", victimAdmin, Map.of("name", "Victim Owner Person")).json();
+        victimRoleTokens.put(Role.OWNER, victimOwner.get("token").asText());
         victimRoleTokens.put(Role.PLATFORM_ADMIN, admin);
         server.createDevice(victimAdmin, VICTIM_DEVICE, VICTIM_MODEL);
 
@@ -131,6 +137,11 @@ class EveryRouteIsolationTest {
         pathValues.put("releaseId", release.json().get("id").asText());
         pathValues.put("rolloutId", rollout.json().get("id").asText());
         markers.addAll(List.of(release.json().get("id").asText(), rollout.json().get("id").asText(), "9.9.9-victim"));
+        JsonNode owner2 = api.post("/api/v1/owners", victimAdmin, Map.of("name", "Victim Second Owner")).json();
+        assertThat(api.post("/api/v1/devices/" + VICTIM_DEVICE + "/transfer", victimAdmin, Map.of("owner", owner2.get("id").asText())).status())
+                .isEqualTo(200);
+        pathValues.put("ownerId", owner2.get("id").asText());
+        markers.addAll(List.of(owner2.get("id").asText(), "Victim Second Owner", "Victim Owner Person"));
         pathValues.put("webhookId", webhook.get("id").asText());
         pathValues.put("banId", ban.id());
         markers.addAll(List.of(webhook.get("id").asText(), "victim-hook", ban.id(), "203.0.113.77"));
@@ -151,7 +162,7 @@ class EveryRouteIsolationTest {
                 "victimSetting"));
 
         attacker = server.tenantWithOperator(ATTACKER, "mallory",
-                Role.TENANT_ROLES.stream().map(Role::wireName).toArray(String[]::new));
+                Role.TENANT_ROLES.stream().filter(r -> r != Role.OWNER).map(Role::wireName).toArray(String[]::new));
         routes = openApiRoutes();
     }
 

@@ -1,0 +1,98 @@
+package dev.bulwark.server.crypto;
+
+import dev.bulwark.server.config.DataDir;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Map;
+import java.util.Optional;
+import java.util.concurrent.ConcurrentHashMap;
+
+/**
+ * Data keys (AES-256), one per ownership period or owner, kept <em>outside the database</em>: each is
+ * wrapped by the key-encryption key and stored as its own owner-only file in {@code <data>/keys/data/}.
+ * Destroying a key deletes that file, so a copy of the database, taken before or after, holds only
+ * ciphertext that nothing left on the system can open (crypto-shredding). A KMS or an HSM can hold them
+ * instead through {@link KeyWrapper}.
+ */
+public final class DataKeys {
+    private final Path dir;
+    private final KeyWrapper kek;
+    private final Map<String, byte[]> cache = new ConcurrentHashMap<>();
+
+    public DataKeys(DataDir dataDir, KeyWrapper kek) {
+        this.dir = dataDir.dir("keys/data");
+        this.kek = kek;
+    }
+
+    /** Makes and stores a new key; returns its id. */
+    public String create() {
+        String id = "dk-" + Secrets.randomHex(12);
+        byte[] key = Secrets.randomBytes(32);
+        DataDir.writeSecret(dir.resolve(id), kek.wrap(key, id.getBytes(StandardCharsets.UTF_8)));
+        cache.put(id, key);
+        return id;
+    }
+
+    /** The key, or empty when it was destroyed (or never existed). */
+    public Optional<byte[]> get(String id) {
+        if (id == null || !id.matches("dk-[0-9a-f]{24}")) {
+            return Optional.empty();
+        }
+        byte[] k = cache.get(id);
+        if (k != null) {
+            return Optional.of(k);
+        }
+        Path f = dir.resolve(id);
+        if (!Files.exists(f)) {
+            return Optional.empty();
+        }
+        try {
+            k = kek.unwrap(Files.readAllBytes(f), id.getBytes(StandardCharsets.UTF_8));
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+        cache.put(id, k);
+        return Optional.of(k);
+    }
+
+    /** Destroys a key for good: the file is overwritten, then deleted; the cached copy is wiped. */
+    public void destroy(String id) {
+        byte[] k = cache.remove(id);
+        if (k != null) {
+            java.util.Arrays.fill(k, (byte) 0);
+        }
+        Path f = dir.resolve(id);
+        try {
+            if (Files.exists(f)) {
+                Files.write(f, new byte[(int) Files.size(f)]);
+                Files.delete(f);
+            }
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot destroy data key " + id, e);
+        }
+    }
+
+    /** Seals {@code plaintext} under key {@code id}: nonce(12) | ciphertext+tag, bound to {@code aad}. */
+    public byte[] seal(String id, byte[] plaintext, byte[] aad) {
+        byte[] key = get(id).orElseThrow(() -> new IllegalStateException("data key " + id + " is gone"));
+        byte[] nonce = Secrets.randomBytes(12);
+        byte[] ct = FileKek.Aead.encrypt(key, nonce, plaintext, aad);
+        byte[] out = new byte[12 + ct.length];
+        System.arraycopy(nonce, 0, out, 0, 12);
+        System.arraycopy(ct, 0, out, 12, ct.length);
+        return out;
+    }
+
+    /** Opens what {@link #seal} made; empty when the key was destroyed. */
+    public Optional<byte[]> open(String id, byte[] sealed, byte[] aad) {
+        Optional<byte[]> key = get(id);
+        if (key.isEmpty() || sealed.length < 28) {
+            return Optional.empty();
+        }
+        return Optional.of(FileKek.Aead.decrypt(key.get(), java.util.Arrays.copyOf(sealed, 12),
+                java.util.Arrays.copyOfRange(sealed, 12, sealed.length), aad));
+    }
+}

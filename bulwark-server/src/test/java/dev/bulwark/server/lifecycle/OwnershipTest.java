@@ -1,0 +1,182 @@
+package dev.bulwark.server.lifecycle;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import dev.bulwark.server.cli.ApiClient;
+import dev.bulwark.server.config.DataDir;
+import dev.bulwark.server.crypto.DataKeys;
+import dev.bulwark.server.crypto.FileKek;
+import dev.bulwark.server.testkit.Backend;
+import dev.bulwark.server.testkit.MqttKit;
+import dev.bulwark.server.testkit.NodePerTest;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.sql.Connection;
+import java.sql.DriverManager;
+import java.sql.ResultSet;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.stream.Stream;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedClass;
+import org.junit.jupiter.params.provider.EnumSource;
+
+/**
+ * Owners, ownership periods with a key each, transfer (resale) and account deletion that reaches backups.
+ * The purge test works on the embedded database, whose backup is a file this test can open on its own.
+ */
+@ParameterizedClass
+@EnumSource(value = Backend.class, names = "H2")
+class OwnershipTest extends NodePerTest {
+    String admin;
+    MqttKit kit;
+    MqttKit.Device device;
+
+    @BeforeEach
+    void start() {
+        admin = server.tenantWithOperator("acme", "root", "tenant-admin");
+        kit = new MqttKit(server, admin);
+        device = kit.device("thermo-1");
+    }
+
+    private JsonNode owner(String name) {
+        ApiClient.Result r = api.post("/api/v1/owners", admin, Map.of("name", name, "email", name.toLowerCase() + "@example.com"));
+        assertThat(r.status()).as(r.body()).isEqualTo(201);
+        return r.json();
+    }
+
+    private void send(String marker) {
+        assertThat(kit.pub(device, "-i", "thermo-1", "-q", "1", "-t", "devices/thermo-1/telemetry", "-m", "{\"m\":\"" + marker + "\"}")
+                .output()).contains("PUBACK");
+    }
+
+    private List<String> markers(String token) {
+        ApiClient.Result r = api.get("/api/v1/devices/thermo-1/telemetry?limit=1000", token);
+        if (r.status() == 404) {
+            return null;
+        }
+        List<String> out = new ArrayList<>();
+        r.json().get("items").forEach(i -> out.add(i.path("payload").path("m").asText()));
+        return out;
+    }
+
+    @Test
+    void each_period_has_its_key_and_a_new_owner_sees_nothing_from_before() {
+        JsonNode ada = owner("Ada");
+        JsonNode bob = owner("Bob");
+        send("factory-test");
+        assertThat(api.post("/api/v1/devices/thermo-1/transfer", admin, Map.of("owner", ada.get("id").asText())).status()).isEqualTo(200);
+        send("ada-secret");
+        assertThat(api.post("/api/v1/devices/thermo-1/transfer", admin, Map.of("owner", bob.get("id").asText())).status()).isEqualTo(200);
+        send("bob-reading");
+
+        // stored encrypted: the markers are nowhere in the table, and three periods used three keys
+        assertThat(server.count("SELECT COUNT(*) FROM device_messages WHERE key_id IS NULL")).isZero();
+        assertThat(server.count("SELECT COUNT(DISTINCT key_id) FROM device_messages")).isEqualTo(3);
+        List<byte[]> payloads = server.sql(h -> h.createQuery("SELECT payload FROM device_messages").mapTo(byte[].class).list());
+        payloads.forEach(p -> assertThat(new String(p, StandardCharsets.ISO_8859_1)).doesNotContain("secret").doesNotContain("reading"));
+
+        assertThat(markers(admin)).containsExactly("factory-test", "ada-secret", "bob-reading");
+        assertThat(markers(ada.get("token").asText())).containsExactly("ada-secret");
+        assertThat(markers(bob.get("token").asText())).containsExactly("bob-reading");
+        // owners read only their own account; the factory reset was queued with the transfer
+        assertThat(api.get("/api/v1/owners/" + ada.get("id").asText(), bob.get("token").asText()).status()).isEqualTo(404);
+        assertThat(api.get("/api/v1/owners/" + bob.get("id").asText(), bob.get("token").asText()).json().path("profile").path("name").asText())
+                .isEqualTo("Bob");
+        assertThat(server.count("SELECT COUNT(*) FROM commands WHERE name = 'factory-reset' AND device_id = 'thermo-1'")).isEqualTo(2);
+        // an operator reading personal data is audited; an owner is no operator of anything else
+        api.get("/api/v1/owners/" + ada.get("id").asText(), admin);
+        assertThat(server.count("SELECT COUNT(*) FROM audit_log WHERE action = 'owner.read'")).isEqualTo(2);
+        assertThat(api.get("/api/v1/devices", ada.get("token").asText()).status()).isEqualTo(403);
+        // personal data is sealed too
+        List<byte[]> profiles = server.sql(h -> h.createQuery("SELECT profile FROM owners").mapTo(byte[].class).list());
+        profiles.forEach(p -> assertThat(new String(p, StandardCharsets.ISO_8859_1)).doesNotContain("Ada").doesNotContain("example.com"));
+    }
+
+    @Test
+    void deleting_an_account_destroys_its_keys_so_a_backup_taken_before_yields_nothing() throws Exception {
+        JsonNode ada = owner("Ada");
+        JsonNode bob = owner("Bob");
+        api.post("/api/v1/devices/thermo-1/transfer", admin, Map.of("owner", ada.get("id").asText()));
+        send("ada-1");
+        send("ada-2");
+        api.post("/api/v1/devices/thermo-1/transfer", admin, Map.of("owner", bob.get("id").asText()));
+        send("bob-1");
+
+        // the backup, taken before the purge
+        Path backup = Files.createTempDirectory("bulwark-backup-").resolve("backup.zip");
+        server.sql(h -> h.execute("BACKUP TO '" + backup + "'"));
+
+        ApiClient.Result deleted = api.delete("/api/v1/owners/" + ada.get("id").asText(), ada.get("token").asText()); // the owner's own request
+        assertThat(deleted.status()).as(deleted.body()).isEqualTo(200);
+        assertThat(deleted.json().get("messagesDeleted").asInt()).isEqualTo(2);
+        assertThat(markers(admin)).containsExactly("bob-1");
+        assertThat(api.get("/api/v1/devices", ada.get("token").asText()).status()).isEqualTo(401); // the account's token is gone
+        await().atMost(Duration.ofSeconds(5)).until(() -> server.count("SELECT COUNT(*) FROM audit_log WHERE action = 'owner.delete'") == 1);
+
+        // open the backup and try every key left on the system (the key-encryption key and every data key file)
+        Path restored = backup.resolveSibling("restored");
+        unzip(backup, restored);
+        DataDir data = new DataDir(server.dataDir());
+        DataKeys keys = new DataKeys(data, FileKek.loadOrCreate(data));
+        List<String> keyIds;
+        try (Stream<Path> files = Files.list(server.dataDir().resolve("keys/data"))) {
+            keyIds = files.map(p -> p.getFileName().toString()).toList();
+        }
+        int adaRows = 0;
+        int opened = 0;
+        String dbFile = findDb(restored);
+        try (Connection c = DriverManager.getConnection("jdbc:h2:file:" + dbFile, "bulwark",
+                DataDir.read(server.dataDir().resolve("db/credentials")).trim());
+             ResultSet rs = c.createStatement().executeQuery("SELECT tenant_id, device_id, kind, key_id, payload FROM device_messages")) {
+            while (rs.next()) {
+                byte[] aad = Ownership.aad(rs.getString(1), rs.getString(2), rs.getString(3));
+                byte[] payload = rs.getBytes(5);
+                boolean any = false;
+                for (String k : keyIds) {
+                    try {
+                        if (keys.open(k, payload, aad).isPresent()) {
+                            any = true;
+                        }
+                    } catch (IllegalStateException wrongKey) {
+                        // not this key
+                    }
+                }
+                String text = new String(payload, StandardCharsets.ISO_8859_1);
+                assertThat(text).doesNotContain("ada-");
+                if (any) {
+                    opened++;
+                } else {
+                    adaRows++;
+                }
+            }
+        }
+        assertThat(adaRows).as("Ada's two messages in the backup open with nothing left").isEqualTo(2);
+        assertThat(opened).as("the rest of the backup still opens: the check itself works").isEqualTo(1);
+    }
+
+    private static String findDb(Path dir) throws Exception {
+        try (Stream<Path> s = Files.walk(dir)) {
+            Path f = s.filter(p -> p.getFileName().toString().endsWith(".mv.db")).findFirst().orElseThrow();
+            String name = f.toString();
+            return name.substring(0, name.length() - ".mv.db".length());
+        }
+    }
+
+    private static void unzip(Path zip, Path to) throws Exception {
+        Files.createDirectories(to);
+        try (java.util.zip.ZipInputStream in = new java.util.zip.ZipInputStream(Files.newInputStream(zip))) {
+            java.util.zip.ZipEntry e;
+            while ((e = in.getNextEntry()) != null) {
+                Path out = to.resolve(Path.of(e.getName()).getFileName().toString());
+                Files.copy(in, out);
+            }
+        }
+    }
+}
