@@ -70,6 +70,9 @@ public final class MqttBench implements Callable<Integer> {
     @Option(names = "--only", description = "Run only this target: bulwark or mosquitto")
     String only;
 
+    @Option(names = "--plaintext-payloads", description = "Start Bulwark storing payloads unencrypted (to measure what encryption costs)")
+    boolean plaintextPayloads;
+
     record Result(String target, int devices, double connectsPerSecond, double connectP99Ms, double acksPerSecond,
                   double p50Ms, double p99Ms, long acked, long errors) {
     }
@@ -117,7 +120,9 @@ public final class MqttBench implements Callable<Integer> {
     }
 
     private Process startBulwark(Path dir) throws Exception {
-        return BenchNode.start(dir, db, "--device-rate", "1000000", "--tenant-rate", "1000000000");
+        return plaintextPayloads
+                ? BenchNode.start(dir, db, "--device-rate", "1000000", "--tenant-rate", "1000000000", "--insecure-plaintext-payloads")
+                : BenchNode.start(dir, db, "--device-rate", "1000000", "--tenant-rate", "1000000000");
     }
 
     private static JsonNode awaitPorts(Path dir, Process p) throws Exception {

@@ -99,6 +99,7 @@ public final class BulwarkServer implements AutoCloseable {
         SecurityEvents events = null;
         InProcessBus bus = null;
         Monitor monitor = null;
+        dev.bulwark.server.lifecycle.DataLifecycle lifecycle = null;
         GroupCommitWriter writer = null;
         ApiServer api = null;
         try {
@@ -125,9 +126,11 @@ public final class BulwarkServer implements AutoCloseable {
             routes.addAll(new SecurityRoutes(s).routes());
             routes.addAll(new dev.bulwark.server.monitor.MonitorRoutes(s).routes());
             routes.addAll(new TelemetryRoutes(s, ownership).routes());
-            routes.addAll(new dev.bulwark.server.lifecycle.OwnerRoutes(s, ownership).routes());
+            lifecycle = new dev.bulwark.server.lifecycle.DataLifecycle(db, clock, audit, ownership, dataDir);
+            routes.addAll(new dev.bulwark.server.lifecycle.OwnerRoutes(s, ownership, lifecycle).routes());
             ModelStore models = new ModelStore();
             ConfigService shadow = new ConfigService(db, clock);
+            shadow.attach(ownership);
             CommandService commands = new CommandService(db, clock);
             routes.addAll(new ShadowRoutes(s, models, shadow).routes());
             routes.addAll(new CommandRoutes(s, models, commands).routes());
@@ -145,7 +148,12 @@ public final class BulwarkServer implements AutoCloseable {
             });
             api = new ApiServer(vertx, config, pki, db, audit, s.apiTokens(), events, clock, routes, VERSION);
             int port = api.start();
-            writer = new GroupCommitWriter(db, 100_000, 4_096, ownership);
+            if (config.plaintextPayloads()) {
+                LOG.warn("**************************************************************************************");
+                LOG.warn("* BENCHMARKING ONLY: device payloads are stored UNENCRYPTED (--insecure-plaintext-...)  *");
+                LOG.warn("**************************************************************************************");
+            }
+            writer = new GroupCommitWriter(db, 100_000, 4_096, config.plaintextPayloads() ? null : ownership);
             registerMetrics(s, writer);
             DeviceAuthenticator deviceAuth = new DeviceAuthenticator(db, pki, clock);
             MqttListener mqtt = new MqttListener(vertx, s, deviceAuth, writer, shadow, commands);
@@ -155,6 +163,8 @@ public final class BulwarkServer implements AutoCloseable {
             int mqttPort = mqtt.start();
             Vertx loop = vertx;
             loop.setPeriodic(1000, t -> loop.executeBlocking(commands::expire, false));
+            var retention = lifecycle;
+            loop.setPeriodic(10_000, t -> loop.executeBlocking(retention::enforceRetention, false));
             loop.setPeriodic(2000, t -> loop.executeBlocking(() -> {
                 rollouts.tick();
                 return null;

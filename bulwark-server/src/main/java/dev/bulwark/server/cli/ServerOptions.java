@@ -70,6 +70,10 @@ public final class ServerOptions {
             defaultValue = "60")
     int banSeconds;
 
+    @Option(names = "--insecure-plaintext-payloads", hidden = true,
+            description = "BENCHMARKING ONLY: store device payloads unencrypted (measures what encryption costs)")
+    boolean plaintextPayloads;
+
     @Option(names = "--webhook-ca", description = "PEM file of extra CAs trusted for alert webhooks (besides the JDK's)")
     Path webhookCa;
 
@@ -81,6 +85,7 @@ public final class ServerOptions {
         return ServerConfig.builder().dataDir(data).databaseUrl(db).httpsPort(httpsPort).mqttPort(mqttPort)
                 .bindAddress(bind).hostNames(hostNames).maxPayloadBytes(maxPayload).deviceMessagesPerSecond(deviceRate)
                 .devPlaintextPort(devPlaintext ? devPlaintextPort : -1).deviceHttpsPort(deviceHttpsPort)
-                .tenantMaxConnections(tenantConnections).tenantMessagesPerSecond(tenantRate).detection(d).webhookTrust(webhookCa).build();
+                .tenantMaxConnections(tenantConnections).tenantMessagesPerSecond(tenantRate).detection(d).webhookTrust(webhookCa)
+                .plaintextPayloads(plaintextPayloads).build();
     }
 }

@@ -42,7 +42,8 @@ public record ServerConfig(
         int tenantMessagesPerSecond,
         DetectionSettings detection,
         Path webhookTrust,
-        boolean allowPrivateWebhookTargets) {
+        boolean allowPrivateWebhookTargets,
+        boolean plaintextPayloads) {
 
     public static final int DEFAULT_HTTPS_PORT = 8443;
     public static final int DEFAULT_MQTT_PORT = 8883;
@@ -82,7 +83,7 @@ public record ServerConfig(
                 .deviceCertificateTtl(deviceCertificateTtl).maxPayloadBytes(maxPayloadBytes)
                 .deviceMessagesPerSecond(deviceMessagesPerSecond).devPlaintextPort(devPlaintextPort).deviceHttpsPort(deviceHttpsPort)
                 .tenantMaxConnections(tenantMaxConnections).tenantMessagesPerSecond(tenantMessagesPerSecond).detection(detection)
-                .webhookTrust(webhookTrust).allowPrivateWebhookTargets(allowPrivateWebhookTargets);
+                .webhookTrust(webhookTrust).allowPrivateWebhookTargets(allowPrivateWebhookTargets).plaintextPayloads(plaintextPayloads);
     }
 
     /** Builder with the defaults of {@code bulwark serve}. */
@@ -106,6 +107,7 @@ public record ServerConfig(
         private DetectionSettings detection = DetectionSettings.defaults();
         private Path webhookTrust;
         private boolean allowPrivateWebhookTargets;
+        private boolean plaintextPayloads;
 
         public Builder dataDir(Path v) { dataDir = v; return this; }
         public Builder databaseUrl(String v) { databaseUrl = v; return this; }
@@ -131,12 +133,14 @@ public record ServerConfig(
         public Builder webhookTrust(Path v) { webhookTrust = v; return this; }
         /** Allow webhooks to loopback and private addresses (off by default: a webhook must not reach inside). */
         public Builder allowPrivateWebhookTargets(boolean v) { allowPrivateWebhookTargets = v; return this; }
+        /** BENCHMARKING ONLY: store device payloads unencrypted, to measure what encryption costs. */
+        public Builder plaintextPayloads(boolean v) { plaintextPayloads = v; return this; }
 
         public ServerConfig build() {
             return new ServerConfig(dataDir, databaseUrl, bindAddress, httpsPort, mqttPort, hostNames,
                     apiBodyLimit, operatorTokenTtl, bootstrapTokenTtl, deviceCertificateTtl, maxPayloadBytes,
                     deviceMessagesPerSecond, devPlaintextPort, deviceHttpsPort, tenantMaxConnections, tenantMessagesPerSecond, detection,
-                    webhookTrust, allowPrivateWebhookTargets);
+                    webhookTrust, allowPrivateWebhookTargets, plaintextPayloads);
         }
     }
 }

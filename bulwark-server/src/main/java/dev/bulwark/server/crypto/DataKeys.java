@@ -21,6 +21,21 @@ public final class DataKeys {
     private final Path dir;
     private final KeyWrapper kek;
     private final Map<String, byte[]> cache = new ConcurrentHashMap<>();
+    private final Map<String, javax.crypto.spec.SecretKeySpec> specs = new ConcurrentHashMap<>();
+    private static final ThreadLocal<javax.crypto.Cipher> GCM = ThreadLocal.withInitial(() -> {
+        try {
+            return javax.crypto.Cipher.getInstance("AES/GCM/NoPadding");
+        } catch (java.security.GeneralSecurityException e) {
+            throw new IllegalStateException(e);
+        }
+    });
+    private static final ThreadLocal<java.security.SecureRandom> RNG = ThreadLocal.withInitial(() -> {
+        try {
+            return java.security.SecureRandom.getInstance("DRBG");
+        } catch (java.security.NoSuchAlgorithmException e) {
+            return new java.security.SecureRandom();
+        }
+    });
 
     public DataKeys(DataDir dataDir, KeyWrapper kek) {
         this.dir = dataDir.dir("keys/data");
@@ -60,6 +75,7 @@ public final class DataKeys {
 
     /** Destroys a key for good: the file is overwritten, then deleted; the cached copy is wiped. */
     public void destroy(String id) {
+        specs.remove(id);
         byte[] k = cache.remove(id);
         if (k != null) {
             java.util.Arrays.fill(k, (byte) 0);
@@ -75,16 +91,33 @@ public final class DataKeys {
         }
     }
 
-    /** Seals {@code plaintext} under key {@code id}: nonce(12) | ciphertext+tag, bound to {@code aad}. */
+    /**
+     * Seals {@code plaintext} under key {@code id}: nonce(12) | ciphertext+tag, bound to {@code aad}. On the
+     * ingest path: one cipher and one DRBG per thread, one key spec per key, a random 96-bit nonce per message.
+     */
     public byte[] seal(String id, byte[] plaintext, byte[] aad) {
-        byte[] key = get(id).orElseThrow(() -> new IllegalStateException("data key " + id + " is gone"));
-        byte[] nonce = Secrets.randomBytes(12);
-        byte[] ct = FileKek.Aead.encrypt(key, nonce, plaintext, aad);
-        byte[] out = new byte[12 + ct.length];
+        javax.crypto.spec.SecretKeySpec spec = specs.get(id);
+        if (spec == null) {
+            spec = new javax.crypto.spec.SecretKeySpec(get(id).orElseThrow(() -> new IllegalStateException("data key " + id + " is gone")),
+                    "AES");
+            specs.put(id, spec);
+        }
+        byte[] out = new byte[12 + plaintext.length + 16];
+        byte[] nonce = new byte[12];
+        RNG.get().nextBytes(nonce);
         System.arraycopy(nonce, 0, out, 0, 12);
-        System.arraycopy(ct, 0, out, 12, ct.length);
-        return out;
+        try {
+            javax.crypto.Cipher c = GCM.get();
+            c.init(javax.crypto.Cipher.ENCRYPT_MODE, spec, new javax.crypto.spec.GCMParameterSpec(128, out, 0, 12));
+            c.updateAAD(aad);
+            c.doFinal(plaintext, 0, plaintext.length, out, 12);
+            return out;
+        } catch (java.security.GeneralSecurityException e) {
+            throw new IllegalStateException("payload encryption failed", e);
+        }
     }
+
+
 
     /** Opens what {@link #seal} made; empty when the key was destroyed. */
     public Optional<byte[]> open(String id, byte[] sealed, byte[] aad) {

@@ -33,10 +33,16 @@ public final class OwnerRoutes {
     private static final ObjectMapper JSON = new ObjectMapper();
     private final Services s;
     private final Ownership ownership;
+    private final DataLifecycle lifecycle;
 
-    public OwnerRoutes(Services s, Ownership ownership) {
+    public OwnerRoutes(Services s, Ownership ownership, DataLifecycle lifecycle) {
         this.s = s;
         this.ownership = ownership;
+        this.lifecycle = lifecycle;
+    }
+
+    /** A retention setting. */
+    public record Retention(Integer days) {
     }
 
     /** A new owner: personal data kept sealed under the owner's own key. */
@@ -58,10 +64,98 @@ public final class OwnerRoutes {
                 ApiRoute.delete("/api/v1/owners/{ownerId}", "deleteOwner")
                         .summary("Delete an owner account: the keys of its periods are destroyed and its data deleted")
                         .roles(TENANT_ADMIN, OWNER).audit("owner.delete").handle(this::delete),
+                ApiRoute.post("/api/v1/owners/{ownerId}/export", "exportOwnerData")
+                        .summary("Export an owner's data (JSON Lines) in the background; poll the export for progress")
+                        .roles(TENANT_ADMIN, OWNER).audit("owner.export").handle(this::export),
+                ApiRoute.get("/api/v1/owners/{ownerId}/exports/{exportId}", "getExport").summary("An export's state and progress")
+                        .roles(TENANT_ADMIN, OWNER).handle(this::exportState),
+                ApiRoute.get("/api/v1/owners/{ownerId}/exports/{exportId}/download", "downloadExport")
+                        .summary("The finished export, JSON Lines (operators' downloads are audited)")
+                        .roles(TENANT_ADMIN, OWNER).handle(this::download),
+                ApiRoute.put("/api/v1/tenants/{tenant}/retention", "setRetention")
+                        .summary("How many days device data is kept (default 90); older data is deleted by a scheduled job")
+                        .roles(TENANT_ADMIN).audit("tenant.retention.set").body("{\"days\":30}").handle(this::setRetention),
+                ApiRoute.get("/api/v1/tenants/{tenant}/retention", "getRetention").summary("The tenant's retention")
+                        .roles(TENANT_ADMIN, Role.AUDITOR).handle(this::getRetention),
                 ApiRoute.post("/api/v1/devices/{deviceId}/transfer", "transferDevice")
                         .summary("Hand a device to a new owner (or none): a new period with a new key, and a factory reset")
                         .roles(TENANT_ADMIN, FLEET_OPERATOR).audit("device.transfer").body("{\"owner\":\"ow-0123456789abcdef\"}")
                         .handle(this::transfer));
+    }
+
+    private String ownTenant(Call call) {
+        String t = call.path("tenant");
+        if (!call.tenant().value().equals(t)) {
+            throw Refusal.notFound();
+        }
+        return t;
+    }
+
+    private Response setRetention(Call call) {
+        String t = ownTenant(call);
+        Retention r = call.body(Retention.class);
+        if (r.days() == null || r.days() < 1 || r.days() > 3650) {
+            throw Refusal.invalid("days must be between 1 and 3650");
+        }
+        call.target("tenant:" + t);
+        call.tx(h -> {
+            lifecycle.setRetentionDays(h, t, r.days());
+            return null;
+        }, r.days() + " days");
+        return Response.ok(Map.of("days", r.days()));
+    }
+
+    private Response getRetention(Call call) {
+        String t = ownTenant(call);
+        return Response.ok(Map.of("days", call.read(h -> lifecycle.retentionDays(h, t))));
+    }
+
+    private Response export(Call call) {
+        String id = ownerId(call.path("ownerId"));
+        mayAct(call, id);
+        call.target("owner:" + id);
+        call.tx(h -> h.createQuery("SELECT COUNT(*) FROM owners WHERE tenant_id = :t AND id = :id").bind("t", call.tenant().value())
+                .bind("id", id).mapTo(Long.class).one() == 1 ? null : notFound());
+        String exportId = lifecycle.startExport(call.tenant().value(), id);
+        return new Response(202, Map.of("id", exportId, "state", "running", "status", "/api/v1/owners/" + id + "/exports/" + exportId));
+    }
+
+    private static Object notFound() {
+        throw Refusal.notFound();
+    }
+
+    private Map<String, Object> exportRow(Call call) {
+        String id = ownerId(call.path("ownerId"));
+        mayAct(call, id);
+        String exportId = call.path("exportId");
+        if (exportId == null || !exportId.matches("ex-[0-9a-f]{16}")) {
+            throw Refusal.notFound();
+        }
+        return lifecycle.export(call.tenant().value(), id, exportId).orElseThrow(Refusal::notFound);
+    }
+
+    private Response exportState(Call call) {
+        Map<String, Object> row = exportRow(call);
+        long total = ((Number) row.get("rows_total")).longValue();
+        long done = ((Number) row.get("rows_done")).longValue();
+        Map<String, Object> out = new LinkedHashMap<>();
+        out.put("id", row.get("id"));
+        out.put("state", row.get("state"));
+        out.put("rows", done);
+        out.put("progress", total == 0 ? ("done".equals(row.get("state")) ? 1.0 : 0.0) : Math.min(1.0, (double) done / total));
+        return Response.ok(out);
+    }
+
+    private Response download(Call call) throws java.io.IOException {
+        Map<String, Object> row = exportRow(call);
+        if (!"done".equals(row.get("state"))) {
+            throw Refusal.conflict("the export is " + row.get("state"));
+        }
+        if (!call.principal().roles().contains(OWNER)) {
+            s.db().tx(h -> s.audit().append(h, new AuditEntry(call.tenant().value(), call.principal().actor(), "owner.export.download",
+                    "owner:" + row.get("owner_id"), call.source(), AuditEntry.SUCCESS, "export " + row.get("id"))));
+        }
+        return Response.text("application/x-ndjson", java.nio.file.Files.readString(lifecycle.exportFile((String) row.get("id"))));
     }
 
     private static String ownerId(String v) {
@@ -155,7 +249,8 @@ public final class OwnerRoutes {
                 if (p.endMs() == null) {
                     ownership.transfer(h, tenant.value(), p.deviceId(), null, now); // the device goes on, owned by nobody
                 }
-                deleted[0] += h.createUpdate("DELETE FROM device_messages WHERE key_id = :k").bind("k", p.keyId()).execute();
+                deleted[0] += h.createUpdate("DELETE FROM device_messages WHERE tenant_id = :t AND device_id = :d AND key_id = :k")
+                        .bind("t", tenant.value()).bind("d", p.deviceId()).bind("k", p.keyId()).execute();
                 destroy.add(p.keyId());
                 devices.add(p.deviceId());
             }
@@ -183,6 +278,7 @@ public final class OwnerRoutes {
         String owner = req.owner() == null ? null : ownerId(req.owner());
         call.target("device:" + device);
         Ownership.Period p;
+        String previousOwner = s.db().read(h -> ownership.open(h, tenant.value(), device.value()).map(Ownership.Period::ownerId).orElse(null));
         try {
             p = transferTx(call, tenant, device, owner);
         } catch (RuntimeException e) {
@@ -194,6 +290,10 @@ public final class OwnerRoutes {
         out.put("owner", owner);
         out.put("periodStart", Views.time(p.startMs()));
         out.put("factoryReset", "queued");
+        if (previousOwner != null && !previousOwner.equals(owner)) {
+            // the previous owner's period is closed: their data is offered to them as an export
+            out.put("previousOwnerExport", lifecycle.startExport(tenant.value(), previousOwner));
+        }
         return Response.ok(out);
     }
 
@@ -205,6 +305,9 @@ public final class OwnerRoutes {
                 throw Refusal.invalid("no such owner in this tenant");
             }
             ownership.current(h, tenant.value(), device.value(), s.clock().nowMs());
+            // what the device reported belongs to the period that ends
+            h.createUpdate("UPDATE device_config SET reported = NULL, reported_ms = NULL WHERE tenant_id = :t AND device_id = :d")
+                    .bind("t", tenant.value()).bind("d", device.value()).execute();
             // the factory reset the device receives: its local data from the previous period goes too
             h.createUpdate("INSERT INTO commands (tenant_id, id, device_id, name, params, state, created_ms, expires_ms, created_by) "
                             + "VALUES (:t, :id, :d, 'factory-reset', '{}', 'queued', :now, :exp, :by)")

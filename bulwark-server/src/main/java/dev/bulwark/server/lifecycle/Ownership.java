@@ -45,6 +45,11 @@ public final class Ownership {
         return p;
     }
 
+    /** The device's open period if it is known here without a database read, else null. */
+    public Period cached(String tenant, String device) {
+        return current.get(tenant + "/" + device);
+    }
+
     /** Closes the device's open period and opens one for {@code owner} (null: no owner) with a new key. */
     public Period transfer(Handle h, String tenant, String device, String owner, long nowMs) {
         h.createUpdate("UPDATE ownership_periods SET end_ms = :now WHERE tenant_id = :t AND device_id = :d AND end_ms IS NULL")

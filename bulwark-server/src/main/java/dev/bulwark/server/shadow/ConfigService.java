@@ -50,6 +50,41 @@ public final class ConfigService {
         this.link = link;
     }
 
+    private volatile dev.bulwark.server.lifecycle.Ownership ownership;
+
+    /** Seals reported configuration under the device's ownership-period key from now on. */
+    public void attach(dev.bulwark.server.lifecycle.Ownership ownership) {
+        this.ownership = ownership;
+    }
+
+    private static final String SEALED = "sealed:";
+
+    private String seal(Handle h, TenantId tenant, DeviceId device, JsonNode reported, long now) {
+        dev.bulwark.server.lifecycle.Ownership o = ownership;
+        if (o == null) {
+            return reported.toString();
+        }
+        var period = o.current(h, tenant.value(), device.value(), now);
+        byte[] sealed = o.keys().seal(period.keyId(), reported.toString().getBytes(StandardCharsets.UTF_8),
+                dev.bulwark.server.lifecycle.Ownership.aad(tenant.value(), device.value(), "config-reported"));
+        return SEALED + period.keyId() + ":" + java.util.Base64.getEncoder().encodeToString(sealed);
+    }
+
+    private JsonNode open(TenantId tenant, DeviceId device, String stored) {
+        if (stored == null || !stored.startsWith(SEALED)) {
+            return ModelStore.parse(stored);
+        }
+        dev.bulwark.server.lifecycle.Ownership o = ownership;
+        int colon = stored.indexOf(':', SEALED.length());
+        if (o == null || colon < 0) {
+            return null;
+        }
+        String keyId = stored.substring(SEALED.length(), colon);
+        return o.keys().open(keyId, java.util.Base64.getDecoder().decode(stored.substring(colon + 1)),
+                        dev.bulwark.server.lifecycle.Ownership.aad(tenant.value(), device.value(), "config-reported"))
+                .map(b -> ModelStore.parse(new String(b, StandardCharsets.UTF_8))).orElse(null); // a destroyed key: nothing
+    }
+
     public Optional<Config> find(Handle h, TenantId tenant, DeviceId device) {
         return h.createQuery("SELECT * FROM device_config WHERE tenant_id = :t AND device_id = :d")
                 .bind("t", tenant.value()).bind("d", device.value())
@@ -59,7 +94,7 @@ public final class ConfigService {
                     long rm = rs.getLong("reported_ms");
                     Long reportedMs = rs.wasNull() ? null : rm;
                     return new Config(ModelStore.parse(rs.getString("desired")), rs.getLong("desired_version"), desiredMs,
-                            ModelStore.parse(rs.getString("reported")), reportedMs);
+                            open(tenant, device, rs.getString("reported")), reportedMs);
                 }).findOne();
     }
 
@@ -84,11 +119,12 @@ public final class ConfigService {
     public void report(TenantId tenant, DeviceId device, JsonNode reported) {
         long now = clock.nowMs();
         db.tx(h -> {
+            String doc = seal(h, tenant, device, reported, now);
             int n = h.createUpdate("UPDATE device_config SET reported = :doc, reported_ms = :now WHERE tenant_id = :t AND device_id = :d")
-                    .bind("doc", reported.toString()).bind("now", now).bind("t", tenant.value()).bind("d", device.value()).execute();
+                    .bind("doc", doc).bind("now", now).bind("t", tenant.value()).bind("d", device.value()).execute();
             if (n == 0) {
                 h.createUpdate("INSERT INTO device_config (tenant_id, device_id, desired_version, reported, reported_ms) VALUES (:t, :d, 0, :doc, :now)")
-                        .bind("doc", reported.toString()).bind("now", now).bind("t", tenant.value()).bind("d", device.value()).execute();
+                        .bind("doc", doc).bind("now", now).bind("t", tenant.value()).bind("d", device.value()).execute();
             }
             return null;
         });

@@ -35,7 +35,8 @@ public final class GroupCommitWriter implements AutoCloseable {
         void failed(Throwable cause);
     }
 
-    private record Pending(DeviceMessage message, Completion completion) {
+    /** A queued message; {@code keyId} and {@code sealed} are set when it was sealed before it was queued. */
+    private record Pending(DeviceMessage message, Completion completion, String keyId, byte[] sealed) {
     }
 
     private static final String INSERT = "INSERT INTO device_messages (tenant_id, device_id, kind, received_ms, qos, channel, source, "
@@ -74,7 +75,20 @@ public final class GroupCommitWriter implements AutoCloseable {
 
     /** Queues a message; false when the writer is saturated or closed (nothing was queued). */
     public boolean submit(DeviceMessage message, Completion completion) {
-        return running && queue.offer(new Pending(message, completion));
+        if (!running) {
+            return false;
+        }
+        // Sealing happens here, on the caller's thread (the device's event loop), when the device's period is
+        // known: the encryption cost spreads over the event loops instead of queueing on the one writer thread.
+        if (ownership != null) {
+            var period = ownership.cached(message.tenantId(), message.deviceId());
+            if (period != null) {
+                byte[] sealed = ownership.keys().seal(period.keyId(), message.payload(),
+                        dev.bulwark.server.lifecycle.Ownership.aad(message.tenantId(), message.deviceId(), message.kind()));
+                return queue.offer(new Pending(message, completion, period.keyId(), sealed));
+            }
+        }
+        return queue.offer(new Pending(message, completion, null, null));
     }
 
     public long committedMessages() {
@@ -126,7 +140,10 @@ public final class GroupCommitWriter implements AutoCloseable {
                         ps.setString(6, m.channel());
                         ps.setString(7, m.source());
                         ps.setString(8, m.connection());
-                        if (ownership == null) {
+                        if (p.keyId() != null) {
+                            ps.setBytes(9, p.sealed());
+                            ps.setString(10, p.keyId());
+                        } else if (ownership == null) {
                             ps.setBytes(9, m.payload());
                             ps.setString(10, null);
                         } else {

@@ -73,12 +73,27 @@ class OwnershipTest extends NodePerTest {
         send("factory-test");
         assertThat(api.post("/api/v1/devices/thermo-1/transfer", admin, Map.of("owner", ada.get("id").asText())).status()).isEqualTo(200);
         send("ada-secret");
+        assertThat(kit.pub(device, "-i", "thermo-1", "-q", "1", "-t", "devices/thermo-1/events", "-m", "{\"m\":\"ada-event\"}").output())
+                .contains("PUBACK");
+        assertThat(kit.pub(device, "-i", "thermo-1", "-q", "1", "-t", "devices/thermo-1/config/reported", "-m", "{\"home\":\"ada-street\"}")
+                .output()).contains("PUBACK");
+        await().atMost(Duration.ofSeconds(10)).until(() -> api.get("/api/v1/devices/thermo-1/config", admin).json().path("reported")
+                .path("home").asText().equals("ada-street"));
+        String storedReport = server.sql(h -> h.createQuery("SELECT reported FROM device_config").mapTo(String.class).one());
+        assertThat(storedReport).startsWith("sealed:").doesNotContain("ada-street");
         assertThat(api.post("/api/v1/devices/thermo-1/transfer", admin, Map.of("owner", bob.get("id").asText())).status()).isEqualTo(200);
+        // what the device reported in Ada's period is gone with it; Bob gets no config and no events of hers
+        assertThat(api.get("/api/v1/devices/thermo-1/config", admin).json().path("reported").isMissingNode()
+                || api.get("/api/v1/devices/thermo-1/config", admin).json().path("reported").isNull()).isTrue();
+        assertThat(api.get("/api/v1/devices/thermo-1/config", bob.get("token").asText()).status()).isEqualTo(403);
+        assertThat(api.get("/api/v1/devices/thermo-1/telemetry?kind=events", bob.get("token").asText()).json().get("items")).isEmpty();
+        assertThat(api.get("/api/v1/devices/thermo-1/telemetry?kind=events", ada.get("token").asText()).json().get("items")).hasSize(1);
         send("bob-reading");
 
         // stored encrypted: the markers are nowhere in the table, and three periods used three keys
         assertThat(server.count("SELECT COUNT(*) FROM device_messages WHERE key_id IS NULL")).isZero();
         assertThat(server.count("SELECT COUNT(DISTINCT key_id) FROM device_messages")).isEqualTo(3);
+        assertThat(server.count("SELECT COUNT(*) FROM ownership_periods WHERE device_id = 'thermo-1'")).isEqualTo(3);
         List<byte[]> payloads = server.sql(h -> h.createQuery("SELECT payload FROM device_messages").mapTo(byte[].class).list());
         payloads.forEach(p -> assertThat(new String(p, StandardCharsets.ISO_8859_1)).doesNotContain("secret").doesNotContain("reading"));
 
@@ -159,6 +174,56 @@ class OwnershipTest extends NodePerTest {
         }
         assertThat(adaRows).as("Ada's two messages in the backup open with nothing left").isEqualTo(2);
         assertThat(opened).as("the rest of the backup still opens: the check itself works").isEqualTo(1);
+    }
+
+    @Test
+    void an_owner_exports_their_data_and_the_previous_owner_is_offered_one_at_transfer() throws Exception {
+        JsonNode ada = owner("Ada");
+        JsonNode bob = owner("Bob");
+        String adaToken = ada.get("token").asText();
+        api.post("/api/v1/devices/thermo-1/transfer", admin, Map.of("owner", ada.get("id").asText()));
+        send("ada-1");
+        send("ada-2");
+        ApiClient.Result started = api.post("/api/v1/owners/" + ada.get("id").asText() + "/export", adaToken, null);
+        assertThat(started.status()).as(started.body()).isEqualTo(202);
+        String status = started.json().get("status").asText();
+        await().atMost(Duration.ofSeconds(15)).until(() -> api.get(status, adaToken).json().path("state").asText().equals("done"));
+        assertThat(api.get(status, adaToken).json().get("progress").asDouble()).isEqualTo(1.0);
+        String jsonl = api.get(status + "/download", adaToken).body();
+        List<String> lines = jsonl.lines().toList();
+        assertThat(lines).hasSize(3);
+        assertThat(lines.get(0)).contains("\"type\":\"owner\"").contains("thermo-1");
+        assertThat(lines.stream().skip(1).map(l -> new String(java.util.Base64.getDecoder().decode(
+                l.replaceAll(".*\"payloadBase64\":\"([^\"]*)\".*", "$1")), StandardCharsets.UTF_8)).toList())
+                .containsExactly("{\"m\":\"ada-1\"}", "{\"m\":\"ada-2\"}");
+        // another owner reaches neither the export nor the start of one
+        assertThat(api.get(status, bob.get("token").asText()).status()).isEqualTo(404);
+        assertThat(api.post("/api/v1/owners/" + ada.get("id").asText() + "/export", bob.get("token").asText(), null).status()).isEqualTo(404);
+        // resale: Ada's period closes and she is offered an export of it
+        ApiClient.Result resale = api.post("/api/v1/devices/thermo-1/transfer", admin, Map.of("owner", bob.get("id").asText()));
+        assertThat(resale.json().get("previousOwnerExport").asText()).startsWith("ex-");
+        // an operator downloading an owner's export is audited
+        String offered = "/api/v1/owners/" + ada.get("id").asText() + "/exports/" + resale.json().get("previousOwnerExport").asText();
+        await().atMost(Duration.ofSeconds(15)).until(() -> api.get(offered, admin).json().path("state").asText().equals("done"));
+        assertThat(api.get(offered + "/download", admin).body()).contains("payloadBase64");
+        assertThat(server.count("SELECT COUNT(*) FROM audit_log WHERE action = 'owner.export.download'")).isEqualTo(1);
+    }
+
+    @Test
+    void retention_deletes_what_is_older_than_the_tenant_keeps_and_audits_it() {
+        send("old");
+        assertThat(api.send("PUT", "/api/v1/tenants/acme/retention", admin, "application/json", "{\"days\":1}".getBytes()).status())
+                .isEqualTo(200);
+        assertThat(api.get("/api/v1/tenants/acme/retention", admin).json().get("days").asInt()).isEqualTo(1);
+        server.clock().advance(Duration.ofDays(2));
+        send("new");
+        await().atMost(Duration.ofSeconds(30)).until(() -> markers(admin).equals(List.of("new")));
+        assertThat(server.count("SELECT COUNT(*) FROM audit_log WHERE action = 'retention.purge'")).isEqualTo(1);
+        String other = server.tenantWithOperator("globex", "root", "tenant-admin");
+        assertThat(api.send("PUT", "/api/v1/tenants/acme/retention", other, "application/json", "{\"days\":5}".getBytes()).status())
+                .isEqualTo(404);
+        assertThat(api.send("PUT", "/api/v1/tenants/acme/retention", admin, "application/json", "{\"days\":0}".getBytes()).status())
+                .isEqualTo(422);
     }
 
     private static String findDb(Path dir) throws Exception {

@@ -1,0 +1,179 @@
+package dev.bulwark.server.lifecycle;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.bulwark.server.Clock;
+import dev.bulwark.server.audit.AuditEntry;
+import dev.bulwark.server.audit.AuditLog;
+import dev.bulwark.server.config.DataDir;
+import dev.bulwark.server.crypto.Secrets;
+import dev.bulwark.server.store.Database;
+import java.io.BufferedWriter;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.nio.file.attribute.PosixFilePermissions;
+import java.util.Base64;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Retention and export. Retention deletes each tenant's device messages older than its retention period
+ * (default 90 days) with one range delete per tenant, and audits what it removed. An export writes an
+ * owner's data (profile, periods, every message of their periods, decrypted) as JSON Lines to an owner-only
+ * file, in the background, with progress.
+ */
+public final class DataLifecycle implements AutoCloseable {
+    private static final Logger LOG = LoggerFactory.getLogger(DataLifecycle.class);
+    private static final ObjectMapper JSON = new ObjectMapper();
+    public static final int DEFAULT_RETENTION_DAYS = 90;
+
+    private final Database db;
+    private final Clock clock;
+    private final AuditLog audit;
+    private final Ownership ownership;
+    private final Path exportDir;
+    private final ExecutorService exports = Executors.newSingleThreadExecutor(r -> {
+        Thread t = new Thread(r, "bulwark-exports");
+        t.setDaemon(true);
+        return t;
+    });
+
+    public DataLifecycle(Database db, Clock clock, AuditLog audit, Ownership ownership, DataDir dataDir) {
+        this.db = db;
+        this.clock = clock;
+        this.audit = audit;
+        this.ownership = ownership;
+        this.exportDir = dataDir.dir("exports");
+    }
+
+    public int retentionDays(org.jdbi.v3.core.Handle h, String tenant) {
+        return h.createQuery("SELECT retention_days FROM tenant_settings WHERE tenant_id = :t").bind("t", tenant).mapTo(Integer.class)
+                .findOne().orElse(DEFAULT_RETENTION_DAYS);
+    }
+
+    public void setRetentionDays(org.jdbi.v3.core.Handle h, String tenant, int days) {
+        long now = clock.nowMs();
+        if (h.createUpdate("UPDATE tenant_settings SET retention_days = :d, updated_ms = :now WHERE tenant_id = :t")
+                .bind("d", days).bind("now", now).bind("t", tenant).execute() == 0) {
+            h.createUpdate("INSERT INTO tenant_settings (tenant_id, retention_days, updated_ms) VALUES (:t, :d, :now)")
+                    .bind("t", tenant).bind("d", days).bind("now", now).execute();
+        }
+    }
+
+    /** Deletes what is older than each tenant's retention; returns the number of messages deleted. */
+    public long enforceRetention() {
+        long now = clock.nowMs();
+        List<String> tenants = db.read(h -> h.createQuery("SELECT id FROM tenants").mapTo(String.class).list());
+        long total = 0;
+        for (String t : tenants) {
+            long deleted = db.tx(h -> {
+                long cutoff = now - retentionDays(h, t) * 86_400_000L;
+                int n = h.createUpdate("DELETE FROM device_messages WHERE tenant_id = :t AND received_ms < :cutoff")
+                        .bind("t", t).bind("cutoff", cutoff).execute();
+                if (n > 0) {
+                    audit.append(h, new AuditEntry(t, "system", "retention.purge", "device_messages", "local", AuditEntry.SUCCESS,
+                            n + " messages received before " + java.time.Instant.ofEpochMilli(cutoff) + " deleted"));
+                }
+                return (long) n;
+            });
+            total += deleted;
+        }
+        return total;
+    }
+
+    /** Starts an export of {@code owner}'s data; returns its id. */
+    public String startExport(String tenant, String owner) {
+        String id = "ex-" + Secrets.randomHex(8);
+        long now = clock.nowMs();
+        db.tx(h -> h.createUpdate("INSERT INTO exports (id, tenant_id, owner_id, state, rows_total, rows_done, created_ms) "
+                        + "VALUES (:id, :t, :o, 'running', 0, 0, :now)").bind("id", id).bind("t", tenant).bind("o", owner).bind("now", now)
+                .execute());
+        exports.execute(() -> runExport(id, tenant, owner));
+        return id;
+    }
+
+    public Optional<Map<String, Object>> export(String tenant, String owner, String id) {
+        return db.read(h -> h.createQuery("SELECT * FROM exports WHERE tenant_id = :t AND owner_id = :o AND id = :id")
+                .bind("t", tenant).bind("o", owner).bind("id", id).mapToMap().findOne());
+    }
+
+    public Path exportFile(String id) {
+        return exportDir.resolve(id + ".jsonl");
+    }
+
+    private void runExport(String id, String tenant, String owner) {
+        Path file = exportFile(id);
+        try {
+            Files.createFile(file, PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rw-------")));
+            List<Ownership.Period> periods = db.read(h -> ownership.ofOwner(h, tenant, owner));
+            long total = 0;
+            for (Ownership.Period p : periods) {
+                total += db.read(h -> h.createQuery("SELECT COUNT(*) FROM device_messages WHERE tenant_id = :t AND device_id = :d AND key_id = :k")
+                        .bind("t", tenant).bind("d", p.deviceId()).bind("k", p.keyId()).mapTo(Long.class).one());
+            }
+            long rowsTotal = total;
+            db.tx(h -> h.createUpdate("UPDATE exports SET rows_total = :n WHERE id = :id").bind("n", rowsTotal).bind("id", id).execute());
+            long done = 0;
+            try (BufferedWriter w = Files.newBufferedWriter(file, StandardCharsets.UTF_8, StandardOpenOption.APPEND)) {
+                ObjectNode head = JSON.createObjectNode().put("type", "owner").put("owner", owner).put("tenant", tenant);
+                var ps = head.putArray("periods");
+                for (Ownership.Period p : periods) {
+                    ps.addObject().put("device", p.deviceId()).put("from", java.time.Instant.ofEpochMilli(p.startMs()).toString())
+                            .put("to", p.endMs() == null ? null : java.time.Instant.ofEpochMilli(p.endMs()).toString());
+                }
+                w.write(head.toString());
+                w.newLine();
+                for (Ownership.Period p : periods) {
+                    long lastId = 0;
+                    while (true) {
+                        long after = lastId;
+                        List<Map<String, Object>> rows = db.read(h -> h.createQuery("SELECT id, kind, received_ms, payload FROM device_messages "
+                                        + "WHERE tenant_id = :t AND device_id = :d AND key_id = :k AND id > :after ORDER BY id LIMIT 1000")
+                                .bind("t", tenant).bind("d", p.deviceId()).bind("k", p.keyId()).bind("after", after).mapToMap().list());
+                        if (rows.isEmpty()) {
+                            break;
+                        }
+                        for (Map<String, Object> r : rows) {
+                            byte[] payload = ownership.keys().open(p.keyId(), (byte[]) r.get("payload"),
+                                    Ownership.aad(tenant, p.deviceId(), (String) r.get("kind"))).orElse(new byte[0]);
+                            ObjectNode line = JSON.createObjectNode().put("type", "message").put("device", p.deviceId())
+                                    .put("kind", (String) r.get("kind"))
+                                    .put("receivedAt", java.time.Instant.ofEpochMilli(((Number) r.get("received_ms")).longValue()).toString())
+                                    .put("payloadBase64", Base64.getEncoder().encodeToString(payload));
+                            w.write(line.toString());
+                            w.newLine();
+                            lastId = ((Number) r.get("id")).longValue();
+                        }
+                        done += rows.size();
+                        long d = done;
+                        db.tx(h -> h.createUpdate("UPDATE exports SET rows_done = :d WHERE id = :id").bind("d", d).bind("id", id).execute());
+                    }
+                }
+            }
+            long d = done;
+            db.tx(h -> h.createUpdate("UPDATE exports SET state = 'done', rows_done = :d, finished_ms = :now WHERE id = :id")
+                    .bind("d", d).bind("now", clock.nowMs()).bind("id", id).execute());
+        } catch (IOException | RuntimeException e) {
+            LOG.error("export {} failed: {}", id, e.toString());
+            db.tx(h -> h.createUpdate("UPDATE exports SET state = 'failed', finished_ms = :now WHERE id = :id")
+                    .bind("now", clock.nowMs()).bind("id", id).execute());
+            if (e instanceof IOException io) {
+                throw new UncheckedIOException(io);
+            }
+        }
+    }
+
+    @Override
+    public void close() {
+        exports.shutdownNow();
+    }
+}
