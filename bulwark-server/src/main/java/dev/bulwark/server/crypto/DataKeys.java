@@ -21,6 +21,7 @@ public final class DataKeys {
     private final Path dir;
     private final KeyWrapper kek;
     private final Map<String, byte[]> cache = new ConcurrentHashMap<>();
+    private final java.util.Set<String> destroyed = ConcurrentHashMap.newKeySet();
     private final Map<String, javax.crypto.spec.SecretKeySpec> specs = new ConcurrentHashMap<>();
     private static final ThreadLocal<javax.crypto.Cipher> GCM = ThreadLocal.withInitial(() -> {
         try {
@@ -53,7 +54,7 @@ public final class DataKeys {
 
     /** The key, or empty when it was destroyed (or never existed). */
     public Optional<byte[]> get(String id) {
-        if (id == null || !id.matches("dk-[0-9a-f]{24}")) {
+        if (id == null || !id.matches("dk-[0-9a-f]{24}") || destroyed.contains(id)) {
             return Optional.empty();
         }
         byte[] k = cache.get(id);
@@ -70,16 +71,18 @@ public final class DataKeys {
             throw new UncheckedIOException(e);
         }
         cache.put(id, k);
+        if (destroyed.contains(id)) {
+            cache.remove(id); // destroyed meanwhile
+            return Optional.empty();
+        }
         return Optional.of(k);
     }
 
     /** Destroys a key for good: the file is overwritten, then deleted; the cached copy is wiped. */
     public void destroy(String id) {
+        destroyed.add(id);
         specs.remove(id);
-        byte[] k = cache.remove(id);
-        if (k != null) {
-            java.util.Arrays.fill(k, (byte) 0);
-        }
+        cache.remove(id); // not zeroed in place: a reader may hold it this instant
         Path f = dir.resolve(id);
         try {
             if (Files.exists(f)) {
@@ -96,7 +99,7 @@ public final class DataKeys {
      * ingest path: one cipher and one DRBG per thread, one key spec per key, a random 96-bit nonce per message.
      */
     public byte[] seal(String id, byte[] plaintext, byte[] aad) {
-        javax.crypto.spec.SecretKeySpec spec = specs.get(id);
+        javax.crypto.spec.SecretKeySpec spec = destroyed.contains(id) ? null : specs.get(id);
         if (spec == null) {
             spec = new javax.crypto.spec.SecretKeySpec(get(id).orElseThrow(() -> new IllegalStateException("data key " + id + " is gone")),
                     "AES");
@@ -125,7 +128,11 @@ public final class DataKeys {
         if (key.isEmpty() || sealed.length < 28) {
             return Optional.empty();
         }
-        return Optional.of(FileKek.Aead.decrypt(key.get(), java.util.Arrays.copyOf(sealed, 12),
-                java.util.Arrays.copyOfRange(sealed, 12, sealed.length), aad));
+        try {
+            return Optional.of(FileKek.Aead.decrypt(key.get(), java.util.Arrays.copyOf(sealed, 12),
+                    java.util.Arrays.copyOfRange(sealed, 12, sealed.length), aad));
+        } catch (IllegalStateException altered) {
+            return Optional.empty(); // altered ciphertext, or sealed under another key
+        }
     }
 }

@@ -106,6 +106,20 @@ public final class DataLifecycle implements AutoCloseable {
                 .bind("t", tenant).bind("o", owner).bind("id", id).mapToMap().findOne());
     }
 
+    /** Deletes an owner's exports, rows and files (part of deleting the owner). */
+    public void deleteExports(String tenant, String owner) {
+        List<String> ids = db.read(h -> h.createQuery("SELECT id FROM exports WHERE tenant_id = :t AND owner_id = :o")
+                .bind("t", tenant).bind("o", owner).mapTo(String.class).list());
+        for (String id : ids) {
+            try {
+                Files.deleteIfExists(exportFile(id));
+            } catch (IOException e) {
+                LOG.error("export file {} could not be deleted: {}", id, e.toString());
+            }
+        }
+        db.tx(h -> h.createUpdate("DELETE FROM exports WHERE tenant_id = :t AND owner_id = :o").bind("t", tenant).bind("o", owner).execute());
+    }
+
     public Path exportFile(String id) {
         return exportDir.resolve(id + ".jsonl");
     }
@@ -160,8 +174,11 @@ public final class DataLifecycle implements AutoCloseable {
                 }
             }
             long d = done;
-            db.tx(h -> h.createUpdate("UPDATE exports SET state = 'done', rows_done = :d, finished_ms = :now WHERE id = :id")
+            int stillThere = db.tx(h -> h.createUpdate("UPDATE exports SET state = 'done', rows_done = :d, finished_ms = :now WHERE id = :id")
                     .bind("d", d).bind("now", clock.nowMs()).bind("id", id).execute());
+            if (stillThere == 0) {
+                Files.deleteIfExists(file); // the owner was deleted while this ran: the export goes too
+            }
         } catch (IOException | RuntimeException e) {
             LOG.error("export {} failed: {}", id, e.toString());
             db.tx(h -> h.createUpdate("UPDATE exports SET state = 'failed', finished_ms = :now WHERE id = :id")

@@ -155,7 +155,11 @@ public final class OwnerRoutes {
             s.db().tx(h -> s.audit().append(h, new AuditEntry(call.tenant().value(), call.principal().actor(), "owner.export.download",
                     "owner:" + row.get("owner_id"), call.source(), AuditEntry.SUCCESS, "export " + row.get("id"))));
         }
-        return Response.text("application/x-ndjson", java.nio.file.Files.readString(lifecycle.exportFile((String) row.get("id"))));
+        java.nio.file.Path file = lifecycle.exportFile((String) row.get("id"));
+        if (!java.nio.file.Files.exists(file)) {
+            throw Refusal.notFound();
+        }
+        return Response.text("application/x-ndjson", java.nio.file.Files.readString(file));
     }
 
     private static String ownerId(String v) {
@@ -241,13 +245,49 @@ public final class OwnerRoutes {
         List<String> destroy = new ArrayList<>();
         List<String> devices = new ArrayList<>();
         long[] deleted = new long[1];
+        try {
+            deleteTx(call, tenant, id, destroy, devices, deleted);
+        } finally {
+            devices.forEach(d -> ownership.forget(tenant.value(), d));
+        }
+        // after the commit: a failed transaction must not leave rows whose keys are gone
+        for (String k : destroy) {
+            try {
+                ownership.keys().destroy(k);
+            } catch (RuntimeException e) {
+                org.slf4j.LoggerFactory.getLogger(OwnerRoutes.class).error("data key {} could not be destroyed: {}", k, e.toString());
+            }
+        }
+        // rows sealed under those keys that committed while the deletion ran: nothing can open them; they go too
+        if (!devices.isEmpty()) {
+            s.db().tx(h -> {
+                for (String d : new java.util.HashSet<>(devices)) {
+                    deleted[0] += h.createUpdate("DELETE FROM device_messages WHERE tenant_id = :t AND device_id = :d AND key_id IN (<k>)")
+                            .bind("t", tenant.value()).bind("d", d).bindList("k", destroy).execute();
+                }
+                return null;
+            });
+        }
+        lifecycle.deleteExports(tenant.value(), id);
+        Map<String, Object> out = new LinkedHashMap<>();
+        out.put("id", id);
+        out.put("keysDestroyed", destroy.size());
+        out.put("messagesDeleted", deleted[0]);
+        return Response.ok(out);
+    }
+
+    private void deleteTx(Call call, TenantId tenant, String id, List<String> destroy, List<String> devices, long[] deleted) {
         call.tx(h -> {
             String ownerKey = h.createQuery("SELECT key_id FROM owners WHERE tenant_id = :t AND id = :id FOR UPDATE")
                     .bind("t", tenant.value()).bind("id", id).mapTo(String.class).findOne().orElseThrow(Refusal::notFound);
             long now = s.clock().nowMs();
             for (Ownership.Period p : ownership.ofOwner(h, tenant.value(), id)) {
                 if (p.endMs() == null) {
+                    s.devices().lock(h, tenant, DeviceId.of(p.deviceId()));
                     ownership.transfer(h, tenant.value(), p.deviceId(), null, now); // the device goes on, owned by nobody
+                    // what it reported in the owner's period goes with the owner
+                    h.createUpdate("UPDATE device_config SET reported = NULL, reported_ms = NULL WHERE tenant_id = :t AND device_id = :d")
+                            .bind("t", tenant.value()).bind("d", p.deviceId()).execute();
                 }
                 deleted[0] += h.createUpdate("DELETE FROM device_messages WHERE tenant_id = :t AND device_id = :d AND key_id = :k")
                         .bind("t", tenant.value()).bind("d", p.deviceId()).bind("k", p.keyId()).execute();
@@ -261,14 +301,6 @@ public final class OwnerRoutes {
             destroy.add(ownerKey);
             return null;
         }, "owner deleted");
-        // after the commit: a failed transaction must not leave rows whose keys are gone
-        destroy.forEach(ownership.keys()::destroy);
-        devices.forEach(d -> ownership.forget(tenant.value(), d));
-        Map<String, Object> out = new LinkedHashMap<>();
-        out.put("id", id);
-        out.put("keysDestroyed", destroy.size());
-        out.put("messagesDeleted", deleted[0]);
-        return Response.ok(out);
     }
 
     private Response transfer(Call call) {
@@ -281,9 +313,8 @@ public final class OwnerRoutes {
         String previousOwner = s.db().read(h -> ownership.open(h, tenant.value(), device.value()).map(Ownership.Period::ownerId).orElse(null));
         try {
             p = transferTx(call, tenant, device, owner);
-        } catch (RuntimeException e) {
-            ownership.forget(tenant.value(), device.value()); // the cache must not keep a period that was rolled back
-            throw e;
+        } finally {
+            ownership.forget(tenant.value(), device.value()); // the next message reads the committed period
         }
         Map<String, Object> out = new LinkedHashMap<>();
         out.put("device", device.value());
@@ -300,8 +331,8 @@ public final class OwnerRoutes {
     private Ownership.Period transferTx(Call call, TenantId tenant, DeviceId device, String owner) {
         return call.tx(h -> {
             s.devices().lock(h, tenant, device);
-            if (owner != null && h.createQuery("SELECT COUNT(*) FROM owners WHERE tenant_id = :t AND id = :id").bind("t", tenant.value())
-                    .bind("id", owner).mapTo(Long.class).one() == 0) {
+            if (owner != null && h.createQuery("SELECT id FROM owners WHERE tenant_id = :t AND id = :id FOR UPDATE").bind("t", tenant.value())
+                    .bind("id", owner).mapTo(String.class).findOne().isEmpty()) {
                 throw Refusal.invalid("no such owner in this tenant");
             }
             ownership.current(h, tenant.value(), device.value(), s.clock().nowMs());

@@ -219,6 +219,11 @@ public final class DeviceSession implements dev.bulwark.server.device.LiveSessio
                 return;
             }
         }
+        if (kind.equals("config-reported") && payload.length > ConfigService.MAX_REPORTED) {
+            refuse("payload-too-large", "a reported configuration is at most " + ConfigService.MAX_REPORTED + " bytes",
+                    "topic:" + MqttListener.clip(topic), MqttDisconnectReasonCode.PACKET_TOO_LARGE);
+            return;
+        }
         String commandId = kind.equals("command-result") ? topic.split("/")[3] : null;
         vertx.executeBlocking(() -> {
             if (commandId == null) {

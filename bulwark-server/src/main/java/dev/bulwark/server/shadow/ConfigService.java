@@ -118,6 +118,24 @@ public final class ConfigService {
     /** Stores what the device reports (blocking; call off the event loop). */
     public void report(TenantId tenant, DeviceId device, JsonNode reported) {
         long now = clock.nowMs();
+        if (reported.toString().length() > MAX_REPORTED) {
+            throw new IllegalArgumentException("a reported configuration is at most " + MAX_REPORTED + " characters");
+        }
+        dev.bulwark.server.lifecycle.Ownership o = ownership;
+        try {
+            reportTx(tenant, device, reported, now);
+        } catch (RuntimeException e) {
+            if (o != null) {
+                o.forget(tenant.value(), device.value()); // a period opened in the rolled-back transaction is not cached
+            }
+            throw e;
+        }
+    }
+
+    /** Sealed and base64-encoded, a reported document of this size still fits its column. */
+    public static final int MAX_REPORTED = 32 * 1024;
+
+    private void reportTx(TenantId tenant, DeviceId device, JsonNode reported, long now) {
         db.tx(h -> {
             String doc = seal(h, tenant, device, reported, now);
             int n = h.createUpdate("UPDATE device_config SET reported = :doc, reported_ms = :now WHERE tenant_id = :t AND device_id = :d")

@@ -48,7 +48,7 @@ class EveryRouteIsolationTest {
     static final List<String> TENANT_TABLES = List.of("operators", "api_tokens", "devices", "device_certificates",
             "device_tokens", "tenant_cas", "ca_challenges", "device_messages", "models", "model_commands", "device_config", "commands",
             "webhooks", "enrollment_tokens", "firmware_roots", "firmware_releases", "rollouts", "rollout_devices", "owners",
-            "ownership_periods");
+            "ownership_periods", "exports", "tenant_settings");
 
     @Parameter
     Backend backend;
@@ -141,6 +141,10 @@ class EveryRouteIsolationTest {
         assertThat(api.post("/api/v1/devices/" + VICTIM_DEVICE + "/transfer", victimAdmin, Map.of("owner", owner2.get("id").asText())).status())
                 .isEqualTo(200);
         pathValues.put("ownerId", owner2.get("id").asText());
+        ApiClient.Result export = api.post("/api/v1/owners/" + owner2.get("id").asText() + "/export", victimAdmin, null);
+        assertThat(export.status()).as(export.body()).isEqualTo(202);
+        pathValues.put("exportId", export.json().get("id").asText());
+        markers.add(export.json().get("id").asText());
         markers.addAll(List.of(owner2.get("id").asText(), "Victim Second Owner", "Victim Owner Person"));
         pathValues.put("webhookId", webhook.get("id").asText());
         pathValues.put("banId", ban.id());

@@ -207,6 +207,12 @@ class OwnershipTest extends NodePerTest {
         await().atMost(Duration.ofSeconds(15)).until(() -> api.get(offered, admin).json().path("state").asText().equals("done"));
         assertThat(api.get(offered + "/download", admin).body()).contains("payloadBase64");
         assertThat(server.count("SELECT COUNT(*) FROM audit_log WHERE action = 'owner.export.download'")).isEqualTo(1);
+        // deleting the account takes the exports (decrypted copies) with it
+        assertThat(api.delete("/api/v1/owners/" + ada.get("id").asText(), admin).status()).isEqualTo(200);
+        try (Stream<Path> left = Files.list(server.dataDir().resolve("exports"))) {
+            assertThat(left.count()).isZero();
+        }
+        assertThat(api.get(offered, admin).status()).isEqualTo(404);
     }
 
     @Test
