@@ -108,6 +108,11 @@ public final class DeviceHttpsServer {
      * with the source checks of the monitor (ban, tarpit), and runs {@code then} on the event loop.
      */
     void withDevice(RoutingContext ctx, java.util.function.Consumer<DevicePrincipal> then) {
+        withDevice(ctx, then, false);
+    }
+
+    /** As above; with {@code hidden}, a refused caller gets 404, as for a resource that does not exist. */
+    void withDevice(RoutingContext ctx, java.util.function.Consumer<DevicePrincipal> then, boolean hidden) {
         X509Certificate[] chain = PeerCertificates.of(ctx.request().sslSession());
         String[] basic = basic(ctx.request().getHeader("Authorization"));
         SocketAddress peer = ctx.request().remoteAddress();
@@ -131,7 +136,7 @@ public final class DeviceHttpsServer {
                     long tarpit = s.monitor().attempt(ar.result(), basic == null ? null : basic[0], credential, address, port, "device-https");
                     if (ar.result() instanceof AuthOutcome.Refused<DevicePrincipal> r) {
                         record(ctx, r.tenantId(), "device-https-authentication-failed", r.reason(), r.claimedIdentity());
-                        Runnable refuse = () -> {
+                        Runnable refuse = hidden ? () -> problem(ctx, 404, "not-found", "no such resource") : () -> {
                             ctx.response().putHeader("WWW-Authenticate", "Basic realm=\"bulwark-devices\"");
                             problem(ctx, 401, "unauthenticated", "a valid device certificate or device token is required");
                         };

@@ -29,7 +29,8 @@ import org.slf4j.LoggerFactory;
  *       "reason": "..."}}.</li>
  * </ul>
  *
- * Only an authenticated device of the release's tenant and model gets an answer; anyone else gets 404.
+ * Only an authenticated device of the release's tenant and model gets an answer; anyone else, without
+ * credentials too, gets 404 (a refused authentication is still recorded as a security event).
  */
 final class FirmwareEndpoint {
     private static final Logger LOG = LoggerFactory.getLogger(FirmwareEndpoint.class);
@@ -50,10 +51,11 @@ final class FirmwareEndpoint {
     }
 
     void mount(Router router) {
-        router.get("/device/v1/firmware/:release").handler(ctx -> devices.withDevice(ctx, d -> blocking(ctx, () -> metadata(d, ctx))));
-        router.get("/device/v1/firmware/:release/image").handler(ctx -> devices.withDevice(ctx, d -> blocking(ctx, () -> image(d, ctx))));
+        // a caller that is not an authenticated device of the release's tenant and model gets 404 (the refusal is recorded)
+        router.get("/device/v1/firmware/:release").handler(ctx -> devices.withDevice(ctx, d -> blocking(ctx, () -> metadata(d, ctx)), true));
+        router.get("/device/v1/firmware/:release/image").handler(ctx -> devices.withDevice(ctx, d -> blocking(ctx, () -> image(d, ctx)), true));
         router.post("/device/v1/firmware/:release/report").handler(BodyHandler.create(false).setBodyLimit(4096))
-                .handler(ctx -> devices.withDevice(ctx, d -> blocking(ctx, () -> report(d, ctx))));
+                .handler(ctx -> devices.withDevice(ctx, d -> blocking(ctx, () -> report(d, ctx)), true));
     }
 
     /** The release, if this device may have it: same tenant, same model. */

@@ -281,7 +281,9 @@ class FirmwareTest extends NodePerTest {
         assertThat(code).isEqualTo(404);
         assertThat(MqttKit.run(List.of("curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "--cacert", other.ca().toString(),
                 "https://localhost:" + server.node().deviceHttpsPort() + "/device/v1/firmware/" + valveRelease), 30).output().trim())
-                .isEqualTo("401");
+                .isEqualTo("404");
+        await().atMost(Duration.ofSeconds(5)).until(() -> server.count(
+                "SELECT COUNT(*) FROM security_events WHERE type = 'device-https-authentication-failed' AND reason = 'no-credentials'") > 0);
     }
 
     @Test
