@@ -105,18 +105,18 @@ public final class BulwarkServer implements AutoCloseable {
         try {
             PlatformPki pki = PlatformPki.loadOrCreate(dataDir, config.hostNames(), clock.nowMs());
             AuditLog audit = new AuditLog(AuditSigner.loadOrCreate(dataDir), clock, dataDir);
+            dev.bulwark.server.crypto.FileKek kek = dev.bulwark.server.crypto.FileKek.loadOrCreate(dataDir);
             bus = new InProcessBus(100_000);
             Metrics metrics = new Metrics();
             events = new SecurityEvents(db, dataDir, bus, metrics);
             monitor = new Monitor(bus, metrics, events, new SourceGuard(clock, config.detection()), new AlertStore(db),
-                    new Webhooks(db, clock, config.allowPrivateWebhookTargets(), config.webhookTrust()), clock, config.detection());
+                    new Webhooks(db, clock, config.allowPrivateWebhookTargets(), config.webhookTrust(), kek), clock, config.detection());
             LiveSessions sessions = new LiveSessions();
             Services s = new Services(config, dataDir, clock, db, pki, audit, events, new ApiTokens(db, clock),
                     new TenantStore(), new OperatorStore(), new DeviceStore(), new CredentialStore(), new TenantCaStore(),
                     sessions, new DeviceRateLimits(config.deviceMessagesPerSecond()), monitor,
                     new TenantQuotas(config.tenantMaxConnections(), config.tenantMessagesPerSecond()));
             bootstrap(s);
-            dev.bulwark.server.crypto.FileKek kek = dev.bulwark.server.crypto.FileKek.loadOrCreate(dataDir);
             Ownership ownership = new Ownership(new DataKeys(dataDir, kek));
             List<ApiRoute> routes = new ArrayList<>();
             routes.addAll(new IdentityRoutes(s).routes());

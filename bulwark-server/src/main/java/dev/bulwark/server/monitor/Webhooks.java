@@ -76,8 +76,12 @@ public final class Webhooks implements AutoCloseable {
     private final AtomicLong delivered = new AtomicLong();
     private final AtomicLong failed = new AtomicLong();
 
-    public Webhooks(Database db, Clock clock, boolean allowPrivate, Path extraTrust) {
+    private final dev.bulwark.server.crypto.KeyWrapper kek;
+
+    /** @param kek wraps each webhook's signing secret, bound to its id: the database holds no usable secret */
+    public Webhooks(Database db, Clock clock, boolean allowPrivate, Path extraTrust, dev.bulwark.server.crypto.KeyWrapper kek) {
         this.db = db;
+        this.kek = kek;
         this.clock = clock;
         this.allowPrivate = allowPrivate;
         this.http = HttpClient.newBuilder().sslContext(sslContext(extraTrust)).connectTimeout(Duration.ofSeconds(5))
@@ -98,7 +102,9 @@ public final class Webhooks implements AutoCloseable {
         String secret = "bwh." + Secrets.randomBase64Url(32);
         long now = clock.nowMs();
         h.createUpdate("INSERT INTO webhooks (id, tenant_id, url, secret, created_ms, created_by) VALUES (:id, :t, :u, :s, :now, :by)")
-                .bind("id", id).bind("t", tenant.value()).bind("u", uri.toString()).bind("s", secret).bind("now", now).bind("by", createdBy)
+                .bind("id", id).bind("t", tenant.value()).bind("u", uri.toString())
+                .bind("s", java.util.Base64.getEncoder().encodeToString(kek.wrap(secret.getBytes(StandardCharsets.UTF_8),
+                        id.getBytes(StandardCharsets.UTF_8)))).bind("now", now).bind("by", createdBy)
                 .execute();
         Map<String, Object> out = view(new Webhook(id, tenant.value(), uri.toString(), now, createdBy));
         out.put("secret", secret);
@@ -202,8 +208,9 @@ public final class Webhooks implements AutoCloseable {
     }
 
     private void deliver(Alert a) {
-        List<String[]> hooks = db.read(h -> h.createQuery("SELECT url, secret FROM webhooks WHERE tenant_id = :t").bind("t", a.tenantId())
-                .map((rs, ctx) -> new String[] {rs.getString("url"), rs.getString("secret")}).list());
+        List<String[]> hooks = db.read(h -> h.createQuery("SELECT id, url, secret FROM webhooks WHERE tenant_id = :t").bind("t", a.tenantId())
+                .map((rs, ctx) -> new String[] {rs.getString("url"), new String(kek.unwrap(java.util.Base64.getDecoder().decode(
+                        rs.getString("secret")), rs.getString("id").getBytes(StandardCharsets.UTF_8)), StandardCharsets.UTF_8)}).list());
         if (hooks.isEmpty()) {
             return;
         }

@@ -100,6 +100,8 @@ class AlertWebhookTest extends NodePerTest {
         assertThat(created.status()).as(created.body()).isEqualTo(201);
         String secret = created.json().get("secret").asText();
         assertThat(api.get("/api/v1/security/webhooks", admin).body()).doesNotContain(secret);
+        String stored = server.sql(h -> h.createQuery("SELECT secret FROM webhooks").mapTo(String.class).one());
+        assertThat(stored).doesNotContain(secret).doesNotContain(secret.substring(4)); // wrapped by the key-encryption key
 
         MqttKit kit = new MqttKit(server, admin);
         kit.device("thermo-1");
