@@ -132,6 +132,7 @@ public final class BulwarkServer implements AutoCloseable {
             ConfigService shadow = new ConfigService(db, clock);
             shadow.attach(ownership);
             CommandService commands = new CommandService(db, clock);
+            commands.attach(ownership);
             routes.addAll(new ShadowRoutes(s, models, shadow).routes());
             routes.addAll(new CommandRoutes(s, models, commands).routes());
             FirmwareService firmware = new FirmwareService(dataDir, kek);

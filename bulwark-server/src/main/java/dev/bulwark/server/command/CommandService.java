@@ -35,15 +35,28 @@ public final class CommandService {
                           long createdMs, long expiresMs, Long deliveredMs, Long completedMs, JsonNode result, String createdBy) {
     }
 
-    private static final RowMapper<Command> MAPPER = (rs, ctx) -> {
+    private final RowMapper<Command> MAPPER = (rs, ctx) -> {
         long d = rs.getLong("delivered_ms");
         Long delivered = rs.wasNull() ? null : d;
         long c = rs.getLong("completed_ms");
         Long completed = rs.wasNull() ? null : c;
         return new Command(rs.getString("tenant_id"), rs.getString("id"), rs.getString("device_id"), rs.getString("name"),
                 parse(rs.getString("params")), rs.getString("state"), rs.getLong("created_ms"), rs.getLong("expires_ms"),
-                delivered, completed, parse(rs.getString("result")), rs.getString("created_by"));
+                delivered, completed, parse(openResult(rs.getString("tenant_id"), rs.getString("device_id"), rs.getString("result"))),
+                rs.getString("created_by"));
     };
+
+    private volatile dev.bulwark.server.lifecycle.Ownership ownership;
+
+    /** Seals command results under the device's ownership-period key from now on. */
+    public void attach(dev.bulwark.server.lifecycle.Ownership ownership) {
+        this.ownership = ownership;
+    }
+
+    private String openResult(String tenant, String device, String stored) {
+        dev.bulwark.server.lifecycle.Ownership o = ownership;
+        return o == null ? stored : o.openText(tenant, device, "command-result", stored);
+    }
 
     private final Database db;
     private final Clock clock;
@@ -122,11 +135,20 @@ public final class CommandService {
      */
     public boolean complete(TenantId tenant, DeviceId device, String id, boolean succeeded, JsonNode result) {
         long now = clock.nowMs();
-        return db.tx(h -> h.createUpdate("UPDATE commands SET state = :state, completed_ms = :now, result = :result "
-                        + "WHERE tenant_id = :t AND device_id = :d AND id = :id AND state IN ('queued', 'delivered') AND expires_ms > :now")
-                .bind("state", succeeded ? "succeeded" : "failed").bind("now", now)
-                .bind("result", result == null ? null : result.toString())
-                .bind("t", tenant.value()).bind("d", device.value()).bind("id", id).execute() == 1);
+        dev.bulwark.server.lifecycle.Ownership o = ownership;
+        try {
+            return db.tx(h -> h.createUpdate("UPDATE commands SET state = :state, completed_ms = :now, result = :result "
+                            + "WHERE tenant_id = :t AND device_id = :d AND id = :id AND state IN ('queued', 'delivered') AND expires_ms > :now")
+                    .bind("state", succeeded ? "succeeded" : "failed").bind("now", now)
+                    .bind("result", result == null ? null : o == null ? result.toString()
+                            : o.sealText(h, tenant.value(), device.value(), "command-result", result.toString(), now))
+                    .bind("t", tenant.value()).bind("d", device.value()).bind("id", id).execute() == 1);
+        } catch (RuntimeException e) {
+            if (o != null) {
+                o.forget(tenant.value(), device.value());
+            }
+            throw e;
+        }
     }
 
     /** Marks commands whose time-to-live passed as expired; returns how many. */

@@ -94,6 +94,31 @@ public final class Ownership {
                 rs.getString("key_id"), rs.getLong("start_ms"), endMs);
     }
 
+    private static final String SEALED = "sealed:";
+
+    /**
+     * A text (a JSON document) sealed under the device's current period key, as stored in a text column:
+     * {@code sealed:<key id>:<base64 nonce|ciphertext|tag>}.
+     */
+    public String sealText(Handle h, String tenant, String device, String kind, String text, long nowMs) {
+        Period p = current(h, tenant, device, nowMs);
+        byte[] sealed = keys.seal(p.keyId(), text.getBytes(java.nio.charset.StandardCharsets.UTF_8), aad(tenant, device, kind));
+        return SEALED + p.keyId() + ":" + java.util.Base64.getEncoder().encodeToString(sealed);
+    }
+
+    /** The text back; a text that was stored unsealed as it is; null when its key was destroyed. */
+    public String openText(String tenant, String device, String kind, String stored) {
+        if (stored == null || !stored.startsWith(SEALED)) {
+            return stored;
+        }
+        int colon = stored.indexOf(':', SEALED.length());
+        if (colon < 0) {
+            return null;
+        }
+        return keys.open(stored.substring(SEALED.length(), colon), java.util.Base64.getDecoder().decode(stored.substring(colon + 1)),
+                aad(tenant, device, kind)).map(b -> new String(b, java.nio.charset.StandardCharsets.UTF_8)).orElse(null);
+    }
+
     /** What a payload is bound to besides its key: tenant, device and kind. */
     public static byte[] aad(String tenant, String device, String kind) {
         return (tenant + "/" + device + "/" + kind).getBytes(java.nio.charset.StandardCharsets.UTF_8);

@@ -219,8 +219,8 @@ public final class DeviceSession implements dev.bulwark.server.device.LiveSessio
                 return;
             }
         }
-        if (kind.equals("config-reported") && payload.length > ConfigService.MAX_REPORTED) {
-            refuse("payload-too-large", "a reported configuration is at most " + ConfigService.MAX_REPORTED + " bytes",
+        if (payload.length > ConfigService.MAX_REPORTED) {
+            refuse("payload-too-large", "a reported configuration or command result is at most " + ConfigService.MAX_REPORTED + " bytes",
                     "topic:" + MqttListener.clip(topic), MqttDisconnectReasonCode.PACKET_TOO_LARGE);
             return;
         }

@@ -57,32 +57,15 @@ public final class ConfigService {
         this.ownership = ownership;
     }
 
-    private static final String SEALED = "sealed:";
-
     private String seal(Handle h, TenantId tenant, DeviceId device, JsonNode reported, long now) {
         dev.bulwark.server.lifecycle.Ownership o = ownership;
-        if (o == null) {
-            return reported.toString();
-        }
-        var period = o.current(h, tenant.value(), device.value(), now);
-        byte[] sealed = o.keys().seal(period.keyId(), reported.toString().getBytes(StandardCharsets.UTF_8),
-                dev.bulwark.server.lifecycle.Ownership.aad(tenant.value(), device.value(), "config-reported"));
-        return SEALED + period.keyId() + ":" + java.util.Base64.getEncoder().encodeToString(sealed);
+        return o == null ? reported.toString()
+                : o.sealText(h, tenant.value(), device.value(), "config-reported", reported.toString(), now);
     }
 
     private JsonNode open(TenantId tenant, DeviceId device, String stored) {
-        if (stored == null || !stored.startsWith(SEALED)) {
-            return ModelStore.parse(stored);
-        }
         dev.bulwark.server.lifecycle.Ownership o = ownership;
-        int colon = stored.indexOf(':', SEALED.length());
-        if (o == null || colon < 0) {
-            return null;
-        }
-        String keyId = stored.substring(SEALED.length(), colon);
-        return o.keys().open(keyId, java.util.Base64.getDecoder().decode(stored.substring(colon + 1)),
-                        dev.bulwark.server.lifecycle.Ownership.aad(tenant.value(), device.value(), "config-reported"))
-                .map(b -> ModelStore.parse(new String(b, StandardCharsets.UTF_8))).orElse(null); // a destroyed key: nothing
+        return ModelStore.parse(o == null ? stored : o.openText(tenant.value(), device.value(), "config-reported", stored));
     }
 
     public Optional<Config> find(Handle h, TenantId tenant, DeviceId device) {

@@ -146,6 +146,10 @@ class ConfigAndCommandsTest extends NodePerTest {
             JsonNode done = api.get("/api/v1/devices/thermo-1/commands/" + id, token).json();
             assertThat(done.get("state").asText()).isEqualTo("succeeded");
             assertThat(done.get("result").get("uptime").asInt()).isZero();
+            // stored sealed under the device's ownership-period key
+            String storedResult = server.sql(h -> h.createQuery("SELECT result FROM commands WHERE id = :id").bind("id", id)
+                    .mapTo(String.class).one());
+            assertThat(storedResult).startsWith("sealed:").doesNotContain("uptime");
 
             // a live command reaches the connected device at once
             String live = api.post("/api/v1/devices/thermo-1/commands", token, Map.of("name", "reboot")).json().get("id").asText();
