@@ -77,7 +77,8 @@ public final class DeviceKeys {
         return pem(new org.bouncycastle.util.io.pem.PemObject("PRIVATE KEY", keyPair.getPrivate().getEncoded()));
     }
 
-    private static String pem(Object o) {
+    /** {@code o} (a certificate, a request, a PEM object) in PEM. */
+    public static String pem(Object o) {
         StringWriter sw = new StringWriter();
         try (JcaPEMWriter w = new JcaPEMWriter(sw)) {
             w.writeObject(o);

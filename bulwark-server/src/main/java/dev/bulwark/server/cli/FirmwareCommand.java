@@ -101,10 +101,7 @@ public final class FirmwareCommand implements Runnable {
 
         @Override
         public Integer call() throws IOException {
-            List<PublicKey> keys = new ArrayList<>();
-            for (Path p : releaseKeys) {
-                keys.add(readPublic(p));
-            }
+            List<PublicKey> keys = readPublic(releaseKeys);
             PublicKey ts = ReleaseKeys.fromRaw(Base64.getDecoder().decode(timestampKey.trim()));
             Envelope e = Envelope.unsigned(FirmwareMetadata.root(tenant, version, expires(expiresDays), keys, threshold, List.of(ts)));
             Files.write(out, e.toJson());
@@ -138,10 +135,7 @@ public final class FirmwareCommand implements Runnable {
         @Override
         public Integer call() throws IOException {
             Envelope prev = Envelope.parse(Files.readAllBytes(previous));
-            List<PublicKey> keys = new ArrayList<>();
-            for (Path p : releaseKeys) {
-                keys.add(readPublic(p));
-            }
+            List<PublicKey> keys = readPublic(releaseKeys);
             long version = prev.signed().path("version").asLong() + 1;
             Envelope e = Envelope.unsigned(FirmwareMetadata.root(prev.signed().path("tenant").asText(), version, expires(expiresDays), keys,
                     threshold, List.of(ReleaseKeys.fromRaw(Base64.getDecoder().decode(timestampKey.trim())))));
@@ -239,6 +233,14 @@ public final class FirmwareCommand implements Runnable {
 
     static PrivateKey readPrivate(Path p) throws IOException {
         return ReleaseKeys.privateFromPkcs8(readPem(p, "PRIVATE KEY"));
+    }
+
+    static List<PublicKey> readPublic(List<Path> files) throws IOException {
+        List<PublicKey> keys = new ArrayList<>();
+        for (Path p : files) {
+            keys.add(readPublic(p));
+        }
+        return keys;
     }
 
     static PublicKey readPublic(Path p) throws IOException {

@@ -99,17 +99,9 @@ public final class Call {
      * unknown or duplicate fields and wrong types (400).
      */
     public <T> T body(Class<T> type) {
-        String ct = ctx.request().getHeader("Content-Type");
-        String mediaType = ct == null ? "" : ct.split(";", 2)[0].trim().toLowerCase(java.util.Locale.ROOT);
-        if (!mediaType.equals("application/json")) {
-            throw new Refusal(Refusal.Kind.UNSUPPORTED_MEDIA_TYPE, "request body must be application/json");
-        }
-        Buffer b = ctx.body().buffer();
-        if (b == null || b.length() == 0) {
-            throw new Refusal(Refusal.Kind.MALFORMED, "request body is required");
-        }
+        byte[] b = rawJson();
         try {
-            T value = Json.MAPPER.readValue(b.getBytes(), type);
+            T value = Json.MAPPER.readValue(b, type);
             if (value == null) {
                 throw new Refusal(Refusal.Kind.MALFORMED, "request body must be a JSON object");
             }
