@@ -52,10 +52,10 @@ final class FirmwareEndpoint {
 
     void mount(Router router) {
         // a caller that is not an authenticated device of the release's tenant and model gets 404 (the refusal is recorded)
-        router.get("/device/v1/firmware/:release").handler(ctx -> devices.withDevice(ctx, d -> blocking(ctx, () -> metadata(d, ctx)), true));
-        router.get("/device/v1/firmware/:release/image").handler(ctx -> devices.withDevice(ctx, d -> blocking(ctx, () -> image(d, ctx)), true));
+        router.get("/device/v1/firmware/:release").handler(ctx -> devices.withDevice(ctx, d -> blocking(ctx, d, () -> metadata(d, ctx)), true));
+        router.get("/device/v1/firmware/:release/image").handler(ctx -> devices.withDevice(ctx, d -> blocking(ctx, d, () -> image(d, ctx)), true));
         router.post("/device/v1/firmware/:release/report").handler(BodyHandler.create(false).setBodyLimit(4096))
-                .handler(ctx -> devices.withDevice(ctx, d -> blocking(ctx, () -> report(d, ctx)), true));
+                .handler(ctx -> devices.withDevice(ctx, d -> blocking(ctx, d, () -> report(d, ctx)), true));
     }
 
     /** The release, if this device may have it: same tenant, same model. */
@@ -136,7 +136,7 @@ final class FirmwareEndpoint {
     private record Reply(int status, String contentType, Buffer body, String contentRange) {
     }
 
-    private void blocking(RoutingContext ctx, Supplier<Reply> work) {
+    private void blocking(RoutingContext ctx, DevicePrincipal device, Supplier<Reply> work) {
         vertx.executeBlocking(work::get, false).onComplete(ar -> {
             if (ar.succeeded()) {
                 Reply r = ar.result();
@@ -153,6 +153,11 @@ final class FirmwareEndpoint {
                     ctx.response().putHeader("Content-Type", r.contentType()).end(r.body());
                 }
             } else if (ar.cause() instanceof Refusal ref) {
+                // a device asking for a release that is not for it (another model, no running offer) is recorded
+                io.vertx.core.net.SocketAddress a = ctx.request().remoteAddress();
+                s.securityEvents().record(new dev.bulwark.server.monitor.SecurityEvent(s.clock().nowMs(), device.tenant().value(),
+                        "firmware-access-refused", ref.reason(), device.describe() + " release:" + String.valueOf(ctx.pathParam("release")),
+                        a == null ? null : a.hostAddress(), a == null ? 0 : a.port(), "device-https", ctx.request().path()));
                 DeviceHttpsServer.problem(ctx, ref.kind().status, ref.kind().slug, ref.reason());
             } else {
                 LOG.error("device firmware request failed", ar.cause());

@@ -272,6 +272,8 @@ class FirmwareTest extends NodePerTest {
         // and the server gives another model's release to nobody else: 404, as for anything unknown
         assertThat(status(thermo, "/device/v1/firmware/" + valveRelease)).isEqualTo(404);
         assertThat(status(thermo, "/device/v1/firmware/" + valveRelease + "/image")).isEqualTo(404);
+        await().atMost(Duration.ofSeconds(5)).until(() -> server.count("SELECT COUNT(*) FROM security_events WHERE type = "
+                + "'firmware-access-refused' AND identity LIKE 'device:acme/thermo-7%'") >= 2);
         String globex = server.tenantWithOperator("globex", "root", "tenant-admin");
         MqttKit other = new MqttKit(server, globex);
         MqttKit.Device g = other.device("valve-1");
