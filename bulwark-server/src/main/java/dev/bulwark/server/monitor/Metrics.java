@@ -16,6 +16,8 @@ import java.util.function.Supplier;
 public final class Metrics {
     private final PrometheusMeterRegistry registry = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
     private final Timer commit;
+    /** Micrometer holds a function counter's source weakly: these keep the suppliers alive as long as the registry. */
+    private final java.util.List<Supplier<Number>> counterSources = new java.util.concurrent.CopyOnWriteArrayList<>();
 
     public Metrics() {
         commit = Timer.builder("bulwark_telemetry_commit").description("Time to commit one group-commit batch")
@@ -48,6 +50,7 @@ public final class Metrics {
 
     /** Registers a counter whose value is read from {@code value} at each scrape (monotonic). */
     public void counter(String name, String description, Supplier<Number> value) {
+        counterSources.add(value);
         io.micrometer.core.instrument.FunctionCounter.builder(name, value, v -> v.get().doubleValue()).description(description)
                 .register(registry);
     }

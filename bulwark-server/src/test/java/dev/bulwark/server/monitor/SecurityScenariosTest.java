@@ -270,13 +270,17 @@ class SecurityScenariosTest extends NodePerTest {
 
     @Test
     void metrics_are_prometheus_text_for_platform_admins_only() {
-        kit.device("thermo-9");
+        MqttKit.Device d = kit.device("thermo-9");
         tokenConnect("127.0.0.1", "thermo-9@acme", randomToken());
+        assertThat(kit.pub(d, "-i", "thermo-9", "-q", "1", "-t", "devices/thermo-9/telemetry", "-m", "{}").output()).contains("PUBACK");
+        System.gc(); // counters read from functions must survive a collection (the registry holds their sources weakly)
         ApiClient.Result m = api.get("/metrics", server.adminToken());
         assertThat(m.status()).isEqualTo(200);
         assertThat(m.body()).contains("bulwark_authentication_failures_total{channel=\"mqtt\",reason=\"token-unknown\"}")
                 .contains("bulwark_connections").contains("bulwark_telemetry_commit_seconds").contains("bulwark_bans_active")
                 .contains("bulwark_refusals_total");
+        assertThat(m.body().lines().filter(l -> l.startsWith("bulwark_telemetry_messages_committed_total "))
+                .mapToDouble(l -> Double.parseDouble(l.substring(l.indexOf(' ') + 1))).sum()).isGreaterThanOrEqualTo(1.0);
         assertThat(m.body()).doesNotContain("thermo-9").doesNotContain("127.0.0.1");
         assertThat(api.get("/metrics", admin).status()).isEqualTo(403);
         assertThat(api.get("/metrics", null).status()).isEqualTo(401);
