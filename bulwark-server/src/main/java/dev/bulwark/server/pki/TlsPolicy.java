@@ -3,6 +3,7 @@ package dev.bulwark.server.pki;
 import io.vertx.core.buffer.Buffer;
 import io.vertx.core.http.ClientAuth;
 import io.vertx.core.net.NetServerOptions;
+import io.vertx.core.net.OpenSSLEngineOptions;
 import io.vertx.core.net.PemKeyCertOptions;
 import io.vertx.core.net.TrustOptions;
 import java.util.LinkedHashSet;
@@ -10,7 +11,8 @@ import java.util.List;
 
 /**
  * The one TLS configuration of every Bulwark listener: TLS 1.2 and 1.3 only, AEAD cipher suites with
- * forward secrecy, the platform server certificate.
+ * forward secrecy, the platform server certificate. The TLS implementation is BoringSSL (Netty's
+ * {@code netty-tcnative} build) where it loads, the JDK's otherwise; the policy is the same for both.
  */
 public final class TlsPolicy {
     public static final List<String> PROTOCOLS = List.of("TLSv1.2", "TLSv1.3");
@@ -22,9 +24,20 @@ public final class TlsPolicy {
     private TlsPolicy() {
     }
 
+    /** True when the listeners use BoringSSL (else the JDK's TLS). */
+    public static boolean boringSsl() {
+        return OPENSSL;
+    }
+
+    private static final boolean OPENSSL = !Boolean.getBoolean("bulwark.tls.jdk") && OpenSSLEngineOptions.isAvailable()
+            && OpenSSLEngineOptions.isAlpnAvailable();
+
     /** Server TLS for operators (no client certificate). */
     public static <T extends NetServerOptions> T server(T options, PlatformPki pki) {
         options.setSsl(true);
+        if (OPENSSL) {
+            options.setSslEngineOptions(new OpenSSLEngineOptions());
+        }
         options.setKeyCertOptions(new PemKeyCertOptions()
                 .addCertValue(Buffer.buffer(pki.serverCertificatePem() + pki.caPem()))
                 .addKeyValue(Buffer.buffer(pki.serverKeyPem())));
