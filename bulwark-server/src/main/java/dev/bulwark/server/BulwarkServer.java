@@ -27,6 +27,7 @@ import dev.bulwark.server.device.LiveSessions;
 import dev.bulwark.server.mqtt.MqttListener;
 import dev.bulwark.server.devicehttp.DeviceHttpsServer;
 import dev.bulwark.server.telemetry.GroupCommitWriter;
+import dev.bulwark.server.telemetry.TelemetryStore;
 import dev.bulwark.server.telemetry.TelemetryRoutes;
 import dev.bulwark.server.command.CommandRoutes;
 import dev.bulwark.server.command.CommandService;
@@ -74,16 +75,18 @@ public final class BulwarkServer implements AutoCloseable {
     private final ApiServer api;
     private final int httpsPort;
     private final GroupCommitWriter writer;
+    private final TelemetryStore telemetry;
     private final MqttListener mqtt;
     private final DeviceHttpsServer deviceHttps;
 
-    private BulwarkServer(Services services, Vertx vertx, ApiServer api, int httpsPort, GroupCommitWriter writer, MqttListener mqtt,
-                          DeviceHttpsServer deviceHttps) {
+    private BulwarkServer(Services services, Vertx vertx, ApiServer api, int httpsPort, GroupCommitWriter writer,
+                          TelemetryStore telemetry, MqttListener mqtt, DeviceHttpsServer deviceHttps) {
         this.services = services;
         this.vertx = vertx;
         this.api = api;
         this.httpsPort = httpsPort;
         this.writer = writer;
+        this.telemetry = telemetry;
         this.mqtt = mqtt;
         this.deviceHttps = deviceHttps;
     }
@@ -101,6 +104,7 @@ public final class BulwarkServer implements AutoCloseable {
         Monitor monitor = null;
         dev.bulwark.server.lifecycle.DataLifecycle lifecycle = null;
         GroupCommitWriter writer = null;
+        TelemetryStore telemetry = null;
         ApiServer api = null;
         try {
             PlatformPki pki = PlatformPki.loadOrCreate(dataDir, config.hostNames(), clock.nowMs());
@@ -125,8 +129,17 @@ public final class BulwarkServer implements AutoCloseable {
             routes.addAll(new AuditRoutes(s).routes());
             routes.addAll(new SecurityRoutes(s).routes());
             routes.addAll(new dev.bulwark.server.monitor.MonitorRoutes(s).routes());
-            routes.addAll(new TelemetryRoutes(s, ownership).routes());
-            lifecycle = new dev.bulwark.server.lifecycle.DataLifecycle(db, clock, audit, ownership, dataDir);
+            dev.bulwark.server.telemetry.MessageLog messageLog;
+            if (config.embeddedDatabase()) {
+                // messages an older schema kept one row each were carried into the database log by the migration
+                new TelemetryStore(db, ownership.keys(), new dev.bulwark.server.telemetry.DatabaseLog(db), 60_000).close();
+                messageLog = new dev.bulwark.server.telemetry.FileLog(dataDir.dir("telemetry-log"), db);
+            } else {
+                messageLog = new dev.bulwark.server.telemetry.DatabaseLog(db);
+            }
+            telemetry = new TelemetryStore(db, ownership.keys(), messageLog, 1000);
+            routes.addAll(new TelemetryRoutes(s, ownership, telemetry).routes());
+            lifecycle = new dev.bulwark.server.lifecycle.DataLifecycle(db, clock, audit, ownership, dataDir, telemetry);
             routes.addAll(new dev.bulwark.server.lifecycle.OwnerRoutes(s, ownership, lifecycle).routes());
             ModelStore models = new ModelStore();
             ConfigService shadow = new ConfigService(db, clock);
@@ -154,8 +167,8 @@ public final class BulwarkServer implements AutoCloseable {
                 LOG.warn("* BENCHMARKING ONLY: device payloads are stored UNENCRYPTED (--insecure-plaintext-...)  *");
                 LOG.warn("**************************************************************************************");
             }
-            writer = new GroupCommitWriter(db, 100_000, 4_096, config.plaintextPayloads() ? null : ownership);
-            registerMetrics(s, writer);
+            writer = new GroupCommitWriter(db, telemetry, 100_000, 4_096, config.plaintextPayloads() ? null : ownership);
+            registerMetrics(s, writer, telemetry);
             DeviceAuthenticator deviceAuth = new DeviceAuthenticator(db, pki, clock);
             MqttListener mqtt = new MqttListener(vertx, s, deviceAuth, writer, shadow, commands);
             shadow.attach(mqtt);
@@ -173,10 +186,11 @@ public final class BulwarkServer implements AutoCloseable {
             DeviceHttpsServer deviceHttps = new DeviceHttpsServer(vertx, s, deviceAuth, writer, new dev.bulwark.server.pki.EstService(s, deviceAuth),
                     firmware, rollouts);
             deviceHttps.start();
-            BulwarkServer server = new BulwarkServer(s, vertx, api, port, writer, mqtt, deviceHttps);
+            BulwarkServer server = new BulwarkServer(s, vertx, api, port, writer, telemetry, mqtt, deviceHttps);
             server.writePorts();
-            LOG.info("Bulwark {} serving the REST API on https://{}:{}/api/v1 and MQTT over TLS on port {} (data: {}, database: {})",
-                    VERSION, config.bindAddress(), port, mqttPort, dataDir.root(), config.embeddedDatabase() ? "embedded H2" : "external");
+            LOG.info("Bulwark {} serving the REST API on https://{}:{}/api/v1 and MQTT over TLS on port {} (data: {}, database: {}, TLS: {})",
+                    VERSION, config.bindAddress(), port, mqttPort, dataDir.root(), config.embeddedDatabase() ? "embedded H2" : "external",
+                    dev.bulwark.server.pki.TlsPolicy.boringSsl() ? "BoringSSL" : "JDK");
             return server;
         } catch (RuntimeException e) {
             if (api != null) {
@@ -184,6 +198,9 @@ public final class BulwarkServer implements AutoCloseable {
             }
             if (writer != null) {
                 writer.close();
+            }
+            if (telemetry != null) {
+                telemetry.close();
             }
             if (vertx != null) {
                 vertx.close();
@@ -201,12 +218,15 @@ public final class BulwarkServer implements AutoCloseable {
         }
     }
 
-    private static void registerMetrics(Services s, GroupCommitWriter writer) {
+    private static void registerMetrics(Services s, GroupCommitWriter writer, TelemetryStore telemetry) {
         var m = s.monitor().metrics();
         writer.onBatch(nanos -> m.committed(java.time.Duration.ofNanos(nanos)));
         m.gauge("bulwark_connections", "Device sessions open on this node", () -> s.sessions().size());
         m.counter("bulwark_telemetry_messages_committed", "Device messages committed", writer::committedMessages);
         m.counter("bulwark_telemetry_batches_committed", "Group-commit batches committed", writer::batches);
+        m.counter("bulwark_telemetry_messages_compacted", "Device messages moved from the log into per-device segments",
+                telemetry::compactedMessages);
+        m.counter("bulwark_telemetry_compactions", "Compaction transactions run", telemetry::compactions);
         m.gauge("bulwark_bans_active", "Source addresses banned now", () -> s.monitor().guard().active().size());
         m.counter("bulwark_bans_issued", "Bans issued since start", s.monitor().guard()::bansIssued);
         m.counter("bulwark_refused_while_banned", "Connections and requests refused because their source is banned",
@@ -285,6 +305,10 @@ public final class BulwarkServer implements AutoCloseable {
         return writer;
     }
 
+    public TelemetryStore telemetry() {
+        return telemetry;
+    }
+
     public List<ApiRoute> routes() {
         return api.routes();
     }
@@ -305,6 +329,7 @@ public final class BulwarkServer implements AutoCloseable {
         deviceHttps.close();
         api.close();
         writer.close();
+        telemetry.close();
         try {
             vertx.close().toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
         } catch (Exception e) {

@@ -41,14 +41,17 @@ public final class DataLifecycle implements AutoCloseable {
     private final AuditLog audit;
     private final Ownership ownership;
     private final Path exportDir;
+    private final dev.bulwark.server.telemetry.TelemetryStore telemetry;
     private final ExecutorService exports = Executors.newSingleThreadExecutor(r -> {
         Thread t = new Thread(r, "bulwark-exports");
         t.setDaemon(true);
         return t;
     });
 
-    public DataLifecycle(Database db, Clock clock, AuditLog audit, Ownership ownership, DataDir dataDir) {
+    public DataLifecycle(Database db, Clock clock, AuditLog audit, Ownership ownership, DataDir dataDir,
+                         dev.bulwark.server.telemetry.TelemetryStore telemetry) {
         this.db = db;
+        this.telemetry = telemetry;
         this.clock = clock;
         this.audit = audit;
         this.ownership = ownership;
@@ -69,21 +72,25 @@ public final class DataLifecycle implements AutoCloseable {
         }
     }
 
+    public dev.bulwark.server.telemetry.TelemetryStore telemetry() {
+        return telemetry;
+    }
+
     /** Deletes what is older than each tenant's retention; returns the number of messages deleted. */
     public long enforceRetention() {
         long now = clock.nowMs();
+        telemetry.flush();
         List<String> tenants = db.read(h -> h.createQuery("SELECT id FROM tenants").mapTo(String.class).list());
         long total = 0;
         for (String t : tenants) {
             long deleted = db.tx(h -> {
                 long cutoff = now - retentionDays(h, t) * 86_400_000L;
-                int n = h.createUpdate("DELETE FROM device_messages WHERE tenant_id = :t AND received_ms < :cutoff")
-                        .bind("t", t).bind("cutoff", cutoff).execute();
+                long n = telemetry.deleteOlderThan(h, t, cutoff);
                 if (n > 0) {
                     audit.append(h, new AuditEntry(t, "system", "retention.purge", "device_messages", "local", AuditEntry.SUCCESS,
                             n + " messages received before " + java.time.Instant.ofEpochMilli(cutoff) + " deleted"));
                 }
-                return (long) n;
+                return n;
             });
             total += deleted;
         }
@@ -128,11 +135,11 @@ public final class DataLifecycle implements AutoCloseable {
         Path file = exportFile(id);
         try {
             Files.createFile(file, PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rw-------")));
+            telemetry.flush();
             List<Ownership.Period> periods = db.read(h -> ownership.ofOwner(h, tenant, owner));
             long total = 0;
             for (Ownership.Period p : periods) {
-                total += db.read(h -> h.createQuery("SELECT COUNT(*) FROM device_messages WHERE tenant_id = :t AND device_id = :d AND key_id = :k")
-                        .bind("t", tenant).bind("d", p.deviceId()).bind("k", p.keyId()).mapTo(Long.class).one());
+                total += db.read(h -> telemetry.count(h, tenant, p.deviceId(), p.keyId()));
             }
             long rowsTotal = total;
             db.tx(h -> h.createUpdate("UPDATE exports SET rows_total = :n WHERE id = :id").bind("n", rowsTotal).bind("id", id).execute());
@@ -147,25 +154,23 @@ public final class DataLifecycle implements AutoCloseable {
                 w.write(head.toString());
                 w.newLine();
                 for (Ownership.Period p : periods) {
-                    long lastId = 0;
+                    long lastSeq = 0;
                     while (true) {
-                        long after = lastId;
-                        List<Map<String, Object>> rows = db.read(h -> h.createQuery("SELECT id, kind, received_ms, payload FROM device_messages "
-                                        + "WHERE tenant_id = :t AND device_id = :d AND key_id = :k AND id > :after ORDER BY id LIMIT 1000")
-                                .bind("t", tenant).bind("d", p.deviceId()).bind("k", p.keyId()).bind("after", after).mapToMap().list());
+                        var q = new dev.bulwark.server.telemetry.TelemetryStore.Query(tenant, p.deviceId(), null, List.of(p.keyId()),
+                                0, Long.MAX_VALUE, lastSeq);
+                        List<dev.bulwark.server.telemetry.StoredMessage> rows = db.read(h -> telemetry.page(h, q, 1000));
                         if (rows.isEmpty()) {
                             break;
                         }
-                        for (Map<String, Object> r : rows) {
-                            byte[] payload = ownership.keys().open(p.keyId(), (byte[]) r.get("payload"),
-                                    Ownership.aad(tenant, p.deviceId(), (String) r.get("kind"))).orElse(new byte[0]);
+                        for (var r : rows) {
+                            byte[] payload = telemetry.open(r).orElse(new byte[0]);
                             ObjectNode line = JSON.createObjectNode().put("type", "message").put("device", p.deviceId())
-                                    .put("kind", (String) r.get("kind"))
-                                    .put("receivedAt", java.time.Instant.ofEpochMilli(((Number) r.get("received_ms")).longValue()).toString())
+                                    .put("kind", r.kind())
+                                    .put("receivedAt", java.time.Instant.ofEpochMilli(r.receivedMs()).toString())
                                     .put("payloadBase64", Base64.getEncoder().encodeToString(payload));
                             w.write(line.toString());
                             w.newLine();
-                            lastId = ((Number) r.get("id")).longValue();
+                            lastSeq = r.seq();
                         }
                         done += rows.size();
                         long d = done;

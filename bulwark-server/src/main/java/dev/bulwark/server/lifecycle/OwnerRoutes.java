@@ -245,6 +245,8 @@ public final class OwnerRoutes {
         List<String> destroy = new ArrayList<>();
         List<String> devices = new ArrayList<>();
         long[] deleted = new long[1];
+        var telemetry = lifecycle.telemetry();
+        telemetry.flush(); // the owner's messages still in the log become segments the deletion reaches
         try {
             deleteTx(call, tenant, id, destroy, devices, deleted);
         } finally {
@@ -258,12 +260,13 @@ public final class OwnerRoutes {
                 org.slf4j.LoggerFactory.getLogger(OwnerRoutes.class).error("data key {} could not be destroyed: {}", k, e.toString());
             }
         }
-        // rows sealed under those keys that committed while the deletion ran: nothing can open them; they go too
+        // messages sealed under those keys that committed while the deletion ran: nothing can open them; they go
+        // too (and the compactor drops any that reach it later)
         if (!devices.isEmpty()) {
+            telemetry.flush();
             s.db().tx(h -> {
                 for (String d : new java.util.HashSet<>(devices)) {
-                    deleted[0] += h.createUpdate("DELETE FROM device_messages WHERE tenant_id = :t AND device_id = :d AND key_id IN (<k>)")
-                            .bind("t", tenant.value()).bind("d", d).bindList("k", destroy).execute();
+                    deleted[0] += telemetry.deleteKeys(h, tenant.value(), d, destroy);
                 }
                 return null;
             });
@@ -277,6 +280,7 @@ public final class OwnerRoutes {
     }
 
     private void deleteTx(Call call, TenantId tenant, String id, List<String> destroy, List<String> devices, long[] deleted) {
+        var telemetry = lifecycle.telemetry();
         call.tx(h -> {
             String ownerKey = h.createQuery("SELECT key_id FROM owners WHERE tenant_id = :t AND id = :id FOR UPDATE")
                     .bind("t", tenant.value()).bind("id", id).mapTo(String.class).findOne().orElseThrow(Refusal::notFound);
@@ -289,8 +293,7 @@ public final class OwnerRoutes {
                     h.createUpdate("UPDATE device_config SET reported = NULL, reported_ms = NULL WHERE tenant_id = :t AND device_id = :d")
                             .bind("t", tenant.value()).bind("d", p.deviceId()).execute();
                 }
-                deleted[0] += h.createUpdate("DELETE FROM device_messages WHERE tenant_id = :t AND device_id = :d AND key_id = :k")
-                        .bind("t", tenant.value()).bind("d", p.deviceId()).bind("k", p.keyId()).execute();
+                deleted[0] += telemetry.deleteKeys(h, tenant.value(), p.deviceId(), List.of(p.keyId()));
                 destroy.add(p.keyId());
                 devices.add(p.deviceId());
             }

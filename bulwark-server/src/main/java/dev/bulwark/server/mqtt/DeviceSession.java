@@ -34,6 +34,8 @@ public final class DeviceSession implements dev.bulwark.server.device.LiveSessio
     private static final ObjectMapper JSON = new ObjectMapper();
 
     private final MqttListener listener;
+    /** Runs tasks on this session's context; shared by the sessions of one event loop (acknowledgements are batched per loop). */
+    private final java.util.concurrent.Executor onLoop;
     private final Services s;
     private final GroupCommitWriter writer;
     private final ConfigService config;
@@ -72,6 +74,7 @@ public final class DeviceSession implements dev.bulwark.server.device.LiveSessio
         this.v5 = v5;
         this.willKind = willKind;
         this.context = Vertx.currentContext();
+        this.onLoop = listener.executorFor(context);
         this.vertx = context.owner();
     }
 
@@ -162,12 +165,16 @@ public final class DeviceSession implements dev.bulwark.server.device.LiveSessio
         boolean queued = writer.submit(message, new GroupCommitWriter.Completion() {
             @Override
             public void committed() {
-                context.runOnContext(v -> {
-                    if (ackId >= 0 && endpoint.isConnected() && !closing) {
-                        endpoint.publishAcknowledge(ackId);
-                    }
-                    commitDone();
-                });
+                // runs on this session's event loop (see executor())
+                if (ackId >= 0 && endpoint.isConnected() && !closing) {
+                    endpoint.publishAcknowledge(ackId);
+                }
+                commitDone();
+            }
+
+            @Override
+            public java.util.concurrent.Executor executor() {
+                return onLoop;
             }
 
             @Override

@@ -50,6 +50,9 @@ public final class MqttListener implements DeviceLink {
     private final ConfigService config;
     private final CommandService commands;
     private MqttServer tls;
+    /** The other instances sharing the TLS port, one per further event loop. */
+    private final List<MqttServer> tlsShared = new ArrayList<>();
+    private static final int EVENT_LOOPS = Math.max(1, Runtime.getRuntime().availableProcessors());
     private MqttServer plaintext;
     private volatile boolean shuttingDown;
     private int tlsPort = -1;
@@ -65,6 +68,21 @@ public final class MqttListener implements DeviceLink {
         this.commands = commands;
     }
 
+    private final java.util.Map<io.vertx.core.Context, java.util.concurrent.Executor> loopExecutors =
+            new java.util.concurrent.ConcurrentHashMap<>();
+
+    /** One executor per context (a server instance's event loop), so that its sessions' completions group together. */
+    java.util.concurrent.Executor executorFor(io.vertx.core.Context context) {
+        java.util.concurrent.Executor ex = loopExecutors.get(context);
+        if (ex == null) {
+            ex = r -> context.runOnContext(v -> r.run());
+            if (loopExecutors.size() < 64) {
+                loopExecutors.putIfAbsent(context, ex);
+            }
+        }
+        return ex;
+    }
+
     @Override
     public boolean send(TenantId tenant, DeviceId device, String topic, byte[] payload, Runnable onAck) {
         return s.sessions().get(tenant, device) instanceof DeviceSession session && session.send(topic, payload, onAck);
@@ -78,9 +96,17 @@ public final class MqttListener implements DeviceLink {
                 .setAutoClientId(false);
         TlsPolicy.deviceServer(options, s.pki());
         shuttingDown = false;
-        options.setHost(s.config().bindAddress()).setPort(tlsPort >= 0 ? tlsPort : s.config().mqttPort());
+        int port = tlsPort >= 0 ? tlsPort : s.config().mqttPort();
+        // one server instance per event loop on the same port: Vert.x spreads connections over them, so TLS,
+        // MQTT and sealing use every core instead of the one event loop of a single instance (an ephemeral port
+        // is shared by asking for port -1, which Vert.x binds once to a random port for all instances)
+        options.setHost(s.config().bindAddress()).setPort(port == 0 ? -1 : port);
         tls = listen(options, "TLS");
         tlsPort = tls.actualPort();
+        tlsShared.clear();
+        for (int i = 1; i < EVENT_LOOPS; i++) {
+            tlsShared.add(listen(options, "TLS"));
+        }
         if (s.config().devPlaintextPort() >= 0) {
             LOG.warn("**************************************************************************************");
             LOG.warn("* DEVELOPMENT ONLY: plaintext MQTT on 127.0.0.1 (--dev-plaintext). Device tokens     *");
@@ -94,16 +120,27 @@ public final class MqttListener implements DeviceLink {
         return tls.actualPort();
     }
 
+    /** Binds one server instance on a context of its own (hence on an event loop of its own). */
     private MqttServer listen(MqttServerOptions options, String what) {
-        MqttServer server = MqttServer.create(vertx, options);
-        server.endpointHandler(this::connect);
-        server.exceptionHandler(e -> {
-            LOG.debug("MQTT connection error: {}", e.toString());
-            record(null, null, "mqtt-connection-error", clip(String.valueOf(e.getMessage())), null);
+        java.util.concurrent.CompletableFuture<MqttServer> bound = new java.util.concurrent.CompletableFuture<>();
+        vertx.getOrCreateContext().runOnContext(v -> {
+            MqttServer server = MqttServer.create(vertx, options);
+            server.endpointHandler(this::connect);
+            server.exceptionHandler(e -> {
+                LOG.debug("MQTT connection error: {}", e.toString());
+                record(null, null, "mqtt-connection-error", clip(String.valueOf(e.getMessage())), null);
+            });
+            recordHandshakeFailures(server);
+            server.listen().onComplete(ar -> {
+                if (ar.succeeded()) {
+                    bound.complete(ar.result());
+                } else {
+                    bound.completeExceptionally(ar.cause());
+                }
+            });
         });
-        recordHandshakeFailures(server);
         try {
-            return server.listen().toCompletionStage().toCompletableFuture().get(30, TimeUnit.SECONDS);
+            return bound.get(30, TimeUnit.SECONDS);
         } catch (Exception e) {
             Throwable cause = e.getCause() == null ? e : e.getCause();
             throw new IllegalStateException("cannot bind the " + what + " MQTT listener on port " + options.getPort() + ": " + cause.getMessage());
@@ -300,7 +337,10 @@ public final class MqttListener implements DeviceLink {
         } catch (Exception e) {
             LOG.warn("MQTT sessions did not all end cleanly: {}", e.toString());
         }
-        for (MqttServer server : new MqttServer[] {tls, plaintext}) {
+        List<MqttServer> servers = new ArrayList<>(tlsShared);
+        servers.add(tls);
+        servers.add(plaintext);
+        for (MqttServer server : servers) {
             if (server != null) {
                 try {
                     server.close().toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);

@@ -8,16 +8,14 @@ import java.util.concurrent.BlockingQueue;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.function.Consumer;
-import java.sql.PreparedStatement;
-import java.sql.SQLException;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
  * Durable device messages without a database round trip per message: submitted messages are queued, and
- * one writer thread commits everything that queued up while the previous batch was being written, in one
- * transaction with one JDBC batch. Only after the commit does each message's callback run, so a QoS 1
- * PUBACK or an HTTP 2xx sent from it acknowledges data that is on disk.
+ * one writer thread commits everything that queued up while the previous batch was being written, as one
+ * block appended to the telemetry log ({@link TelemetryStore}) in one transaction. Only after the commit does
+ * each message's callback run, so a QoS 1 PUBACK or an HTTP 2xx sent from it acknowledges data that is on disk.
  *
  * <p>Back-pressure: the queue is bounded; {@link #submit} returns false when it is full, and the caller
  * refuses or slows the sender instead of acknowledging something that is not stored.
@@ -33,16 +31,24 @@ public final class GroupCommitWriter implements AutoCloseable {
         void committed();
 
         void failed(Throwable cause);
+
+        /**
+         * Where {@link #committed()} runs: null for the writer thread (it must then be quick and hand work back
+         * itself), or the executor of the event loop that owns the message; completions sharing an executor
+         * are run in one task of it.
+         */
+        default java.util.concurrent.Executor executor() {
+            return null;
+        }
     }
 
     /** A queued message; {@code keyId} and {@code sealed} are set when it was sealed before it was queued. */
     private record Pending(DeviceMessage message, Completion completion, String keyId, byte[] sealed) {
     }
 
-    private static final String INSERT = "INSERT INTO device_messages (tenant_id, device_id, kind, received_ms, qos, channel, source, "
-            + "connection, payload, key_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
-
     private final Database db;
+    private final TelemetryStore store;
+    private final MessageLog log;
     private final BlockingQueue<Pending> queue;
     private final int maxBatch;
     private final Thread thread;
@@ -63,8 +69,11 @@ public final class GroupCommitWriter implements AutoCloseable {
      * @param ownership when not null, every payload is sealed (AES-256-GCM) under the data key of the device's
      *                  current ownership period, in the batch's transaction
      */
-    public GroupCommitWriter(Database db, int capacity, int maxBatch, dev.bulwark.server.lifecycle.Ownership ownership) {
+    public GroupCommitWriter(Database db, TelemetryStore store, int capacity, int maxBatch,
+                             dev.bulwark.server.lifecycle.Ownership ownership) {
         this.db = db;
+        this.store = store;
+        this.log = store.log();
         this.ownership = ownership;
         this.queue = new ArrayBlockingQueue<>(capacity);
         this.maxBatch = maxBatch;
@@ -126,41 +135,35 @@ public final class GroupCommitWriter implements AutoCloseable {
 
     private void commit(List<Pending> batch) {
         long t0 = System.nanoTime();
+        MessageLog.Batch logged;
         try {
-            db.tx(h -> {
-                // plain positional JDBC on the hot path: one statement, one batch, one commit
-                try (PreparedStatement ps = h.getConnection().prepareStatement(INSERT)) {
-                    for (Pending p : batch) {
-                        DeviceMessage m = p.message();
-                        ps.setString(1, m.tenantId());
-                        ps.setString(2, m.deviceId());
-                        ps.setString(3, m.kind());
-                        ps.setLong(4, m.receivedMs());
-                        ps.setShort(5, (short) m.qos());
-                        ps.setString(6, m.channel());
-                        ps.setString(7, m.source());
-                        ps.setString(8, m.connection());
-                        if (p.keyId() != null) {
-                            ps.setBytes(9, p.sealed());
-                            ps.setString(10, p.keyId());
-                        } else if (ownership == null) {
-                            ps.setBytes(9, m.payload());
-                            ps.setString(10, null);
-                        } else {
-                            var period = ownership.current(h, m.tenantId(), m.deviceId(), m.receivedMs());
-                            ps.setBytes(9, ownership.keys().seal(period.keyId(), m.payload(),
-                                    dev.bulwark.server.lifecycle.Ownership.aad(m.tenantId(), m.deviceId(), m.kind())));
-                            ps.setString(10, period.keyId());
-                        }
-                        ps.addBatch();
-                    }
-                    ps.executeBatch();
-                } catch (SQLException e) {
-                    throw new IllegalStateException(e);
+            List<StoredMessage> drafts = new ArrayList<>(batch.size());
+            List<Integer> unsealed = null;
+            for (int i = 0; i < batch.size(); i++) {
+                Pending p = batch.get(i);
+                DeviceMessage m = p.message();
+                if (p.keyId() == null && ownership != null) {
+                    (unsealed == null ? unsealed = new ArrayList<>() : unsealed).add(i);
                 }
-                return null;
-            });
-        } catch (RuntimeException e) {
+                drafts.add(new StoredMessage(m.tenantId(), m.deviceId(), m.kind(), 0, m.receivedMs(), m.qos(), m.channel(), m.source(),
+                        m.connection(), p.keyId(), p.keyId() != null ? p.sealed() : m.payload()));
+            }
+            if (unsealed != null) {
+                // devices whose period was not cached yet (their first messages since start): look it up, then seal
+                List<Integer> todo = unsealed;
+                db.tx(h -> {
+                    for (int i : todo) {
+                        StoredMessage d = drafts.get(i);
+                        var period = ownership.current(h, d.tenantId(), d.deviceId(), d.receivedMs());
+                        drafts.set(i, new StoredMessage(d.tenantId(), d.deviceId(), d.kind(), 0, d.receivedMs(), d.qos(), d.channel(),
+                                d.source(), d.connection(), period.keyId(), ownership.keys().seal(period.keyId(), d.payload(),
+                                dev.bulwark.server.lifecycle.Ownership.aad(d.tenantId(), d.deviceId(), d.kind()))));
+                    }
+                    return null;
+                });
+            }
+            logged = log.append(drafts);
+        } catch (Exception e) {
             LOG.error("cannot commit a batch of {} device messages: {}", batch.size(), e.toString());
             if (ownership != null) {
                 each(batch, p -> ownership.forget(p.message().tenantId(), p.message().deviceId())); // periods opened in it were rolled back
@@ -173,7 +176,26 @@ public final class GroupCommitWriter implements AutoCloseable {
         batchTimer.accept(took);
         batches.incrementAndGet();
         committed.addAndGet(batch.size());
-        each(batch, p -> p.completion().committed());
+        store.committed(logged); // before any acknowledgement: a read after one finds the message
+        // acknowledgements go out grouped by the event loop that owns them: one task per loop, not one per message
+        java.util.Map<java.util.concurrent.Executor, List<Completion>> byLoop = new java.util.IdentityHashMap<>();
+        for (Pending p : batch) {
+            java.util.concurrent.Executor ex = p.completion().executor();
+            if (ex == null) {
+                each(List.of(p), q -> q.completion().committed());
+            } else {
+                byLoop.computeIfAbsent(ex, k -> new ArrayList<>()).add(p.completion());
+            }
+        }
+        byLoop.forEach((ex, completions) -> ex.execute(() -> {
+            for (Completion c : completions) {
+                try {
+                    c.committed();
+                } catch (RuntimeException e) {
+                    LOG.warn("device message callback failed: {}", e.toString());
+                }
+            }
+        }));
     }
 
     private static void each(List<Pending> batch, Consumer<Pending> action) {

@@ -29,10 +29,12 @@ public final class TelemetryRoutes {
 
     private final Services s;
     private final dev.bulwark.server.lifecycle.Ownership ownership;
+    private final TelemetryStore store;
 
-    public TelemetryRoutes(Services s, dev.bulwark.server.lifecycle.Ownership ownership) {
+    public TelemetryRoutes(Services s, dev.bulwark.server.lifecycle.Ownership ownership, TelemetryStore store) {
         this.s = s;
         this.ownership = ownership;
+        this.store = store;
     }
 
     public List<ApiRoute> routes() {
@@ -61,6 +63,7 @@ public final class TelemetryRoutes {
         }
         // an owner (and only an owner) reads only what arrived in their own ownership periods of this device
         boolean ownerOnly = call.principal().roles().equals(java.util.Set.of(dev.bulwark.server.identity.Role.OWNER));
+        store.flush(); // what is acknowledged is readable: move the log's latest blocks into segments first
         var rows = call.read(h -> {
             s.devices().require(h, tenant, device);
             java.util.List<String> keys = ownerOnly ? ownership.ofDevice(h, tenant.value(), device.value()).stream()
@@ -68,37 +71,28 @@ public final class TelemetryRoutes {
             if (keys != null && keys.isEmpty()) {
                 throw Refusal.notFound(); // not their device, or not any more: as if it did not exist
             }
-            return h.createQuery("SELECT id, kind, received_ms, qos, channel, source, connection, payload, key_id FROM device_messages "
-                            + "WHERE tenant_id = :t AND device_id = :d AND kind = :kind AND received_ms >= :from AND received_ms < :to "
-                            + "AND id > :after" + (keys == null ? "" : " AND key_id IN (<keys>)") + " ORDER BY id LIMIT :limit")
-                    .bind("t", tenant.value()).bind("d", device.value()).bind("kind", kind).bind("from", from).bind("to", to)
-                    .bind("after", after).bind("limit", limit)
-                    .bindList("keys", keys == null ? java.util.List.of("-") : keys)
-                    .map((rs, ctx) -> {
-                        Map<String, Object> m = new LinkedHashMap<>();
-                        m.put("id", rs.getLong("id"));
-                        m.put("receivedAt", Views.time(rs.getLong("received_ms")));
-                        m.put("kind", rs.getString("kind"));
-                        m.put("qos", rs.getInt("qos"));
-                        m.put("channel", rs.getString("channel"));
-                        m.put("source", rs.getString("source"));
-                        m.put("connection", rs.getString("connection"));
-                        byte[] payload = rs.getBytes("payload");
-                        String keyId = rs.getString("key_id");
-                        if (keyId != null) {
-                            payload = ownership.keys().open(keyId, payload,
-                                    dev.bulwark.server.lifecycle.Ownership.aad(tenant.value(), device.value(), rs.getString("kind")))
-                                    .orElse(new byte[0]); // a destroyed key: nothing can be read, and nothing is shown
-                        }
-                        m.put("payloadBase64", Base64.getEncoder().encodeToString(payload));
-                        m.put("payload", asJson(payload));
-                        return m;
-                    }).list();
+            return store.page(h, new TelemetryStore.Query(tenant.value(), device.value(), kind, keys, from, to, after), limit).stream()
+                    .map(this::view).toList();
         });
         Map<String, Object> out = new LinkedHashMap<>();
         out.put("items", rows);
         out.put("nextCursor", rows.size() == limit ? Views.cursor(String.valueOf(rows.get(rows.size() - 1).get("id"))) : null);
         return Response.ok(out);
+    }
+
+    private Map<String, Object> view(StoredMessage sm) {
+        Map<String, Object> m = new LinkedHashMap<>();
+        m.put("id", sm.seq());
+        m.put("receivedAt", Views.time(sm.receivedMs()));
+        m.put("kind", sm.kind());
+        m.put("qos", sm.qos());
+        m.put("channel", sm.channel());
+        m.put("source", sm.source());
+        m.put("connection", sm.connection());
+        byte[] payload = store.open(sm).orElse(new byte[0]); // a destroyed key: nothing can be read, and nothing is shown
+        m.put("payloadBase64", Base64.getEncoder().encodeToString(payload));
+        m.put("payload", asJson(payload));
+        return m;
     }
 
     /** The payload as JSON when it is JSON, else null (the base64 form is always there). */

@@ -56,8 +56,8 @@ class DemoTest {
             DemoCommand.Summary summary = DemoCommand.setUp(server.node());
             String token = DataDir.read(summary.operatorTokenFile()).trim();
             try (FleetSimulator fleet = DemoCommand.startFleet(server.node(), summary, 50, 2)) {
-                await().atMost(Duration.ofSeconds(90)).until(() -> server.count(
-                        "SELECT COUNT(DISTINCT device_id) FROM device_messages WHERE device_id LIKE 'fleet-%'") == 50);
+                await().atMost(Duration.ofSeconds(90)).until(() -> server.stored().stream()
+                        .map(m -> m.deviceId()).filter(d -> d.startsWith("fleet-")).distinct().count() == 50);
                 assertThat(fleet.summary().connected()).isEqualTo(50);
                 assertThat(fleet.summary().dropped()).isZero();
             }
@@ -69,10 +69,10 @@ class DemoTest {
 
             server.restart();
             DemoCommand.Summary again = DemoCommand.setUp(server.node());
-            long before = server.count("SELECT COUNT(*) FROM device_messages WHERE device_id = 'fleet-0050'");
+            long before = server.stored(m -> m.deviceId().equals("fleet-0050"));
             try (FleetSimulator fleet = DemoCommand.startFleet(server.node(), again, 50, 2)) {
                 await().atMost(Duration.ofSeconds(60)).until(() -> fleet.summary().connected() == 50
-                        && server.count("SELECT COUNT(*) FROM device_messages WHERE device_id = 'fleet-0050'") > before);
+                        && server.stored(m -> m.deviceId().equals("fleet-0050")) > before);
             }
             assertThat(server.count("SELECT COUNT(*) FROM audit_log WHERE action = 'device.certificate.enroll'")).isEqualTo(50);
             assertThat(server.api().get("/api/v1/devices/fleet-0007/telemetry?limit=1", token).json().get("items").get(0)

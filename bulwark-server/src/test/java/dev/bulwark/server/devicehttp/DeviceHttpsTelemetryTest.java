@@ -43,7 +43,7 @@ class DeviceHttpsTelemetryTest extends NodePerTest {
     }
 
     private long stored(String device) {
-        return server.count("SELECT COUNT(*) FROM device_messages WHERE device_id = '" + device + "' AND channel = 'https'");
+        return server.stored(m -> m.deviceId().equals(device) && m.channel().equals("https"));
     }
 
     private void awaitEvent(String type, String reason) {
@@ -76,7 +76,7 @@ class DeviceHttpsTelemetryTest extends NodePerTest {
     void a_request_without_credentials_is_refused_and_recorded() {
         assertThat(post("/device/v1/telemetry", "{}")).isEqualTo(401);
         awaitEvent("device-https-authentication-failed", "no-credentials");
-        assertThat(server.count("SELECT COUNT(*) FROM device_messages")).isZero();
+        assertThat(server.stored()).isEmpty();
     }
 
     @Test

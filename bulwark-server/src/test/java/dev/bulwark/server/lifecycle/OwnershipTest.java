@@ -7,6 +7,8 @@ import com.fasterxml.jackson.databind.JsonNode;
 import dev.bulwark.server.cli.ApiClient;
 import dev.bulwark.server.config.DataDir;
 import dev.bulwark.server.crypto.DataKeys;
+import dev.bulwark.server.telemetry.StoredMessage;
+import dev.bulwark.server.telemetry.TelemetryStore;
 import dev.bulwark.server.crypto.FileKek;
 import dev.bulwark.server.testkit.Backend;
 import dev.bulwark.server.testkit.MqttKit;
@@ -91,10 +93,12 @@ class OwnershipTest extends NodePerTest {
         send("bob-reading");
 
         // stored encrypted: the markers are nowhere in the table, and three periods used three keys
-        assertThat(server.count("SELECT COUNT(*) FROM device_messages WHERE key_id IS NULL")).isZero();
-        assertThat(server.count("SELECT COUNT(DISTINCT key_id) FROM device_messages")).isEqualTo(3);
+        List<StoredMessage> stored = server.stored();
+        assertThat(stored).isNotEmpty().allSatisfy(m -> assertThat(m.keyId()).isNotNull());
+        assertThat(stored.stream().map(StoredMessage::keyId).distinct().count()).isEqualTo(3);
         assertThat(server.count("SELECT COUNT(*) FROM ownership_periods WHERE device_id = 'thermo-1'")).isEqualTo(3);
-        List<byte[]> payloads = server.sql(h -> h.createQuery("SELECT payload FROM device_messages").mapTo(byte[].class).list());
+        List<byte[]> payloads = server.sql(h -> h.createQuery("SELECT body FROM telemetry_segments").mapTo(byte[].class).list());
+        assertThat(payloads).isNotEmpty();
         payloads.forEach(p -> assertThat(new String(p, StandardCharsets.ISO_8859_1)).doesNotContain("secret").doesNotContain("reading"));
 
         assertThat(markers(admin)).containsExactly("factory-test", "ada-secret", "bob-reading");
@@ -124,7 +128,8 @@ class OwnershipTest extends NodePerTest {
         api.post("/api/v1/devices/thermo-1/transfer", admin, Map.of("owner", bob.get("id").asText()));
         send("bob-1");
 
-        // the backup, taken before the purge
+        // the backup, taken before the purge (of the database, once the log has moved into it)
+        server.node().telemetry().flush();
         Path backup = Files.createTempDirectory("bulwark-backup-").resolve("backup.zip");
         server.sql(h -> h.execute("BACKUP TO '" + backup + "'"));
 
@@ -149,10 +154,10 @@ class OwnershipTest extends NodePerTest {
         String dbFile = findDb(restored);
         try (Connection c = DriverManager.getConnection("jdbc:h2:file:" + dbFile, "bulwark",
                 DataDir.read(server.dataDir().resolve("db/credentials")).trim());
-             ResultSet rs = c.createStatement().executeQuery("SELECT tenant_id, device_id, kind, key_id, payload FROM device_messages")) {
-            while (rs.next()) {
-                byte[] aad = Ownership.aad(rs.getString(1), rs.getString(2), rs.getString(3));
-                byte[] payload = rs.getBytes(5);
+) {
+            for (StoredMessage m : TelemetryStore.readAll(c)) {
+                byte[] aad = Ownership.aad(m.tenantId(), m.deviceId(), m.kind());
+                byte[] payload = m.payload();
                 boolean any = false;
                 for (String k : keyIds) {
                     try {

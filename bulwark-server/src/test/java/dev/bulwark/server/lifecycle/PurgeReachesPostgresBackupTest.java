@@ -5,6 +5,8 @@ import static org.assertj.core.api.Assertions.assertThat;
 import com.fasterxml.jackson.databind.JsonNode;
 import dev.bulwark.server.config.DataDir;
 import dev.bulwark.server.crypto.DataKeys;
+import dev.bulwark.server.telemetry.MessageCodec;
+import dev.bulwark.server.telemetry.StoredMessage;
 import dev.bulwark.server.crypto.FileKek;
 import dev.bulwark.server.testkit.Backend;
 import dev.bulwark.server.testkit.MqttKit;
@@ -46,7 +48,7 @@ class PurgeReachesPostgresBackupTest extends NodePerTest {
         String schema = url.substring(url.indexOf("currentSchema=") + "currentSchema=".length());
         Path dump = Files.createTempDirectory("bulwark-pgdump-").resolve("before.sql");
         MqttKit.Run r = MqttKit.run(List.of("pg_dump", "-h", "127.0.0.1", "-U", "postgres", "-d", "test", "--data-only",
-                "-t", schema + ".device_messages", "-f", dump.toString()), 60);
+                "-t", schema + ".telemetry_log", "-t", schema + ".telemetry_segments", "-f", dump.toString()), 60);
         assertThat(r.exit()).as(r.output()).isZero();
 
         assertThat(api.delete("/api/v1/owners/" + ada.get("id").asText(), admin).status()).isEqualTo(200);
@@ -58,21 +60,20 @@ class PurgeReachesPostgresBackupTest extends NodePerTest {
             keyIds = files.map(p -> p.getFileName().toString()).toList();
         }
         List<String> lines = Files.readAllLines(dump);
-        int start = -1;
-        for (int i = 0; i < lines.size(); i++) {
-            if (lines.get(i).startsWith("COPY " + schema + ".device_messages (")) {
-                start = i;
-            }
+        List<StoredMessage> inDump = new java.util.ArrayList<>();
+        for (Map<String, String> row : copied(lines, schema + ".telemetry_log")) {
+            inDump.addAll(MessageCodec.decodeLog(Long.parseLong(row.get("id")) << 16, bytes(row.get("body"))));
         }
-        assertThat(start).as("the dump holds the messages table").isNotNegative();
-        List<String> columns = Arrays.stream(lines.get(start).replaceAll("^COPY [^(]*\\(|\\) FROM stdin;$", "").split(", ")).toList();
+        for (Map<String, String> row : copied(lines, schema + ".telemetry_segments")) {
+            inDump.addAll(MessageCodec.decodeSegment(row.get("tenant_id"), row.get("device_id"), row.get("kind"), row.get("key_id"),
+                    bytes(row.get("body"))));
+        }
+        assertThat(inDump).as("the dump holds the messages").hasSize(3);
         int opened = 0;
         int closed = 0;
-        for (int i = start + 1; !lines.get(i).equals("\\."); i++) {
-            String[] f = lines.get(i).split("\t", -1);
-            String hex = f[columns.indexOf("payload")];
-            byte[] payload = HexFormat.of().parseHex(hex.substring(hex.indexOf('x') + 1));
-            byte[] aad = Ownership.aad(f[columns.indexOf("tenant_id")], f[columns.indexOf("device_id")], f[columns.indexOf("kind")]);
+        for (StoredMessage m : inDump) {
+            byte[] payload = m.payload();
+            byte[] aad = Ownership.aad(m.tenantId(), m.deviceId(), m.kind());
             boolean any = false;
             for (String k : keyIds) {
                 try {
@@ -90,5 +91,31 @@ class PurgeReachesPostgresBackupTest extends NodePerTest {
         }
         assertThat(closed).as("Ada's messages in the dump").isEqualTo(2);
         assertThat(opened).as("Bob's message still opens: the check works").isEqualTo(1);
+    }
+
+    /** The rows of {@code table}'s COPY block in a plain-text dump, by column name. */
+    private static List<Map<String, String>> copied(List<String> lines, String table) {
+        int start = -1;
+        for (int i = 0; i < lines.size(); i++) {
+            if (lines.get(i).startsWith("COPY " + table + " (")) {
+                start = i;
+            }
+        }
+        assertThat(start).as("the dump holds " + table).isNotNegative();
+        List<String> columns = Arrays.stream(lines.get(start).replaceAll("^COPY [^(]*\\(|\\) FROM stdin;$", "").split(", ")).toList();
+        List<Map<String, String>> rows = new java.util.ArrayList<>();
+        for (int i = start + 1; !lines.get(i).equals("\\."); i++) {
+            String[] f = lines.get(i).split("\t", -1);
+            Map<String, String> row = new java.util.HashMap<>();
+            for (int c = 0; c < columns.size(); c++) {
+                row.put(columns.get(c), f[c].equals("\\N") ? null : f[c]);
+            }
+            rows.add(row);
+        }
+        return rows;
+    }
+
+    private static byte[] bytes(String dumped) {
+        return HexFormat.of().parseHex(dumped.substring(dumped.indexOf('x') + 1));
     }
 }

@@ -5,6 +5,7 @@ import dev.bulwark.server.BulwarkServer;
 import dev.bulwark.server.cli.ApiClient;
 import dev.bulwark.server.config.DataDir;
 import dev.bulwark.server.config.ServerConfig;
+import dev.bulwark.server.telemetry.StoredMessage;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.file.Files;
@@ -108,6 +109,27 @@ public final class TestServer implements AutoCloseable {
     /** Runs a {@code SELECT COUNT(*) ...} directly on the node's database. */
     public long count(String sql) {
         return sql(h -> h.createQuery(sql).mapTo(Long.class).one());
+    }
+
+    /** Every device message stored so far (what the log holds is compacted first), payloads as stored. */
+    public List<StoredMessage> stored() {
+        server.telemetry().flush();
+        List<StoredMessage> out = new java.util.ArrayList<>();
+        sql(h -> {
+            server.telemetry().forEach(h, out::add);
+            return null;
+        });
+        return out;
+    }
+
+    /** How many stored device messages match {@code filter}. */
+    public long stored(java.util.function.Predicate<StoredMessage> filter) {
+        return stored().stream().filter(filter).count();
+    }
+
+    /** A stored message's payload in clear (empty when its key was destroyed). */
+    public java.util.Optional<byte[]> plaintext(StoredMessage m) {
+        return server.telemetry().open(m);
     }
 
     /** Creates a tenant and returns a token of a new operator of that tenant with the given roles. */

@@ -1,0 +1,122 @@
+package dev.bulwark.server.telemetry;
+
+import dev.bulwark.server.store.Database;
+import java.sql.Connection;
+import java.sql.PreparedStatement;
+import java.sql.ResultSet;
+import java.sql.SQLException;
+import java.util.ArrayList;
+import java.util.List;
+import org.jdbi.v3.core.Handle;
+
+/**
+ * The log in the database ({@code telemetry_log}): each batch is one row (more past {@link #BLOCK_BYTES}),
+ * committed in one transaction. Used with an external database, where every node's acknowledged messages must
+ * be in the shared database. A message's sequence number is {@code rowId << 16 | position}.
+ */
+public final class DatabaseLog implements MessageLog {
+    /** A log row is closed at this size (a larger single message makes a row of its own). */
+    static final int BLOCK_BYTES = 1 << 20;
+
+    private final Database db;
+    private final MessageCodec.Buffer block = new MessageCodec.Buffer(BLOCK_BYTES + (64 << 10));
+
+    public DatabaseLog(Database db) {
+        this.db = db;
+    }
+
+    @Override
+    public Batch append(List<StoredMessage> drafts) {
+        return db.tx(h -> {
+            Connection c = h.getConnection();
+            List<StoredMessage> out = new ArrayList<>(drafts.size());
+            List<Long> rows = new ArrayList<>();
+            try (PreparedStatement ps = c.prepareStatement("INSERT INTO telemetry_log (body) VALUES (?)", new String[] {"id"})) {
+                int start = 0;
+                block.begin(MessageCodec.LOG_FORMAT);
+                for (int i = 0; i < drafts.size(); i++) {
+                    MessageCodec.appendLog(block, drafts.get(i));
+                    if (i == drafts.size() - 1 || block.size() >= BLOCK_BYTES || block.messages == MessageCodec.MAX_PER_BLOCK) {
+                        ps.setBytes(1, block.toByteArray());
+                        ps.executeUpdate();
+                        long id;
+                        try (ResultSet keys = ps.getGeneratedKeys()) {
+                            keys.next();
+                            id = keys.getLong(1);
+                        }
+                        rows.add(id);
+                        for (int j = start; j <= i; j++) {
+                            StoredMessage d = drafts.get(j);
+                            out.add(new StoredMessage(d.tenantId(), d.deviceId(), d.kind(), (id << 16) | (j - start), d.receivedMs(),
+                                    d.qos(), d.channel(), d.source(), d.connection(), d.keyId(), d.payload()));
+                        }
+                        start = i + 1;
+                        block.begin(MessageCodec.LOG_FORMAT);
+                    }
+                }
+            } catch (SQLException e) {
+                throw new IllegalStateException(e);
+            }
+            return new Batch(out, rows.stream().mapToLong(Long::longValue).toArray());
+        });
+    }
+
+    @Override
+    public void release(Handle h, List<Batch> batches) {
+        try (PreparedStatement del = h.getConnection().prepareStatement("DELETE FROM telemetry_log WHERE id = ?")) {
+            int expected = 0;
+            for (Batch b : batches) {
+                for (long id : b.refs()) {
+                    del.setLong(1, id);
+                    del.addBatch();
+                    expected++;
+                }
+            }
+            int removed = 0;
+            for (int n : del.executeBatch()) {
+                removed += n;
+            }
+            if (removed != expected) {
+                throw new ConcurrentCompaction();
+            }
+        } catch (SQLException e) {
+            throw new IllegalStateException(e);
+        }
+    }
+
+    @Override
+    public void afterRelease() {
+        // the rows are gone with the transaction
+    }
+
+    @Override
+    public List<Batch> recover(Handle h) {
+        List<Batch> out = new ArrayList<>();
+        try (PreparedStatement ps = h.getConnection().prepareStatement("SELECT id, body FROM telemetry_log ORDER BY id");
+             ResultSet rs = ps.executeQuery()) {
+            while (rs.next()) {
+                long id = rs.getLong(1);
+                List<StoredMessage> ms = MessageCodec.decodeLog(id << 16, rs.getBytes(2));
+                if (!ms.isEmpty()) {
+                    out.add(new Batch(ms, new long[] {id}));
+                }
+            }
+        } catch (SQLException e) {
+            throw new IllegalStateException(e);
+        }
+        return out;
+    }
+
+    @Override
+    public List<Batch> stillPending(Handle h, List<Batch> batches) {
+        java.util.Set<Long> present = new java.util.HashSet<>(h.createQuery("SELECT id FROM telemetry_log WHERE id IN (<ids>)")
+                .bindList("ids", batches.stream().flatMapToLong(b -> java.util.Arrays.stream(b.refs())).boxed().toList())
+                .mapTo(Long.class).list());
+        return batches.stream().filter(b -> java.util.Arrays.stream(b.refs()).allMatch(present::contains)).toList();
+    }
+
+    @Override
+    public void close() {
+        // nothing held
+    }
+}
