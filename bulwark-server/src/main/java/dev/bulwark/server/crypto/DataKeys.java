@@ -30,13 +30,28 @@ public final class DataKeys {
             throw new IllegalStateException(e);
         }
     });
-    private static final ThreadLocal<java.security.SecureRandom> RNG = ThreadLocal.withInitial(() -> {
-        try {
-            return java.security.SecureRandom.getInstance("DRBG");
-        } catch (java.security.NoSuchAlgorithmException e) {
-            return new java.security.SecureRandom();
+    private static final ThreadLocal<Nonces> NONCES = ThreadLocal.withInitial(Nonces::new);
+
+    /**
+     * GCM nonces of the deterministic construction (NIST SP 800-38D, 8.2.1): a 64-bit field drawn from the
+     * system's strong random source per thread, then a 32-bit invocation counter; a new field is drawn before
+     * the counter would wrap. Two seals under one key share a nonce only if two draws of the 64-bit field
+     * collide, which is far less likely than with 96 random bits per message, and it costs no random bytes
+     * per message.
+     */
+    private static final class Nonces {
+        private static final java.security.SecureRandom SEED = new java.security.SecureRandom();
+        private long field = SEED.nextLong();
+        private int counter;
+
+        void next(byte[] out) {
+            if (++counter == 0) {
+                field = SEED.nextLong();
+                counter = 1;
+            }
+            java.nio.ByteBuffer.wrap(out, 0, 12).putLong(field).putInt(counter);
         }
-    });
+    }
 
     public DataKeys(DataDir dataDir, KeyWrapper kek) {
         this.dir = dataDir.dir("keys/data");
@@ -106,9 +121,7 @@ public final class DataKeys {
             specs.put(id, spec);
         }
         byte[] out = new byte[12 + plaintext.length + 16];
-        byte[] nonce = new byte[12];
-        RNG.get().nextBytes(nonce);
-        System.arraycopy(nonce, 0, out, 0, 12);
+        NONCES.get().next(out);
         try {
             javax.crypto.Cipher c = GCM.get();
             c.init(javax.crypto.Cipher.ENCRYPT_MODE, spec, new javax.crypto.spec.GCMParameterSpec(128, out, 0, 12));

@@ -34,6 +34,8 @@ public final class DeviceSession implements dev.bulwark.server.device.LiveSessio
     private static final ObjectMapper JSON = new ObjectMapper();
 
     private final MqttListener listener;
+    /** The peer's address and port as text, made once (it is stored with every message). */
+    private String sourceText;
     /** Runs tasks on this session's context; shared by the sessions of one event loop (acknowledgements are batched per loop). */
     private final java.util.concurrent.Executor onLoop;
     private final Services s;
@@ -84,7 +86,11 @@ public final class DeviceSession implements dev.bulwark.server.device.LiveSessio
     }
 
     public String source() {
-        return MqttListener.addr(peer);
+        String s = sourceText;
+        if (s == null) {
+            sourceText = s = MqttListener.addr(peer);
+        }
+        return s;
     }
 
     public String connectionId() {

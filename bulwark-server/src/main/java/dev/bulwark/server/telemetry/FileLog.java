@@ -199,6 +199,17 @@ public final class FileLog implements MessageLog {
             }
         }
         nextSeq = max + 1;
+        // a file named past every valid record holds nothing acknowledged (its first record was torn or damaged)
+        for (Long first : List.copyOf(files)) {
+            if (first > max) {
+                files.remove(first);
+                try {
+                    Files.deleteIfExists(dir.resolve(name(first)));
+                } catch (IOException e) {
+                    throw new UncheckedIOException(e);
+                }
+            }
+        }
         return out;
     }
 
