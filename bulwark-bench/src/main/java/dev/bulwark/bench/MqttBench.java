@@ -52,6 +52,10 @@ public final class MqttBench implements Callable<Integer> {
     @Option(names = "--seconds", defaultValue = "20", description = "Measured publishing time per target (default: ${DEFAULT-VALUE})")
     int seconds;
 
+    @Option(names = "--warmup", defaultValue = "15", description = "Publishing time before measuring, for every target: "
+            + "a JVM server reaches its steady state once the JIT has compiled its hot paths (default: ${DEFAULT-VALUE})")
+    int warmupSeconds;
+
     @Option(names = "--window", defaultValue = "4", description = "QoS 1 messages in flight per device (default: ${DEFAULT-VALUE})")
     int window;
 
@@ -241,7 +245,7 @@ public final class MqttBench implements Callable<Integer> {
                 }
             });
         }
-        Thread.sleep(3000);   // warm-up, not measured
+        Thread.sleep(warmupSeconds * 1000L);   // warm-up, not measured
         measuring.set(1);
         long m0 = System.nanoTime();
         Thread.sleep(seconds * 1000L);

@@ -191,14 +191,21 @@ public final class TelemetryStore implements AutoCloseable {
         return dropped.get();
     }
 
-    /** Moves every pending batch into segments, a chunk per transaction. */
+    /**
+     * Moves the batches pending when it starts into segments, a chunk per transaction. Batches that arrive
+     * meanwhile wait for the next run: chasing them would cut each device's messages into many small segments.
+     */
     private synchronized void compact() {
-        while (true) {
+        int left;
+        synchronized (pendingLock) {
+            left = pending.size();
+        }
+        while (left > 0) {
             List<MessageLog.Batch> chunk = new ArrayList<>();
             long messages = 0;
             long size = 0;
             synchronized (pendingLock) {
-                while (!pending.isEmpty() && messages < CHUNK_MESSAGES && size < CHUNK_BYTES) {
+                while (!pending.isEmpty() && chunk.size() < left && messages < CHUNK_MESSAGES && size < CHUNK_BYTES) {
                     MessageLog.Batch b = pending.peekFirst();
                     chunk.add(b);
                     messages += b.messages().size();
@@ -209,6 +216,7 @@ public final class TelemetryStore implements AutoCloseable {
             if (chunk.isEmpty()) {
                 return;
             }
+            left -= chunk.size();
             try {
                 db.tx(h -> {
                     writeSegments(h, chunk);
@@ -217,8 +225,9 @@ public final class TelemetryStore implements AutoCloseable {
                 });
             } catch (MessageLog.ConcurrentCompaction e) {
                 // another node moved some of them first: what is still in the log is moved again, the rest is done
-                List<MessageLog.Batch> left = db.read(h -> log.stillPending(h, chunk));
-                requeue(left, size);
+                List<MessageLog.Batch> again = db.read(h -> log.stillPending(h, chunk));
+                requeue(again, size);
+                left += again.size();
                 continue;
             } catch (RuntimeException e) {
                 requeue(chunk, size); // kept, in order, for the next attempt
