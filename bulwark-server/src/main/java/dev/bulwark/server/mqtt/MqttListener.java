@@ -52,6 +52,8 @@ public final class MqttListener implements DeviceLink {
     private MqttServer tls;
     /** The other instances sharing the TLS port, one per further event loop. */
     private final List<MqttServer> tlsShared = new ArrayList<>();
+    /** The verticles holding the server instances, undeployed at close. */
+    private final List<String> deployments = java.util.Collections.synchronizedList(new ArrayList<>());
     private static final int EVENT_LOOPS = Math.max(1, Runtime.getRuntime().availableProcessors());
     private MqttServer plaintext;
     private volatile boolean shuttingDown;
@@ -120,25 +122,31 @@ public final class MqttListener implements DeviceLink {
         return tls.actualPort();
     }
 
-    /** Binds one server instance on a context of its own (hence on an event loop of its own). */
+    /**
+     * Binds one server instance in a verticle of its own: each deployment gets an event-loop context of its own,
+     * so the instances sharing a port run on different event loops.
+     */
     private MqttServer listen(MqttServerOptions options, String what) {
         java.util.concurrent.CompletableFuture<MqttServer> bound = new java.util.concurrent.CompletableFuture<>();
-        vertx.getOrCreateContext().runOnContext(v -> {
-            MqttServer server = MqttServer.create(vertx, options);
-            server.endpointHandler(this::connect);
-            server.exceptionHandler(e -> {
-                LOG.debug("MQTT connection error: {}", e.toString());
-                record(null, null, "mqtt-connection-error", clip(String.valueOf(e.getMessage())), null);
-            });
-            recordHandshakeFailures(server);
-            server.listen().onComplete(ar -> {
-                if (ar.succeeded()) {
-                    bound.complete(ar.result());
-                } else {
-                    bound.completeExceptionally(ar.cause());
-                }
-            });
-        });
+        vertx.deployVerticle(new io.vertx.core.VerticleBase() {
+            @Override
+            public io.vertx.core.Future<?> start() {
+                MqttServer server = MqttServer.create(vertx, options);
+                server.endpointHandler(MqttListener.this::connect);
+                server.exceptionHandler(e -> {
+                    LOG.debug("MQTT connection error: {}", e.toString());
+                    record(null, null, "mqtt-connection-error", clip(String.valueOf(e.getMessage())), null);
+                });
+                recordHandshakeFailures(server);
+                return server.listen().onComplete(ar -> {
+                    if (ar.succeeded()) {
+                        bound.complete(ar.result());
+                    } else {
+                        bound.completeExceptionally(ar.cause());
+                    }
+                });
+            }
+        }).onSuccess(deployments::add).onFailure(bound::completeExceptionally);
         try {
             return bound.get(30, TimeUnit.SECONDS);
         } catch (Exception e) {
@@ -347,6 +355,18 @@ public final class MqttListener implements DeviceLink {
                 } catch (Exception e) {
                     LOG.warn("MQTT listener did not close cleanly: {}", e.toString());
                 }
+            }
+        }
+        List<String> ids;
+        synchronized (deployments) {
+            ids = new ArrayList<>(deployments);
+            deployments.clear();
+        }
+        for (String id : ids) {
+            try {
+                vertx.undeploy(id).toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
+            } catch (Exception e) {
+                LOG.debug("MQTT listener verticle did not undeploy: {}", e.toString());
             }
         }
     }
