@@ -37,7 +37,9 @@ public final class DeviceSession implements dev.bulwark.server.device.LiveSessio
     /** The peer's address and port as text, made once (it is stored with every message). */
     private String sourceText;
     /** Runs tasks on this session's context; shared by the sessions of one event loop (acknowledgements are batched per loop). */
-    private final java.util.concurrent.Executor onLoop;
+    private final LoopAcks onLoop;
+    /** The connection's Netty pipeline, for coalesced acknowledgements (null: acknowledge through Vert.x). */
+    private final io.netty.channel.ChannelHandlerContext pipeline;
     private final Services s;
     private final GroupCommitWriter writer;
     private final ConfigService config;
@@ -77,6 +79,7 @@ public final class DeviceSession implements dev.bulwark.server.device.LiveSessio
         this.willKind = willKind;
         this.context = Vertx.currentContext();
         this.onLoop = listener.executorFor(context);
+        this.pipeline = LoopAcks.pipeline(endpoint);
         this.vertx = context.owner();
     }
 
@@ -173,7 +176,7 @@ public final class DeviceSession implements dev.bulwark.server.device.LiveSessio
             public void committed() {
                 // runs on this session's event loop (see executor())
                 if (ackId >= 0 && endpoint.isConnected() && !closing) {
-                    endpoint.publishAcknowledge(ackId);
+                    onLoop.acknowledge(endpoint, pipeline, ackId);
                 }
                 commitDone();
             }

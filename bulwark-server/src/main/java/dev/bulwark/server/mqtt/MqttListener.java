@@ -70,16 +70,16 @@ public final class MqttListener implements DeviceLink {
         this.commands = commands;
     }
 
-    private final java.util.Map<io.vertx.core.Context, java.util.concurrent.Executor> loopExecutors =
-            new java.util.concurrent.ConcurrentHashMap<>();
+    private final java.util.Map<io.vertx.core.Context, LoopAcks> loopExecutors = new java.util.concurrent.ConcurrentHashMap<>();
 
     /** One executor per context (a server instance's event loop), so that its sessions' completions group together. */
-    java.util.concurrent.Executor executorFor(io.vertx.core.Context context) {
-        java.util.concurrent.Executor ex = loopExecutors.get(context);
+    LoopAcks executorFor(io.vertx.core.Context context) {
+        LoopAcks ex = loopExecutors.get(context);
         if (ex == null) {
-            ex = r -> context.runOnContext(v -> r.run());
+            ex = new LoopAcks(context);
             if (loopExecutors.size() < 64) {
-                loopExecutors.putIfAbsent(context, ex);
+                LoopAcks had = loopExecutors.putIfAbsent(context, ex);
+                ex = had == null ? ex : had;
             }
         }
         return ex;
