@@ -154,27 +154,29 @@ public final class DataLifecycle implements AutoCloseable {
                 w.write(head.toString());
                 w.newLine();
                 for (Ownership.Period p : periods) {
-                    long lastSeq = 0;
-                    while (true) {
-                        var q = new dev.bulwark.server.telemetry.TelemetryStore.Query(tenant, p.deviceId(), null, List.of(p.keyId()),
-                                0, Long.MAX_VALUE, lastSeq);
-                        List<dev.bulwark.server.telemetry.StoredMessage> rows = db.read(h -> telemetry.page(h, q, 1000));
-                        if (rows.isEmpty()) {
-                            break;
+                    for (String kind : db.read(h -> telemetry.kinds(h, tenant, p.deviceId(), p.keyId()))) {
+                        long lastSeq = 0;
+                        while (true) {
+                            var q = new dev.bulwark.server.telemetry.TelemetryStore.Query(tenant, p.deviceId(), kind, List.of(p.keyId()),
+                                    0, Long.MAX_VALUE, lastSeq);
+                            List<dev.bulwark.server.telemetry.StoredMessage> rows = db.read(h -> telemetry.page(h, q, 1000));
+                            if (rows.isEmpty()) {
+                                break;
+                            }
+                            for (var r : rows) {
+                                byte[] payload = telemetry.open(r).orElse(new byte[0]);
+                                ObjectNode line = JSON.createObjectNode().put("type", "message").put("device", p.deviceId())
+                                        .put("kind", r.kind())
+                                        .put("receivedAt", java.time.Instant.ofEpochMilli(r.receivedMs()).toString())
+                                        .put("payloadBase64", Base64.getEncoder().encodeToString(payload));
+                                w.write(line.toString());
+                                w.newLine();
+                                lastSeq = r.seq();
+                            }
+                            done += rows.size();
+                            long d = done;
+                            db.tx(h -> h.createUpdate("UPDATE exports SET rows_done = :d WHERE id = :id").bind("d", d).bind("id", id).execute());
                         }
-                        for (var r : rows) {
-                            byte[] payload = telemetry.open(r).orElse(new byte[0]);
-                            ObjectNode line = JSON.createObjectNode().put("type", "message").put("device", p.deviceId())
-                                    .put("kind", r.kind())
-                                    .put("receivedAt", java.time.Instant.ofEpochMilli(r.receivedMs()).toString())
-                                    .put("payloadBase64", Base64.getEncoder().encodeToString(payload));
-                            w.write(line.toString());
-                            w.newLine();
-                            lastSeq = r.seq();
-                        }
-                        done += rows.size();
-                        long d = done;
-                        db.tx(h -> h.createUpdate("UPDATE exports SET rows_done = :d WHERE id = :id").bind("d", d).bind("id", id).execute());
                     }
                 }
             }

@@ -57,10 +57,33 @@ public final class FileLog implements MessageLog {
     }
 
     @Override
-    public Batch append(List<StoredMessage> drafts) throws IOException {
+    public synchronized Batch append(List<StoredMessage> drafts) throws IOException {
         if (file == null || rotate || fileBytes >= ROTATE_BYTES) {
             open();
         }
+        try {
+            return write(drafts);
+        } catch (IOException | RuntimeException e) {
+            // nothing of this batch is acknowledged; cut what may have reached the file and continue in a new file
+            // under new sequence numbers, so that a torn record never sits in front of acknowledged ones
+            try {
+                file.truncate(fileBytes);
+                file.force(false);
+            } catch (IOException | RuntimeException ignored) {
+                // the file is abandoned below either way
+            }
+            try {
+                file.close();
+            } catch (IOException ignored) {
+                // abandoned
+            }
+            file = null;
+            nextSeq += drafts.size();
+            throw e;
+        }
+    }
+
+    private Batch write(List<StoredMessage> drafts) throws IOException {
         long first = nextSeq;
         List<StoredMessage> stored = new ArrayList<>(drafts.size());
         block.begin(MessageCodec.LOG_FORMAT);
@@ -92,7 +115,7 @@ public final class FileLog implements MessageLog {
         return new Batch(stored, new long[] {first + drafts.size() - 1});
     }
 
-    private void open() throws IOException {
+    private synchronized void open() throws IOException {
         if (file != null) {
             file.close();
         }
@@ -126,6 +149,25 @@ public final class FileLog implements MessageLog {
         db.read(h -> h.execute("CHECKPOINT SYNC"));
         checkpoint = released;
         rotate = true;
+        synchronized (this) {
+            // everything written is in segments: the current file goes too (an idle node keeps no copy behind)
+            if (file != null && nextSeq - 1 <= checkpoint) {
+                try {
+                    file.close();
+                } catch (IOException e) {
+                    LOG.warn("closing a compacted telemetry log file: {}", e.toString());
+                }
+                file = null;
+                Long current = files.pollLast();
+                if (current != null) {
+                    try {
+                        Files.deleteIfExists(dir.resolve(name(current)));
+                    } catch (IOException e) {
+                        LOG.warn("cannot delete a compacted telemetry log file: {}", e.toString());
+                    }
+                }
+            }
+        }
         // a file can go when the next one starts at or below the checkpoint + 1 (all its records are compacted)
         while (files.size() > 1) {
             Long first = files.peekFirst();
@@ -168,9 +210,8 @@ public final class FileLog implements MessageLog {
                     int length = head.getInt();
                     int sum = head.getInt();
                     long first = head.getLong();
-                    if (length < 9 || length > (1 << 30)) {
-                        LOG.warn("telemetry log {}: a damaged record ends the file here", f.getFileName());
-                        break;
+                    if (length < 9 || length - 8 > ch.size() - ch.position()) {
+                        break; // a header torn by a crash, or garbage: nothing acknowledged follows it in this file
                     }
                     ByteBuffer body = ByteBuffer.allocate(length - 8);
                     if (readFully(ch, body) < length - 8) {
@@ -223,7 +264,7 @@ public final class FileLog implements MessageLog {
     }
 
     @Override
-    public void close() {
+    public synchronized void close() {
         try {
             if (file != null) {
                 file.close();

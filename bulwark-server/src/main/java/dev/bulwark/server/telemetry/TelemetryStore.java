@@ -149,8 +149,9 @@ public final class TelemetryStore implements AutoCloseable {
         long n = 0;
         try (PreparedStatement ps = c.prepareStatement("SELECT tenant_id, device_id, kind, received_ms, qos, channel, source, "
                 + "connection, key_id, payload FROM device_messages ORDER BY id");
-             PreparedStatement ins = c.prepareStatement("INSERT INTO telemetry_log (body) VALUES (?)");
-             ResultSet rs = ps.executeQuery()) {
+             PreparedStatement ins = c.prepareStatement("INSERT INTO telemetry_log (body) VALUES (?)")) {
+            ps.setFetchSize(1000); // streamed (the migration's transaction lets PostgreSQL use a cursor)
+            ResultSet rs = ps.executeQuery();
             while (rs.next()) {
                 DeviceMessage m = new DeviceMessage(rs.getString(1), rs.getString(2), rs.getString(3), rs.getLong(4), rs.getInt(5),
                         rs.getString(6), rs.getString(7), rs.getString(8), null);
@@ -233,10 +234,14 @@ public final class TelemetryStore implements AutoCloseable {
                 requeue(chunk, size); // kept, in order, for the next attempt
                 throw e;
             }
-            log.afterRelease();
             synchronized (pendingLock) {
                 pendingBytes -= size;
                 pendingLock.notifyAll();
+            }
+            try {
+                log.afterRelease();
+            } catch (RuntimeException e) {
+                LOG.warn("telemetry log clean-up after compaction failed, retried at the next one: {}", e.toString());
             }
             compacted.addAndGet(messages);
             compactions.incrementAndGet();
@@ -324,13 +329,23 @@ public final class TelemetryStore implements AutoCloseable {
 
     /** What to read: one device's messages, optionally of one kind and only under some keys, by seq and time. */
     public record Query(String tenant, String device, String kind, List<String> keyIds, long fromMs, long toMs, long afterSeq) {
-        public static Query device(String tenant, String device) {
-            return new Query(tenant, device, null, null, 0, Long.MAX_VALUE, 0);
+        public static Query device(String tenant, String device, String kind) {
+            return new Query(tenant, device, kind, null, 0, Long.MAX_VALUE, 0);
         }
     }
 
-    /** Up to {@code limit} messages matching {@code q}, in seq order. */
+    /** The kinds of messages one device has under one key. */
+    public List<String> kinds(Handle h, String tenant, String device, String keyId) {
+        return h.createQuery("SELECT DISTINCT kind FROM telemetry_segments WHERE tenant_id = :t AND device_id = :d AND key_id = :k ORDER BY kind")
+                .bind("t", tenant).bind("d", device).bind("k", keyId).mapTo(String.class).list();
+    }
+
+    /**
+     * Up to {@code limit} messages matching {@code q}, in seq order. One kind at a time: segments of one device and
+     * kind never overlap in seq, those of different kinds do, and the cursor must be exact.
+     */
     public List<StoredMessage> page(Handle h, Query q, int limit) {
+        java.util.Objects.requireNonNull(q.kind(), "page reads one kind at a time");
         List<StoredMessage> out = new ArrayList<>(Math.min(limit, 1024));
         long after = q.afterSeq();
         while (out.size() < limit) {
@@ -432,18 +447,14 @@ public final class TelemetryStore implements AutoCloseable {
     private List<Segment> segments(Handle h, Query q, long after) {
         StringBuilder sql = new StringBuilder("SELECT ").append(SEGMENT_COLUMNS)
                 .append(" FROM telemetry_segments WHERE tenant_id = :t AND device_id = :d AND last_seq > :after AND max_ms >= :from AND min_ms < :to");
-        if (q.kind() != null) {
-            sql.append(" AND kind = :kind");
-        }
+        sql.append(" AND kind = :kind");
         if (q.keyIds() != null) {
             sql.append(" AND key_id IN (<keys>)");
         }
         sql.append(" ORDER BY last_seq LIMIT ").append(SEGMENTS_PER_QUERY);
         var query = h.createQuery(sql.toString()).bind("t", q.tenant()).bind("d", q.device()).bind("after", after)
                 .bind("from", q.fromMs()).bind("to", q.toMs());
-        if (q.kind() != null) {
-            query.bind("kind", q.kind());
-        }
+        query.bind("kind", q.kind());
         if (q.keyIds() != null) {
             query.bindList("keys", q.keyIds().isEmpty() ? List.of("-") : q.keyIds());
         }

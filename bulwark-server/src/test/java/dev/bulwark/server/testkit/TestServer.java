@@ -52,6 +52,11 @@ public final class TestServer implements AutoCloseable {
         }
     }
 
+    /** A node on an existing data directory (embedded database only), e.g. one prepared at an older schema. */
+    public static TestServer startIn(Path dataDir) {
+        return new TestServer(Backend.H2, dataDir, null, b -> { });
+    }
+
     private void boot() {
         ServerConfig.Builder b = ServerConfig.builder().dataDir(dataDir).databaseUrl(databaseUrl)
                 .httpsPort(0).mqttPort(0).deviceHttpsPort(0).bindAddress("127.0.0.1");
