@@ -46,9 +46,7 @@ public final class DatabaseLog implements MessageLog {
                         }
                         rows.add(id);
                         for (int j = start; j <= i; j++) {
-                            StoredMessage d = drafts.get(j);
-                            out.add(new StoredMessage(d.tenantId(), d.deviceId(), d.kind(), (id << 16) | (j - start), d.receivedMs(),
-                                    d.qos(), d.channel(), d.source(), d.connection(), d.keyId(), d.payload()));
+                            out.add(drafts.get(j).withSeq((id << 16) | (j - start)));
                         }
                         start = i + 1;
                         block.begin(MessageCodec.LOG_FORMAT);

@@ -90,8 +90,7 @@ public final class FileLog implements MessageLog {
         for (int i = 0; i < drafts.size(); i++) {
             StoredMessage d = drafts.get(i);
             MessageCodec.appendLog(block, d);
-            stored.add(new StoredMessage(d.tenantId(), d.deviceId(), d.kind(), first + i, d.receivedMs(), d.qos(), d.channel(),
-                    d.source(), d.connection(), d.keyId(), d.payload()));
+            stored.add(d.withSeq(first + i));
         }
         int length = 8 + block.size();
         if (out.capacity() < HEADER + block.size()) {

@@ -8,4 +8,8 @@ package dev.bulwark.server.telemetry;
  */
 public record StoredMessage(String tenantId, String deviceId, String kind, long seq, long receivedMs, int qos,
                             String channel, String source, String connection, String keyId, byte[] payload) {
+    /** The same message at position {@code s} of the store. */
+    StoredMessage withSeq(long s) {
+        return new StoredMessage(tenantId, deviceId, kind, s, receivedMs, qos, channel, source, connection, keyId, payload);
+    }
 }
