@@ -227,6 +227,8 @@ public final class BulwarkServer implements AutoCloseable {
         m.counter("bulwark_telemetry_messages_compacted", "Device messages moved from the log into per-device segments",
                 telemetry::compactedMessages);
         m.counter("bulwark_telemetry_compactions", "Compaction transactions run", telemetry::compactions);
+        m.counter("bulwark_telemetry_messages_dropped_destroyed_key", "Messages the compactor dropped: sealed under a key destroyed "
+                + "by an owner's deletion while they waited in the log", telemetry::droppedMessages);
         m.gauge("bulwark_bans_active", "Source addresses banned now", () -> s.monitor().guard().active().size());
         m.counter("bulwark_bans_issued", "Bans issued since start", s.monitor().guard()::bansIssued);
         m.counter("bulwark_refused_while_banned", "Connections and requests refused because their source is banned",

@@ -18,6 +18,7 @@ import java.util.concurrent.ConcurrentHashMap;
  * instead through {@link KeyWrapper}.
  */
 public final class DataKeys {
+    private static final java.util.regex.Pattern KEY_ID = java.util.regex.Pattern.compile("dk-[0-9a-f]{24}");
     private final Path dir;
     private final KeyWrapper kek;
     private final Map<String, byte[]> cache = new ConcurrentHashMap<>();
@@ -69,7 +70,7 @@ public final class DataKeys {
 
     /** The key, or empty when it was destroyed (or never existed). */
     public Optional<byte[]> get(String id) {
-        if (id == null || !id.matches("dk-[0-9a-f]{24}") || destroyed.contains(id)) {
+        if (id == null || !KEY_ID.matcher(id).matches() || destroyed.contains(id)) {
             return Optional.empty();
         }
         byte[] k = cache.get(id);

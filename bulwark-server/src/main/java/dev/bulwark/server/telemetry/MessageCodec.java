@@ -59,31 +59,25 @@ public final class MessageCodec {
         }
     }
 
-    /** Appends one message to a log block started with {@code begin(LOG_FORMAT)}. */
-    static void appendLog(Buffer b, DeviceMessage m, String keyId, byte[] payload) {
+    /** Appends one message (its payload as stored) to a log block started with {@code begin(LOG_FORMAT)}. */
+    static void appendLog(Buffer b, StoredMessage m) {
         try {
             DataOutputStream o = b.out;
             o.writeUTF(m.tenantId());
             o.writeUTF(m.deviceId());
             o.writeUTF(m.kind());
-            o.writeUTF(keyId == null ? "" : keyId);
+            o.writeUTF(m.keyId() == null ? "" : m.keyId());
             o.writeLong(m.receivedMs());
             o.writeByte(m.qos());
             o.writeUTF(m.channel());
             o.writeUTF(m.source());
             o.writeUTF(m.connection());
-            o.writeInt(payload.length);
-            o.write(payload);
+            o.writeInt(m.payload().length);
+            o.write(m.payload());
             b.messages++;
         } catch (IOException e) {
             throw new UncheckedIOException(e); // a byte array stream does not fail
         }
-    }
-
-    /** Appends one stored message (its payload as stored) to a log block. */
-    static void appendLog(Buffer b, StoredMessage m) {
-        appendLog(b, new DeviceMessage(m.tenantId(), m.deviceId(), m.kind(), m.receivedMs(), m.qos(), m.channel(), m.source(),
-                m.connection(), null), m.keyId(), m.payload());
     }
 
     /** The messages of a log block whose first message has sequence number {@code firstSeq}. */

@@ -12,8 +12,15 @@ import org.jdbi.v3.core.Handle;
  * {@code telemetry_log}, so that every node's acknowledged messages are in the shared database).
  */
 public interface MessageLog extends AutoCloseable {
-    /** A batch as the log holds it: its messages with their sequence numbers, and where it is in the log. */
-    record Batch(List<StoredMessage> messages, long[] refs) {
+    /**
+     * A batch as the log holds it: its messages with their sequence numbers, where it is in the log, and about
+     * how much memory it holds while it waits for the compactor.
+     */
+    record Batch(List<StoredMessage> messages, long[] refs, long bytes) {
+        public Batch(List<StoredMessage> messages, long[] refs) {
+            this(messages, refs, messages.stream().mapToLong(m -> m.payload().length + 64L).sum());
+        }
+
         long lastSeq() {
             return messages.get(messages.size() - 1).seq();
         }

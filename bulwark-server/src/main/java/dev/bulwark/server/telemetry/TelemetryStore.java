@@ -85,7 +85,7 @@ public final class TelemetryStore implements AutoCloseable {
         synchronized (pendingLock) {
             recovered.forEach(b -> {
                 pending.add(b);
-                pendingBytes += bytes(b);
+                pendingBytes += b.bytes();
             });
         }
         compact();
@@ -115,7 +115,7 @@ public final class TelemetryStore implements AutoCloseable {
      * behind (back-pressure reaches the devices through the writer's bounded queue).
      */
     public void committed(MessageLog.Batch batch) {
-        long size = bytes(batch);
+        long size = batch.bytes();
         synchronized (pendingLock) {
             while (pendingBytes > PENDING_BYTES && !pending.isEmpty()) {
                 try {
@@ -128,14 +128,6 @@ public final class TelemetryStore implements AutoCloseable {
             pending.add(batch);
             pendingBytes += size;
         }
-    }
-
-    private static long bytes(MessageLog.Batch b) {
-        long n = 0;
-        for (StoredMessage m : b.messages()) {
-            n += m.payload().length + 64;
-        }
-        return n;
     }
 
     /**
@@ -153,9 +145,8 @@ public final class TelemetryStore implements AutoCloseable {
             ps.setFetchSize(1000); // streamed (the migration's transaction lets PostgreSQL use a cursor)
             ResultSet rs = ps.executeQuery();
             while (rs.next()) {
-                DeviceMessage m = new DeviceMessage(rs.getString(1), rs.getString(2), rs.getString(3), rs.getLong(4), rs.getInt(5),
-                        rs.getString(6), rs.getString(7), rs.getString(8), null);
-                MessageCodec.appendLog(block, m, rs.getString(9), rs.getBytes(10));
+                MessageCodec.appendLog(block, new StoredMessage(rs.getString(1), rs.getString(2), rs.getString(3), 0, rs.getLong(4),
+                        rs.getInt(5), rs.getString(6), rs.getString(7), rs.getString(8), rs.getString(9), rs.getBytes(10)));
                 n++;
                 if (block.size() >= DatabaseLog.BLOCK_BYTES || block.messages == MessageCodec.MAX_PER_BLOCK) {
                     ins.setBytes(1, block.toByteArray());
@@ -210,7 +201,7 @@ public final class TelemetryStore implements AutoCloseable {
                     MessageLog.Batch b = pending.peekFirst();
                     chunk.add(b);
                     messages += b.messages().size();
-                    size += bytes(b);
+                    size += b.bytes();
                     pending.pollFirst();
                 }
             }
@@ -253,7 +244,7 @@ public final class TelemetryStore implements AutoCloseable {
             pendingBytes -= size;
             for (int i = chunk.size() - 1; i >= 0; i--) {
                 pending.addFirst(chunk.get(i));
-                pendingBytes += bytes(chunk.get(i));
+                pendingBytes += chunk.get(i).bytes();
             }
             pendingLock.notifyAll();
         }
@@ -329,9 +320,6 @@ public final class TelemetryStore implements AutoCloseable {
 
     /** What to read: one device's messages, optionally of one kind and only under some keys, by seq and time. */
     public record Query(String tenant, String device, String kind, List<String> keyIds, long fromMs, long toMs, long afterSeq) {
-        public static Query device(String tenant, String device, String kind) {
-            return new Query(tenant, device, kind, null, 0, Long.MAX_VALUE, 0);
-        }
     }
 
     /** The kinds of messages one device has under one key. */
