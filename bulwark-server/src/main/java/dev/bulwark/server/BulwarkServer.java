@@ -224,6 +224,9 @@ public final class BulwarkServer implements AutoCloseable {
         m.gauge("bulwark_connections", "Device sessions open on this node", () -> s.sessions().size());
         m.counter("bulwark_telemetry_messages_committed", "Device messages committed", writer::committedMessages);
         m.counter("bulwark_telemetry_batches_committed", "Group-commit batches committed", writer::batches);
+        m.gauge("bulwark_telemetry_writer_held_bytes", "Bytes of device messages queued or being committed", writer::heldBytes);
+        m.counter("bulwark_telemetry_writer_refused_full", "Device messages the writer refused because its queue was full "
+                + "(in messages or in bytes): the sender was slowed down or refused, nothing was acknowledged", writer::refusedFull);
         m.counter("bulwark_telemetry_messages_compacted", "Device messages moved from the log into per-device segments",
                 telemetry::compactedMessages);
         m.counter("bulwark_telemetry_compactions", "Compaction transactions run", telemetry::compactions);

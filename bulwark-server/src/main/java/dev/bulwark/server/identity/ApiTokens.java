@@ -107,7 +107,8 @@ public final class ApiTokens {
 
     private static TokenInfo info(java.sql.ResultSet rs) throws java.sql.SQLException {
         long revoked = rs.getLong("revoked_ms");
+        Long revokedMs = rs.wasNull() ? null : revoked; // read before any other column: wasNull() speaks of the last read
         return new TokenInfo(rs.getString("id"), rs.getString("tenant_id"), rs.getString("operator_name"),
-                rs.getLong("created_ms"), rs.getLong("expires_ms"), rs.wasNull() ? null : revoked);
+                rs.getLong("created_ms"), rs.getLong("expires_ms"), revokedMs);
     }
 }

@@ -17,8 +17,10 @@ import org.slf4j.LoggerFactory;
  * block appended to the telemetry log ({@link TelemetryStore}) in one transaction. Only after the commit does
  * each message's callback run, so a QoS 1 PUBACK or an HTTP 2xx sent from it acknowledges data that is on disk.
  *
- * <p>Back-pressure: the queue is bounded; {@link #submit} returns false when it is full, and the caller
- * refuses or slows the sender instead of acknowledging something that is not stored.
+ * <p>Back-pressure: the queue is bounded in messages and in bytes (what is queued plus the batch being
+ * committed: 100,000 messages of 64 KiB would otherwise be 6.5 GB of heap); {@link #submit} returns false
+ * when either bound is reached, and the caller refuses or slows the sender instead of acknowledging
+ * something that is not stored.
  *
  * <p>Async contract: callbacks run on the writer thread; they must be quick and must not block (hand
  * work back to an event loop).
@@ -51,6 +53,9 @@ public final class GroupCommitWriter implements AutoCloseable {
     private final MessageLog log;
     private final BlockingQueue<Pending> queue;
     private final int maxBatch;
+    private final long maxBytes;
+    private final AtomicLong heldBytes = new AtomicLong();
+    private final AtomicLong refusedFull = new AtomicLong();
     private final Thread thread;
     private final AtomicLong committed = new AtomicLong();
     private final AtomicLong batches = new AtomicLong();
@@ -71,6 +76,22 @@ public final class GroupCommitWriter implements AutoCloseable {
      */
     public GroupCommitWriter(Database db, TelemetryStore store, int capacity, int maxBatch,
                              dev.bulwark.server.lifecycle.Ownership ownership) {
+        this(db, store, capacity, DEFAULT_MAX_BYTES, maxBatch, ownership);
+    }
+
+    /** What the writer holds at most, queued and in the batch being committed: 64 MiB. */
+    public static final long DEFAULT_MAX_BYTES = 64L << 20;
+
+    /** Bytes a message costs the writer beyond its payload (record, strings, callback). */
+    static final int OVERHEAD_BYTES = 256;
+
+    /**
+     * @param capacity at most this many messages queued
+     * @param maxBytes at most this many bytes (payloads plus {@value #OVERHEAD_BYTES} each) queued and in commit
+     */
+    public GroupCommitWriter(Database db, TelemetryStore store, int capacity, long maxBytes, int maxBatch,
+                             dev.bulwark.server.lifecycle.Ownership ownership) {
+        this.maxBytes = maxBytes;
         this.db = db;
         this.store = store;
         this.log = store.log();
@@ -87,6 +108,25 @@ public final class GroupCommitWriter implements AutoCloseable {
         if (!running) {
             return false;
         }
+        long cost = cost(message);
+        if (heldBytes.addAndGet(cost) > maxBytes) {
+            heldBytes.addAndGet(-cost);
+            refusedFull.incrementAndGet();
+            return false;
+        }
+        if (!offer(message, completion)) {
+            heldBytes.addAndGet(-cost);
+            refusedFull.incrementAndGet();
+            return false;
+        }
+        return true;
+    }
+
+    private static long cost(DeviceMessage m) {
+        return (long) m.payload().length + OVERHEAD_BYTES;
+    }
+
+    private boolean offer(DeviceMessage message, Completion completion) {
         // Sealing happens here, on the caller's thread (the device's event loop), when the device's period is
         // known: the encryption cost spreads over the event loops instead of queueing on the one writer thread.
         if (ownership != null) {
@@ -98,6 +138,16 @@ public final class GroupCommitWriter implements AutoCloseable {
             }
         }
         return queue.offer(new Pending(message, completion, null, null));
+    }
+
+    /** Bytes held now (queued and in the batch being committed). */
+    public long heldBytes() {
+        return heldBytes.get();
+    }
+
+    /** Submissions refused because a bound was reached (the sender was slowed down or refused). */
+    public long refusedFull() {
+        return refusedFull.get();
     }
 
     public long committedMessages() {
@@ -128,6 +178,11 @@ public final class GroupCommitWriter implements AutoCloseable {
                 Thread.currentThread().interrupt();
                 break;
             } finally {
+                long released = 0;
+                for (Pending p : batch) {
+                    released += cost(p.message());
+                }
+                heldBytes.addAndGet(-released);
                 batch.clear();
             }
         }
