@@ -101,19 +101,20 @@ public final class DemoCommand implements Callable<Integer> {
 
         Path demoDir = new DataDir(root).dir("demo");
         Path tokenFile = demoDir.resolve(OPERATOR + ".token");
-        ApiClient.Result op = api.post("/api/v1/tenants/" + TENANT + "/operators", admin,
-                Map.of("name", OPERATOR, "roles", List.of("tenant-admin", "security-analyst")));
-        expect(op, 201, 409);
         String token;
-        if (op.status() == 201) {
-            token = op.json().get("token").asText();
-            DataDir.writeSecret(tokenFile, token + "\n");
-        } else if (Files.exists(tokenFile) && api.get("/api/v1/devices?limit=1", DataDir.read(tokenFile).trim()).status() == 200) {
+        if (Files.exists(tokenFile)) {
+            // a second run: the demo operator's own token (a platform admin can neither mint tokens for a tenant's
+            // operators nor create operators in a tenant that has one)
             token = DataDir.read(tokenFile).trim();
+            if (api.get("/api/v1/devices?limit=1", token).status() != 200) {
+                throw new IllegalStateException("the demo operator's token in " + tokenFile + " no longer works (expired or revoked); "
+                        + "run the demo with a fresh data directory (--data) to start over");
+            }
         } else {
-            ApiClient.Result t = api.post("/api/v1/tenants/" + TENANT + "/operators/" + OPERATOR + "/tokens", admin, Map.of("ttlDays", 30));
-            expect(t, 201);
-            token = t.json().get("token").asText();
+            ApiClient.Result op = api.post("/api/v1/tenants/" + TENANT + "/operators", admin,
+                    Map.of("name", OPERATOR, "roles", List.of("tenant-admin", "security-analyst")));
+            expect(op, 201);
+            token = op.json().get("token").asText();
             DataDir.writeSecret(tokenFile, token + "\n");
         }
 

@@ -180,6 +180,15 @@ public final class Call {
         });
     }
 
+    /**
+     * Inside {@link #tx}: records this call also in the audit log of {@code affected}, the tenant it acts upon
+     * when that is not the caller's own (a platform admin provisioning a tenant's operator), so the
+     * tenant's own auditors see what was done to it and by whom.
+     */
+    public void auditAlsoIn(Handle h, TenantId affected, String action, String detail) {
+        audit.append(h, new AuditEntry(affected.value(), principal.actor(), action, target, source, AuditEntry.SUCCESS, detail));
+    }
+
     /** Reads in auto-commit mode. */
     public <R> R read(HandleCallback<R, RuntimeException> work) {
         return db.read(work);

@@ -29,7 +29,8 @@ public final class IdentityRoutes {
     record CreateOperator(String name, List<String> roles, Integer ttlDays) {
     }
 
-    record CreateToken(Integer ttlDays) {
+    /** {@code reason}: required when a tenant admin issues a token for another operator (it is audited). */
+    record CreateToken(Integer ttlDays, String reason) {
     }
 
     private final Services s;
@@ -53,7 +54,9 @@ public final class IdentityRoutes {
                 ApiRoute.get("/api/v1/tenants/{tenant}/operators", "listOperators").summary("List a tenant's operators")
                         .roles(PLATFORM_ADMIN, TENANT_ADMIN, AUDITOR).handle(this::listOperators),
                 ApiRoute.post("/api/v1/tenants/{tenant}/operators/{operator}/tokens", "createOperatorToken")
-                        .summary("Issue another API token for an operator").roles(PLATFORM_ADMIN, TENANT_ADMIN)
+                        .summary("Issue another API token: an operator for themselves, or a tenant admin for another operator of the "
+                                + "tenant with a reason (audited as token.create.on-behalf, recorded as a security event); never a platform admin")
+                        .roles(TENANT_ADMIN, Role.FLEET_OPERATOR, Role.FIRMWARE_PUBLISHER, Role.SECURITY_ANALYST, AUDITOR)
                         .audit("token.create").body("{\"ttlDays\":30}").handle(this::createOperatorToken),
                 ApiRoute.get("/api/v1/tokens", "listTokens").summary("List API tokens (metadata only) visible to the caller")
                         .roles(EnumSet.allOf(Role.class)).handle(this::listTokens),
@@ -92,8 +95,18 @@ public final class IdentityRoutes {
         Set<Role> roles = tenantRoles(req.roles());
         long ttlMs = ttl(req.ttlDays());
         call.target("operator:" + tenant + "/" + name);
+        boolean platform = call.principal().isPlatform();
         ApiTokens.Issued issued = call.tx(h -> {
             s.tenants().find(h, tenant).orElseThrow(Refusal::notFound);
+            if (platform) {
+                // A platform admin provisions a tenant's first operator and nothing more: an operator it created
+                // later would hand it the tenant's data through a tenant token.
+                if (s.operators().anyInScope(h, tenant.value())) {
+                    throw new Refusal(Refusal.Kind.FORBIDDEN, "a platform admin creates only a tenant's first operator; "
+                            + "the tenant's own admins create the others");
+                }
+                call.auditAlsoIn(h, tenant, "operator.create", "by the platform: the tenant's first operator, roles=" + Role.encode(roles));
+            }
             s.operators().create(h, tenant.value(), name, roles, s.clock().nowMs());
             return s.apiTokens().issue(h, tenant.value(), name, ttlMs);
         }, "roles=" + Role.encode(roles));
@@ -124,11 +137,27 @@ public final class IdentityRoutes {
         String name = call.path("operator", v -> IdGrammar.lowerName("operator", v));
         CreateToken req = call.body(CreateToken.class);
         long ttlMs = ttl(req.ttlDays());
+        OperatorPrincipal p = call.principal();
+        boolean self = name.equals(p.name());
+        if (!self && !p.has(TENANT_ADMIN)) {
+            throw Refusal.notFound(); // another operator's tokens are not theirs to see or mint
+        }
+        String reason = self ? null : onBehalfReason(req.reason());
         call.target("operator:" + tenant + "/" + name);
         ApiTokens.Issued issued = call.tx(h -> {
             s.operators().find(h, tenant.value(), name).orElseThrow(Refusal::notFound);
-            return s.apiTokens().issue(h, tenant.value(), name, ttlMs);
-        });
+            ApiTokens.Issued t = s.apiTokens().issue(h, tenant.value(), name, ttlMs);
+            if (!self) {
+                // an explicit act of impersonation: in the tenant's audit log under its own name, with the reason
+                call.auditAlsoIn(h, tenant, "token.create.on-behalf", "token " + t.info().id() + " for " + name + "; reason: " + reason);
+            }
+            return t;
+        }, self ? null : "on behalf of " + name);
+        if (!self) {
+            s.securityEvents().record(new dev.bulwark.server.monitor.SecurityEvent(s.clock().nowMs(), tenant.value(),
+                    "operator-token-issued-on-behalf", "a tenant admin issued a token for another operator: " + reason,
+                    p.actor(), sourceAddress(call), sourcePort(call), "api", "operator:" + name + " token:" + issued.info().id()));
+        }
         Map<String, Object> out = new LinkedHashMap<>();
         out.put("name", name);
         out.put("token", issued.secret().reveal());
@@ -169,6 +198,28 @@ public final class IdentityRoutes {
             return null;
         });
         return Response.noContent();
+    }
+
+    private static String onBehalfReason(String reason) {
+        if (reason == null || reason.isBlank()) {
+            throw Refusal.invalid("issuing a token for another operator needs a \"reason\" (it is audited and recorded as a security event)");
+        }
+        return name(reason.strip());
+    }
+
+    private static String sourceAddress(Call call) {
+        String src = call.source();
+        int i = src.lastIndexOf(':');
+        return i < 0 ? src : src.substring(0, i);
+    }
+
+    private static int sourcePort(Call call) {
+        String src = call.source();
+        try {
+            return Integer.parseInt(src.substring(src.lastIndexOf(':') + 1));
+        } catch (RuntimeException e) {
+            return 0;
+        }
     }
 
     /** The tenant named in the path, if the caller may see it: platform admins see all, others only their own. */

@@ -72,6 +72,7 @@ class EveryRouteIsolationTest {
         ApiClient.Result op = api.post("/api/v1/tenants/" + VICTIM + "/operators", admin,
                 Map.of("name", "victim-admin", "roles", List.of("tenant-admin")));
         victimAdmin = op.json().get("token").asText();
+        server.adoptTenantRoot(VICTIM, victimAdmin);
         victimOperatorTokenId = op.json().get("tokenId").asText();
         for (Role r : Role.TENANT_ROLES) {
             if (r != Role.OWNER) {

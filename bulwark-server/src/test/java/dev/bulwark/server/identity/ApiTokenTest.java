@@ -28,7 +28,7 @@ class ApiTokenTest extends NodePerTest {
     }
 
     private JsonNode newOperator(String name, String... roles) {
-        ApiClient.Result r = api.post("/api/v1/tenants/acme/operators", server.adminToken(), Map.of("name", name, "roles", List.of(roles)));
+        ApiClient.Result r = api.post("/api/v1/tenants/acme/operators", server.tenantRoot("acme"), Map.of("name", name, "roles", List.of(roles)));
         assertThat(r.status()).isEqualTo(201);
         return r.json();
     }
@@ -55,6 +55,68 @@ class ApiTokenTest extends NodePerTest {
     }
 
     @Test
+    void an_active_token_is_listed_as_not_revoked_and_a_revoked_one_with_its_time() {
+        JsonNode bob = newOperator("bob", "fleet-operator");
+        String admin = server.operator("acme", "root-admin", "tenant-admin");
+        JsonNode mine = tokenListed(admin, bob.get("tokenId").asText());
+        assertThat(mine.get("revokedAt").isNull()).as("revokedAt of an active token: %s", mine).isTrue();
+        assertThat(api.delete("/api/v1/tokens/" + bob.get("tokenId").asText(), admin).status()).isEqualTo(204);
+        JsonNode revoked = tokenListed(admin, bob.get("tokenId").asText());
+        assertThat(Duration.between(Instant.parse(revoked.get("revokedAt").asText()), Instant.now()).abs().toMinutes()).isZero();
+    }
+
+    private JsonNode tokenListed(String token, String id) {
+        for (JsonNode t : api.get("/api/v1/tokens", token).json().get("items")) {
+            if (t.get("id").asText().equals(id)) {
+                return t;
+            }
+        }
+        throw new AssertionError("token " + id + " not listed");
+    }
+
+    @Test
+    void the_platform_admin_cannot_mint_a_token_for_a_tenant_operator_nor_create_one_in_a_provisioned_tenant() {
+        ApiClient.Result mint = api.post("/api/v1/tenants/acme/operators/alice/tokens", server.adminToken(), Map.of("ttlDays", 1));
+        assertThat(mint.status()).isEqualTo(403);
+        assertThat(mint.body()).doesNotContain("bwk.");
+        awaitEvent("api-authorization-denied", "role does not permit createOperatorToken");
+        ApiClient.Result create = api.post("/api/v1/tenants/acme/operators", server.adminToken(),
+                Map.of("name", "mole", "roles", List.of("tenant-admin")));
+        assertThat(create.status()).isEqualTo(403);
+        assertThat(create.json().get("detail").asText()).contains("first operator");
+        assertThat(create.body()).doesNotContain("bwk.");
+        assertThat(server.count("SELECT COUNT(*) FROM operators WHERE name = 'mole'")).isZero();
+        // the platform's provisioning of the tenant's first operator is in the tenant's own audit log
+        JsonNode audit = api.get("/api/v1/audit?limit=100", server.operator("acme", "aud", "auditor")).json().get("items");
+        assertThat(audit.toString()).contains("operator.create").contains("platform/admin").contains("first operator");
+    }
+
+    @Test
+    void an_operator_renews_their_own_token_but_minting_for_another_needs_a_tenant_admin_and_a_reason_and_is_visible() {
+        String bob = newOperator("bob", "fleet-operator").get("token").asText();
+        ApiClient.Result own = api.post("/api/v1/tenants/acme/operators/bob/tokens", bob, Map.of("ttlDays", 1));
+        assertThat(own.status()).isEqualTo(201);
+        assertThat(api.get("/api/v1/devices", own.json().get("token").asText()).status()).isEqualTo(200);
+
+        // a fleet operator cannot mint for a colleague: as if the operator did not exist for them
+        assertThat(api.post("/api/v1/tenants/acme/operators/alice/tokens", bob, Map.of("ttlDays", 1)).status()).isEqualTo(404);
+
+        String root = server.tenantRoot("acme");
+        ApiClient.Result silent = api.post("/api/v1/tenants/acme/operators/bob/tokens", root, Map.of("ttlDays", 1));
+        assertThat(silent.status()).isEqualTo(422);
+        assertThat(silent.json().get("detail").asText()).contains("reason");
+
+        ApiClient.Result onBehalf = api.post("/api/v1/tenants/acme/operators/bob/tokens", root,
+                Map.of("ttlDays", 1, "reason", "bob lost his laptop, ticket 4711"));
+        assertThat(onBehalf.status()).isEqualTo(201);
+        String analyst = server.operator("acme", "sec", "security-analyst");
+        await().atMost(Duration.ofSeconds(10)).until(() -> api.get("/api/v1/security/events?type=operator-token-issued-on-behalf", analyst)
+                .json().get("items").toString().contains("ticket 4711"));
+        JsonNode audit = api.get("/api/v1/audit?limit=100", server.operator("acme", "aud", "auditor")).json().get("items");
+        assertThat(audit.toString()).contains("token.create.on-behalf").contains("ticket 4711").contains("acme/" + dev.bulwark.server.testkit.TestServer.TENANT_ROOT);
+    }
+
+    @Test
     void tokens_expire_after_their_lifetime_and_the_refusal_is_recorded() {
         JsonNode op = newOperator("bob", "fleet-operator");
         Instant expires = Instant.parse(op.get("expiresAt").asText());
@@ -70,11 +132,11 @@ class ApiTokenTest extends NodePerTest {
 
     @Test
     void a_requested_lifetime_is_honoured_within_bounds() {
-        ApiClient.Result ok = api.post("/api/v1/tenants/acme/operators", server.adminToken(),
+        ApiClient.Result ok = api.post("/api/v1/tenants/acme/operators", server.tenantRoot("acme"),
                 Map.of("name", "temp", "roles", List.of("auditor"), "ttlDays", 1));
         assertThat(Duration.between(Instant.now(), Instant.parse(ok.json().get("expiresAt").asText())).toHours()).isBetween(23L, 24L);
         for (int bad : new int[] {0, -1, 366}) {
-            ApiClient.Result r = api.post("/api/v1/tenants/acme/operators", server.adminToken(),
+            ApiClient.Result r = api.post("/api/v1/tenants/acme/operators", server.tenantRoot("acme"),
                     Map.of("name", "temp" + (bad + 10), "roles", List.of("auditor"), "ttlDays", bad));
             assertThat(r.status()).isEqualTo(422);
         }

@@ -146,9 +146,34 @@ public final class TestServer implements AutoCloseable {
         return operator(tenant, operator, roles);
     }
 
-    /** Creates an operator in an existing tenant and returns their token. */
+    /** Name of the tenant-admin the kit provisions first in every tenant it creates operators in. */
+    public static final String TENANT_ROOT = "tenant-root";
+
+    private final Map<String, String> tenantRoots = new java.util.concurrent.ConcurrentHashMap<>();
+
+    /**
+     * A token of the tenant's first operator, {@value #TENANT_ROOT} (tenant-admin), provisioned by the platform
+     * admin on first use: the platform admin creates only a tenant's first operator, the tenant's admin the others.
+     */
+    public String tenantRoot(String tenant) {
+        return tenantRoots.computeIfAbsent(tenant, t -> {
+            ApiClient.Result r = api.post("/api/v1/tenants/" + t + "/operators", adminToken(),
+                    Map.of("name", TENANT_ROOT, "roles", List.of("tenant-admin")));
+            if (r.status() != 201) {
+                throw new IllegalStateException("tenant root operator: " + r.body());
+            }
+            return r.json().get("token").asText();
+        });
+    }
+
+    /** Makes {@code token} (a tenant-admin's, the tenant's first operator) the one the kit creates the tenant's operators with. */
+    public void adoptTenantRoot(String tenant, String token) {
+        tenantRoots.put(tenant, token);
+    }
+
+    /** Creates an operator in an existing tenant (through the tenant's root admin) and returns their token. */
     public String operator(String tenant, String operator, String... roles) {
-        ApiClient.Result r = api.post("/api/v1/tenants/" + tenant + "/operators", adminToken(),
+        ApiClient.Result r = api.post("/api/v1/tenants/" + tenant + "/operators", tenantRoot(tenant),
                 Map.of("name", operator, "roles", List.of(roles)));
         if (r.status() != 201) {
             throw new IllegalStateException("operator: " + r.body());
