@@ -241,14 +241,46 @@ public final class DeviceSession implements dev.bulwark.server.device.LiveSessio
             return;
         }
         String commandId = kind.equals("command-result") ? topic.split("/")[3] : null;
+        // First into the telemetry log, like any device message (durable, readable as kind=config-reported or
+        // command-result); then applied to the shadow or the command, synced, and only then acknowledged.
+        DeviceMessage message = new DeviceMessage(device.tenant().value(), device.device().value(), kind, s.clock().nowMs(),
+                ackId >= 0 ? 1 : 0, "mqtt", source(), connectionId, payload);
+        pendingCommits++;
+        boolean queued = writer.submit(message, new GroupCommitWriter.Completion() {
+            @Override
+            public void committed() {
+                context.runOnContext(v -> apply(doc, commandId, ackId));
+            }
+
+            @Override
+            public void failed(Throwable cause) {
+                context.runOnContext(v -> {
+                    commitDone();
+                    disconnect(MqttDisconnectReasonCode.UNSPECIFIED_ERROR);
+                });
+            }
+        });
+        if (!queued) {
+            commitDone();
+            disconnect(MqttDisconnectReasonCode.SERVER_BUSY); // not stored, not acknowledged: the device sends it again
+        }
+    }
+
+    /** Applies a committed reported configuration or command result on a worker, syncs it, then acknowledges. */
+    private void apply(JsonNode doc, String commandId, int ackId) {
         vertx.executeBlocking(() -> {
+            boolean applied;
             if (commandId == null) {
                 config.report(device.tenant(), device.device(), doc);
-                return true;
+                applied = true;
+            } else {
+                applied = commands.complete(device.tenant(), device.device(), commandId, doc.get("status").asText().equals("succeeded"),
+                        doc.get("result"));
             }
-            return commands.complete(device.tenant(), device.device(), commandId, doc.get("status").asText().equals("succeeded"),
-                    doc.get("result"));
+            s.db().syncCommitted(); // the embedded database: on disk before the acknowledgement, like telemetry
+            return applied;
         }, false).onComplete(ar -> {
+            commitDone();
             if (ar.failed()) {
                 disconnect(MqttDisconnectReasonCode.UNSPECIFIED_ERROR);
                 return;

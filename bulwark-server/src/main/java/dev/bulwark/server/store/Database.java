@@ -100,6 +100,65 @@ public final class Database implements AutoCloseable {
         return jdbi.withHandle(work);
     }
 
+    private final Object syncLock = new Object();
+    private long syncRequested;
+    private long syncCompleted;
+    private boolean syncRunning;
+    private final java.util.concurrent.atomic.AtomicLong syncs = new java.util.concurrent.atomic.AtomicLong();
+
+    /** How many syncs {@link #syncCommitted()} ran (H2), each covering every caller waiting for it. */
+    public long syncs() {
+        return syncs.get();
+    }
+
+    /**
+     * Returns once everything this thread committed before the call is on disk. PostgreSQL's commit is
+     * already durable, so this returns at once; H2 writes a commit to its file ({@code WRITE_DELAY=0}) but
+     * syncs it only at a checkpoint, so this runs {@code CHECKPOINT SYNC}, one for every caller waiting
+     * meanwhile (a group sync, never one per caller under load). Blocking: call it on a worker thread.
+     */
+    public void syncCommitted() {
+        if (dialect != Dialect.H2) {
+            return;
+        }
+        long ticket;
+        synchronized (syncLock) {
+            ticket = ++syncRequested;
+        }
+        while (true) {
+            long covers;
+            synchronized (syncLock) {
+                while (syncRunning && syncCompleted < ticket) {
+                    try {
+                        syncLock.wait();
+                    } catch (InterruptedException e) {
+                        Thread.currentThread().interrupt();
+                        throw new IllegalStateException("interrupted while waiting for the database to sync");
+                    }
+                }
+                if (syncCompleted >= ticket) {
+                    return;
+                }
+                syncRunning = true;
+                covers = syncRequested; // every ticket taken so far committed before it was taken
+            }
+            boolean ok = false;
+            try {
+                read(h -> h.execute("CHECKPOINT SYNC"));
+                syncs.incrementAndGet();
+                ok = true;
+            } finally {
+                synchronized (syncLock) {
+                    syncRunning = false;
+                    if (ok) {
+                        syncCompleted = Math.max(syncCompleted, covers);
+                    }
+                    syncLock.notifyAll();
+                }
+            }
+        }
+    }
+
     public Handle open() {
         return jdbi.open();
     }

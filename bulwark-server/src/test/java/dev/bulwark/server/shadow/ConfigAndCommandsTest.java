@@ -99,8 +99,13 @@ class ConfigAndCommandsTest extends NodePerTest {
     @Test
     void reported_configuration_is_stored_and_the_delta_shows_what_is_not_applied_yet() {
         put("/api/v1/devices/thermo-1/config", "{\"interval\":60}");
+        long syncs = server.node().services().db().syncs();
         assertThat(kit.pub(device, "-i", "thermo-1", "-q", "1", "-t", "devices/thermo-1/config/reported", "-m", "{\"interval\":300}")
                 .output()).contains("PUBACK");
+        if (backend == Backend.H2) {
+            // on the embedded database the acknowledgement came after a sync to disk, as for telemetry
+            assertThat(server.node().services().db().syncs()).isGreaterThan(syncs);
+        }
         JsonNode cfg = api.get("/api/v1/devices/thermo-1/config", token).json();
         assertThat(cfg.get("reported").get("interval").asInt()).isEqualTo(300);
         assertThat(cfg.get("delta").get("interval").asInt()).isEqualTo(60);
@@ -109,6 +114,12 @@ class ConfigAndCommandsTest extends NodePerTest {
         // a report that is not a JSON object is refused and recorded
         MqttKit.Run bad = kit.pub(device, "-i", "thermo-1", "-q", "1", "-V", "mqttv5", "-t", "devices/thermo-1/config/reported", "-m", "[1]");
         assertThat(bad.output()).contains("DISCONNECT (153)");
+        // every acknowledged report is kept in the device's history, as the README lists it
+        JsonNode history = api.get("/api/v1/devices/thermo-1/telemetry?kind=config-reported", token).json().get("items");
+        assertThat(history).hasSize(2);
+        assertThat(history.get(0).get("payload").get("interval").asInt()).isEqualTo(300);
+        assertThat(history.get(1).get("payload").get("interval").asInt()).isEqualTo(60);
+        assertThat(history.get(0).get("kind").asText()).isEqualTo("config-reported");
     }
 
     @Test
@@ -158,6 +169,10 @@ class ConfigAndCommandsTest extends NodePerTest {
             assertThat(JSON.readTree(second[1]).get("id").asText()).isEqualTo(live);
             c.publish("devices/thermo-1/commands/" + live + "/result", "{\"status\":\"failed\",\"result\":\"busy\"}".getBytes(), 1, false);
             assertThat(api.get("/api/v1/devices/thermo-1/commands/" + live, token).json().get("state").asText()).isEqualTo("failed");
+            JsonNode results = api.get("/api/v1/devices/thermo-1/telemetry?kind=command-result", token).json().get("items");
+            assertThat(results).hasSize(2);
+            assertThat(results.get(0).get("payload").get("result").get("uptime").asInt()).isZero();
+            assertThat(results.get(1).get("payload").get("result").asText()).isEqualTo("busy");
         } finally {
             c.disconnect();
         }
