@@ -74,7 +74,7 @@ public final class EstService {
     public record Enrolled(DevicePrincipal device, X509Certificate certificate, String serial) {
     }
 
-    private record TokenRow(String tenantId, String deviceId, String digest, long expiresMs, Long usedMs) {
+    private record TokenRow(String tenantId, String deviceId, String digest, long expiresMs, Long usedMs, String usedSerial) {
     }
 
     private final Services s;
@@ -105,10 +105,17 @@ public final class EstService {
         long now = s.clock().nowMs();
         TokenRow row = s.db().read(h -> tokenRow(h, id, false)).orElse(null);
         String identity = row == null ? "enrollment-token:" + id : "device:" + row.tenantId() + "/" + row.deviceId() + " enrollment-token:" + id;
-        checkToken(token.get(), row, identity, now);
+        boolean retry = row != null && row.usedMs() != null && row.usedSerial() != null && row.expiresMs() > now
+                && token.get().matches(row.digest());
+        if (!retry) {
+            checkToken(token.get(), row, identity, now);
+        }
         TenantId tenant = TenantId.of(row.tenantId());
         DeviceId device = DeviceId.of(row.deviceId());
         CsrPolicy.AcceptedCsr csr = CsrPolicy.check(CsrPolicy.fromDer(csrDer), tenant, device);
+        if (retry) {
+            return s.db().tx(h -> answerAgain(h, tenant, device, row, csr, identity, now, source, id));
+        }
         return s.db().tx(h -> {
             // Re-read under a row lock: two concurrent uses of one token cannot both pass.
             TokenRow locked = tokenRow(h, id, true).orElse(null);
@@ -122,6 +129,29 @@ public final class EstService {
             audit(h, e, "device.certificate.enroll", source, "EST simpleenroll with enrollment token " + id + ", " + csr.keyDescription());
             return e;
         });
+    }
+
+    /**
+     * A device that lost the answer to its enrollment asks again with the same token and a CSR of the same key:
+     * it gets the certificate it was issued again (nothing new is issued). The CSR is signed by the key, so only
+     * the holder of that key can ask; any other use of a used token is refused as {@code enrollment-token-used}.
+     */
+    private Enrolled answerAgain(Handle h, TenantId tenant, DeviceId device, TokenRow row, CsrPolicy.AcceptedCsr csr, String identity,
+                                 long now, String source, String tokenId) {
+        var d = s.devices().lock(h, tenant, device);
+        if (d.status() != DeviceStatus.ACTIVE) {
+            throw new Unauthenticated("device-" + d.status().wireName(), identity, tenant.value());
+        }
+        var issued = s.credentials().certificate(h, tenant, device, row.usedSerial()).orElse(null);
+        if (issued == null || !"active".equals(issued.status()) || issued.notAfterMs() <= now
+                || !csr.keyFingerprint().equals(issued.keyFingerprint())) {
+            throw new Unauthenticated("enrollment-token-used", identity, row.tenantId());
+        }
+        Enrolled e = new Enrolled(new DevicePrincipal(tenant, device, "enrollment-token:" + tokenId), Pem.certificate(issued.pem()),
+                issued.serial());
+        audit(h, e, "device.certificate.enroll-again", source, "EST simpleenroll repeated with enrollment token " + tokenId
+                + " and the same key: the issued certificate is answered again");
+        return e;
     }
 
     /** {@code simpleenroll} authorized by a factory certificate from a registered tenant CA. */
@@ -225,14 +255,14 @@ public final class EstService {
     }
 
     private static Optional<TokenRow> tokenRow(Handle h, String id, boolean lock) {
-        return h.createQuery("SELECT tenant_id, device_id, secret_sha256, expires_ms, used_ms FROM enrollment_tokens WHERE id = :id"
+        return h.createQuery("SELECT tenant_id, device_id, secret_sha256, expires_ms, used_ms, used_serial FROM enrollment_tokens WHERE id = :id"
                         + (lock ? " FOR UPDATE" : ""))
                 .bind("id", id)
                 .map((rs, ctx) -> {
                     long used = rs.getLong("used_ms");
                     Long usedMs = rs.wasNull() ? null : used;
                     return new TokenRow(rs.getString("tenant_id"), rs.getString("device_id"), rs.getString("secret_sha256"),
-                            rs.getLong("expires_ms"), usedMs);
+                            rs.getLong("expires_ms"), usedMs, rs.getString("used_serial"));
                 }).findOne();
     }
 
