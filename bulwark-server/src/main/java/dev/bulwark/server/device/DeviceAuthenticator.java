@@ -57,14 +57,20 @@ public final class DeviceAuthenticator {
             if (signedBy(leaf, pki.caCertificate())) {
                 caId = PlatformPki.PLATFORM_CA_ID;
             } else {
-                var cas = h.createQuery("SELECT id, status, pem FROM tenant_cas WHERE subject = :s")
+                var cas = h.createQuery("SELECT id, status, pem, tenant_id FROM tenant_cas WHERE subject = :s")
                         .bind("s", leaf.getIssuerX500Principal().getName())
-                        .map((rs, ctx) -> new String[] {rs.getString("id"), rs.getString("status"), rs.getString("pem")}).list();
+                        .map((rs, ctx) -> new String[] {rs.getString("id"), rs.getString("status"), rs.getString("pem"),
+                                rs.getString("tenant_id")}).list();
                 for (String[] ca : cas) {
                     X509Certificate caCert = Pem.certificate(ca[2]);
                     if (caCert != null && signedBy(leaf, caCert)) {
                         if (!"active".equals(ca[1])) {
                             return refused("ca-revoked", claimed);
+                        }
+                        var outside = dev.bulwark.server.pki.TenantCaPolicy.outsideValidity(caCert, now);
+                        if (outside.isPresent()) {
+                            // the CA's tenant sees it: its devices are refused because its CA expired
+                            return refusedKnown(outside.get(), claimed + " ca:" + ca[0], ca[3]);
                         }
                         caId = ca[0];
                         break;

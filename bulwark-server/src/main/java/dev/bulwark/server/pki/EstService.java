@@ -178,6 +178,10 @@ public final class EstService {
                 X509Certificate caCert = Pem.certificate((String) ca.get("pem"));
                 if (caCert != null && DeviceAuthenticator.signedBy(leaf, caCert)) {
                     TenantId tenant = TenantId.of((String) ca.get("tenant_id"));
+                    var outside = TenantCaPolicy.outsideValidity(caCert, now);
+                    if (outside.isPresent()) {
+                        throw new Unauthenticated(outside.get(), claimed + " ca:" + ca.get("id"), tenant.value());
+                    }
                     try {
                         // the same checks as registering a factory certificate over REST: no CA, acceptable key, valid, CN = device
                         TenantCaPolicy.checkFactoryCertificate(leaf, List.of(caCert), device, now);

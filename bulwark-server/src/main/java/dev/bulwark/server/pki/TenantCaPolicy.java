@@ -107,6 +107,20 @@ public final class TenantCaPolicy {
         throw Refusal.invalid("certificate is not issued by a CA registered (with proof of possession) for this tenant");
     }
 
+    /**
+     * Why a registered tenant CA cannot vouch for a device now: {@code ca-expired} or {@code ca-not-yet-valid};
+     * empty while it is within its validity period. Trust in a CA ends with its certificate.
+     */
+    public static java.util.Optional<String> outsideValidity(X509Certificate ca, long nowMs) {
+        if (ca.getNotAfter().getTime() < nowMs) {
+            return java.util.Optional.of("ca-expired");
+        }
+        if (ca.getNotBefore().getTime() > nowMs) {
+            return java.util.Optional.of("ca-not-yet-valid");
+        }
+        return java.util.Optional.empty();
+    }
+
     private static void checkValidity(String what, X509Certificate c, long nowMs) {
         if (c.getNotBefore().getTime() > nowMs) {
             throw Refusal.invalid(what + " is not valid yet");

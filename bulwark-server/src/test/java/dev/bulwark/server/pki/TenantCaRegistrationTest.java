@@ -1,6 +1,9 @@
 package dev.bulwark.server.pki;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
+
+import java.time.Duration;
 
 import dev.bulwark.server.cli.ApiClient;
 import dev.bulwark.server.testkit.Backend;
@@ -136,6 +139,60 @@ class TenantCaRegistrationTest extends NodePerTest {
                 Map.of("certificate", issue("factory", "sensor-78", "/CN=sensor-78")));
         assertThat(after.status()).isEqualTo(422);
         assertThat(kit.pub(d, "-i", "sensor-77", "-q", "1", "-t", "devices/sensor-77/telemetry", "-m", "2").output()).contains("CONNACK (5)");
+    }
+
+    @Test
+    void a_tenant_ca_past_its_validity_no_longer_authenticates_its_devices_at_connect_or_est_and_its_tenant_sees_why() throws Exception {
+        String caId = register(admin, openssl.read("factory.pem"), issue("factory", "pop", "/CN=" + challenge(admin))).json().get("id").asText();
+        server.createDevice(admin, "sensor-77", "sensor");
+        assertThat(api.post("/api/v1/devices/sensor-77/certificates", admin,
+                Map.of("certificate", issue("factory", "sensor-77", "/CN=sensor-77"))).status()).isEqualTo(201);
+        MqttKit kit = new MqttKit(server, admin);
+        MqttKit.Device d = new MqttKit.Device("sensor-77", openssl.file("sensor-77.pem"), openssl.file("sensor-77.key"), "");
+        assertThat(kit.pub(d, "-i", "sensor-77", "-q", "1", "-t", "devices/sensor-77/telemetry", "-m", "1").output()).contains("PUBACK");
+
+        // time passes: the CA's certificate (same name, same key) is now past its notAfter
+        String expired = reissue("factory", -400, -1);
+        server.sql(h -> h.execute("UPDATE tenant_cas SET pem = ? WHERE id = ?", expired, caId));
+        assertThat(kit.pub(d, "-i", "sensor-77", "-q", "1", "-t", "devices/sensor-77/telemetry", "-m", "2").output()).contains("CONNACK (5)");
+        await().atMost(Duration.ofSeconds(10)).until(() -> server.count(
+                "SELECT COUNT(*) FROM security_events WHERE reason = 'ca-expired' AND tenant_id = 'acme'") > 0);
+
+        // and one not valid yet vouches for nobody either; EST with a factory certificate of it is refused too
+        String future = reissue("factory", 1, 400);
+        server.sql(h -> h.execute("UPDATE tenant_cas SET pem = ? WHERE id = ?", future, caId));
+        assertThat(kit.pub(d, "-i", "sensor-77", "-q", "1", "-t", "devices/sensor-77/telemetry", "-m", "3").output()).contains("CONNACK (5)");
+        server.createDevice(admin, "sensor-79", "sensor");
+        issue("factory", "sensor-79", "/CN=sensor-79");
+        openssl.run("req", "-in", "sensor-79.csr", "-outform", "DER", "-out", "sensor-79.der");
+        openssl.run("base64", "-in", "sensor-79.der", "-out", "sensor-79.b64");
+        String status = MqttKit.run(java.util.List.of("curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "--cacert", kit.ca().toString(),
+                "--cert", openssl.file("sensor-79.pem").toString(), "--key", openssl.file("sensor-79.key").toString(),
+                "-H", "Content-Type: application/pkcs10", "--data-binary", "@" + openssl.file("sensor-79.b64"),
+                "https://localhost:" + server.node().deviceHttpsPort() + "/.well-known/est/simpleenroll"), 30).output().trim();
+        assertThat(status).isEqualTo("401");
+        await().atMost(Duration.ofSeconds(10)).until(() -> server.count(
+                "SELECT COUNT(*) FROM security_events WHERE reason LIKE '%ca-not-yet-valid%' AND tenant_id = 'acme'") >= 2);
+        assertThat(server.count("SELECT COUNT(*) FROM device_certificates WHERE device_id = 'sensor-79'")).isZero();
+    }
+
+    /** CA {@code ca} re-issued with its own key and name, valid from {@code fromDays} to {@code toDays} from now. */
+    private String reissue(String ca, int fromDays, int toDays) throws Exception {
+        java.security.cert.X509Certificate old = Pem.certificate(openssl.read(ca + ".pem"));
+        Object parsed;
+        try (var r = new org.bouncycastle.openssl.PEMParser(new java.io.StringReader(openssl.read(ca + ".key")))) {
+            parsed = r.readObject();
+        }
+        var converter = new org.bouncycastle.openssl.jcajce.JcaPEMKeyConverter();
+        java.security.PrivateKey key = parsed instanceof org.bouncycastle.openssl.PEMKeyPair kp ? converter.getKeyPair(kp).getPrivate()
+                : converter.getPrivateKey((org.bouncycastle.asn1.pkcs.PrivateKeyInfo) parsed);
+        long now = System.currentTimeMillis();
+        var name = org.bouncycastle.asn1.x500.X500Name.getInstance(old.getSubjectX500Principal().getEncoded());
+        var builder = new org.bouncycastle.cert.jcajce.JcaX509v3CertificateBuilder(name, java.math.BigInteger.valueOf(now),
+                new java.util.Date(now + fromDays * 86_400_000L), new java.util.Date(now + toDays * 86_400_000L), name, old.getPublicKey());
+        builder.addExtension(org.bouncycastle.asn1.x509.Extension.basicConstraints, true, new org.bouncycastle.asn1.x509.BasicConstraints(true));
+        var signer = new org.bouncycastle.operator.jcajce.JcaContentSignerBuilder("SHA256withECDSA").build(key);
+        return Pem.encode(new org.bouncycastle.cert.jcajce.JcaX509CertificateConverter().getCertificate(builder.build(signer)));
     }
 
     @Test
