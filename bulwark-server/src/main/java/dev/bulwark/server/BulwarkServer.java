@@ -110,11 +110,20 @@ public final class BulwarkServer implements AutoCloseable {
             PlatformPki pki = PlatformPki.loadOrCreate(dataDir, config.hostNames(), clock.nowMs());
             AuditLog audit = new AuditLog(AuditSigner.loadOrCreate(dataDir), clock, dataDir);
             dev.bulwark.server.crypto.FileKek kek = dev.bulwark.server.crypto.FileKek.loadOrCreate(dataDir);
+            vertx = Vertx.vertx();
+            vertx.exceptionHandler(t -> {
+                if (t instanceof IllegalArgumentException && String.valueOf(t.getMessage()).contains("not connected client")) {
+                    // packets a client pipelined after we refused or closed its connection: nothing to do
+                    LOG.debug("ignored a packet after the connection ended: {}", t.getMessage());
+                } else {
+                    LOG.error("unhandled exception on an event loop", t);
+                }
+            });
             bus = new InProcessBus(100_000);
             Metrics metrics = new Metrics();
             events = new SecurityEvents(db, dataDir, bus, metrics);
             monitor = new Monitor(bus, metrics, events, new SourceGuard(clock, config.detection()), new AlertStore(db),
-                    new Webhooks(db, clock, config.allowPrivateWebhookTargets(), config.webhookTrust(), kek), clock, config.detection());
+                    new Webhooks(db, clock, config.allowPrivateWebhookTargets(), config.webhookTrust(), kek, vertx), clock, config.detection());
             LiveSessions sessions = new LiveSessions();
             Services s = new Services(config, dataDir, clock, db, pki, audit, events, new ApiTokens(db, clock),
                     new TenantStore(), new OperatorStore(), new DeviceStore(), new CredentialStore(), new TenantCaStore(),
@@ -151,15 +160,6 @@ public final class BulwarkServer implements AutoCloseable {
             FirmwareService firmware = new FirmwareService(dataDir, kek);
             RolloutService rollouts = new RolloutService(db, clock, firmware);
             routes.addAll(new FirmwareRoutes(s, firmware, rollouts).routes());
-            vertx = Vertx.vertx();
-            vertx.exceptionHandler(t -> {
-                if (t instanceof IllegalArgumentException && String.valueOf(t.getMessage()).contains("not connected client")) {
-                    // packets a client pipelined after we refused or closed its connection: nothing to do
-                    LOG.debug("ignored a packet after the connection ended: {}", t.getMessage());
-                } else {
-                    LOG.error("unhandled exception on an event loop", t);
-                }
-            });
             api = new ApiServer(vertx, config, pki, db, audit, s.apiTokens(), events, clock, routes, VERSION);
             int port = api.start();
             if (config.plaintextPayloads()) {

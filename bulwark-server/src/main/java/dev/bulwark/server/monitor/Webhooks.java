@@ -13,9 +13,6 @@ import java.io.StringReader;
 import java.net.InetAddress;
 import java.net.URI;
 import java.net.UnknownHostException;
-import java.net.http.HttpClient;
-import java.net.http.HttpRequest;
-import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -33,7 +30,6 @@ import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
 import javax.crypto.Mac;
 import javax.crypto.spec.SecretKeySpec;
-import javax.net.ssl.SSLContext;
 import javax.net.ssl.TrustManagerFactory;
 import javax.net.ssl.X509TrustManager;
 import org.bouncycastle.cert.X509CertificateHolder;
@@ -53,7 +49,9 @@ import org.slf4j.LoggerFactory;
  * <p>Webhook URLs must be {@code https}, without user info; a host that resolves to a loopback, private,
  * link-local or multicast address is refused (at creation and again at each delivery, against DNS
  * rebinding) unless the node is explicitly configured to allow private targets: a webhook must not become
- * a way to reach inside the network.
+ * a way to reach inside the network. Each delivery resolves the host once, checks every address, and
+ * connects to the address it checked (TLS still verifies the certificate against the host name, sent as
+ * SNI): no second resolution between the check and the connection can redirect it.
  */
 public final class Webhooks implements AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(Webhooks.class);
@@ -67,7 +65,7 @@ public final class Webhooks implements AutoCloseable {
     private final Database db;
     private final Clock clock;
     private final boolean allowPrivate;
-    private final HttpClient http;
+    private final io.vertx.core.http.HttpClient http;
     private final ScheduledExecutorService retries = Executors.newSingleThreadScheduledExecutor(r -> {
         Thread t = new Thread(r, "bulwark-webhooks");
         t.setDaemon(true);
@@ -77,15 +75,31 @@ public final class Webhooks implements AutoCloseable {
     private final AtomicLong failed = new AtomicLong();
 
     private final dev.bulwark.server.crypto.KeyWrapper kek;
+    private final Resolver resolver;
+
+    /** Name resolution, the one step between a webhook's host and the address a delivery connects to. */
+    @FunctionalInterface
+    interface Resolver {
+        InetAddress[] resolve(String host) throws UnknownHostException;
+    }
 
     /** @param kek wraps each webhook's signing secret, bound to its id: the database holds no usable secret */
-    public Webhooks(Database db, Clock clock, boolean allowPrivate, Path extraTrust, dev.bulwark.server.crypto.KeyWrapper kek) {
+    public Webhooks(Database db, Clock clock, boolean allowPrivate, Path extraTrust, dev.bulwark.server.crypto.KeyWrapper kek,
+                    io.vertx.core.Vertx vertx) {
+        this(db, clock, allowPrivate, extraTrust, kek, vertx, InetAddress::getAllByName);
+    }
+
+    Webhooks(Database db, Clock clock, boolean allowPrivate, Path extraTrust, dev.bulwark.server.crypto.KeyWrapper kek,
+             io.vertx.core.Vertx vertx, Resolver resolver) {
         this.db = db;
         this.kek = kek;
         this.clock = clock;
         this.allowPrivate = allowPrivate;
-        this.http = HttpClient.newBuilder().sslContext(sslContext(extraTrust)).connectTimeout(Duration.ofSeconds(5))
-                .followRedirects(HttpClient.Redirect.NEVER).build();
+        this.resolver = resolver;
+        this.http = vertx.createHttpClient(new io.vertx.core.http.HttpClientOptions()
+                .setVerifyHost(true).setForceSni(true).setConnectTimeout(5000).setIdleTimeout(10)
+                .setEnabledSecureTransportProtocols(java.util.Set.of("TLSv1.2", "TLSv1.3"))
+                .setTrustOptions(io.vertx.core.net.TrustOptions.wrap(trust(extraTrust))));
     }
 
     public void attach(EventBus bus) {
@@ -154,19 +168,25 @@ public final class Webhooks implements AutoCloseable {
         return uri;
     }
 
-    private void checkTarget(String host) {
-        if (allowPrivate) {
-            return;
-        }
+    /** Resolves {@code host} once and checks every address; returns the one to connect to. */
+    private InetAddress checkTarget(String host) {
+        InetAddress[] all;
         try {
-            for (InetAddress a : InetAddress.getAllByName(host)) {
+            all = resolver.resolve(host);
+        } catch (UnknownHostException e) {
+            throw Refusal.invalid("url host cannot be resolved");
+        }
+        if (all == null || all.length == 0) {
+            throw Refusal.invalid("url host cannot be resolved");
+        }
+        if (!allowPrivate) {
+            for (InetAddress a : all) {
                 if (internal(a)) {
                     throw Refusal.invalid("url resolves to a private or loopback address; webhooks go to public receivers only");
                 }
             }
-        } catch (UnknownHostException e) {
-            throw Refusal.invalid("url host cannot be resolved");
         }
+        return all[0];
     }
 
     /** Loopback, private, link-local, shared (CGNAT), benchmark, reserved, multicast, ULA, and IPv6 forms embedding IPv4. */
@@ -207,7 +227,7 @@ public final class Webhooks implements AutoCloseable {
         }
     }
 
-    private void deliver(Alert a) {
+    void deliver(Alert a) {
         List<String[]> hooks = db.read(h -> h.createQuery("SELECT id, url, secret FROM webhooks WHERE tenant_id = :t").bind("t", a.tenantId())
                 .map((rs, ctx) -> new String[] {rs.getString("url"), new String(kek.unwrap(java.util.Base64.getDecoder().decode(
                         rs.getString("secret")), rs.getString("id").getBytes(StandardCharsets.UTF_8)), StandardCharsets.UTF_8)}).list());
@@ -236,32 +256,42 @@ public final class Webhooks implements AutoCloseable {
     }
 
     private void attempt(URI uri, String secret, byte[] body, String alertId, int n) {
+        InetAddress checked;
         try {
-            checkTarget(uri.getHost());
+            checked = checkTarget(uri.getHost());
         } catch (Refusal r) {
             LOG.warn("webhook {} not called for alert {}: {}", uri.getHost(), alertId, r.reason());
             failed.incrementAndGet();
             return;
         }
         long t = clock.nowMs() / 1000;
-        HttpRequest req = HttpRequest.newBuilder(uri).timeout(Duration.ofSeconds(10))
-                .header("Content-Type", "application/json").header("User-Agent", "Bulwark-Webhooks")
-                .header("X-Bulwark-Event", "alert").header("X-Bulwark-Delivery", alertId)
-                .header("X-Bulwark-Signature", "t=" + t + ",v1=" + sign(secret, t, body))
-                .POST(HttpRequest.BodyPublishers.ofByteArray(body)).build();
-        http.sendAsync(req, HttpResponse.BodyHandlers.discarding()).whenComplete((r, e) -> {
-            if (e == null && r.statusCode() / 100 == 2) {
-                delivered.incrementAndGet();
-                return;
-            }
-            String why = e != null ? e.getClass().getSimpleName() : "HTTP " + r.statusCode();
-            if (n + 1 >= ATTEMPTS) {
-                failed.incrementAndGet();
-                LOG.warn("webhook {} gave up on alert {} after {} attempts ({})", uri.getHost(), alertId, ATTEMPTS, why);
-                return;
-            }
-            retries.schedule(() -> attempt(uri, secret, body, alertId, n + 1), 1L << n, TimeUnit.SECONDS);
-        });
+        int port = uri.getPort() < 0 ? 443 : uri.getPort();
+        String path = (uri.getRawPath() == null || uri.getRawPath().isEmpty() ? "/" : uri.getRawPath())
+                + (uri.getRawQuery() == null ? "" : "?" + uri.getRawQuery());
+        io.vertx.core.http.RequestOptions req = new io.vertx.core.http.RequestOptions()
+                .setMethod(io.vertx.core.http.HttpMethod.POST).setSsl(true).setHost(uri.getHost()).setPort(port).setURI(path)
+                // connect to the address that was checked, not to whatever the name resolves to by now
+                .setServer(io.vertx.core.net.SocketAddress.inetSocketAddress(port, checked.getHostAddress()))
+                .setFollowRedirects(false).setIdleTimeout(10_000)
+                .putHeader("Content-Type", "application/json").putHeader("User-Agent", "Bulwark-Webhooks")
+                .putHeader("X-Bulwark-Event", "alert").putHeader("X-Bulwark-Delivery", alertId)
+                .putHeader("X-Bulwark-Signature", "t=" + t + ",v1=" + sign(secret, t, body));
+        http.request(req)
+                .compose(r -> r.send(io.vertx.core.buffer.Buffer.buffer(body)))
+                .compose(resp -> resp.end().map(v -> resp.statusCode()))
+                .onComplete(ar -> {
+                    if (ar.succeeded() && ar.result() / 100 == 2) {
+                        delivered.incrementAndGet();
+                        return;
+                    }
+                    String why = ar.failed() ? ar.cause().getClass().getSimpleName() : "HTTP " + ar.result();
+                    if (n + 1 >= ATTEMPTS) {
+                        failed.incrementAndGet();
+                        LOG.warn("webhook {} gave up on alert {} after {} attempts ({})", uri.getHost(), alertId, ATTEMPTS, why);
+                        return;
+                    }
+                    retries.schedule(() -> attempt(uri, secret, body, alertId, n + 1), 1L << n, TimeUnit.SECONDS);
+                });
     }
 
     /** The signature of a delivery: hex HMAC-SHA256 over {@code "<t>.<body>"}. */
@@ -285,7 +315,7 @@ public final class Webhooks implements AutoCloseable {
     }
 
     /** The JDK's trusted CAs, plus those in {@code extra} (PEM) when given. */
-    private static SSLContext sslContext(Path extra) {
+    private static TrustManagerFactory trust(Path extra) {
         try {
             TrustManagerFactory jdk = TrustManagerFactory.getInstance(TrustManagerFactory.getDefaultAlgorithm());
             jdk.init((KeyStore) null);
@@ -311,9 +341,7 @@ public final class Webhooks implements AutoCloseable {
             }
             TrustManagerFactory tmf = TrustManagerFactory.getInstance(TrustManagerFactory.getDefaultAlgorithm());
             tmf.init(ks);
-            SSLContext ctx = SSLContext.getInstance("TLS");
-            ctx.init(null, tmf.getTrustManagers(), null);
-            return ctx;
+            return tmf;
         } catch (GeneralSecurityException | IOException e) {
             throw new IllegalStateException("cannot set up TLS for webhooks: " + e.getMessage(), e);
         }
