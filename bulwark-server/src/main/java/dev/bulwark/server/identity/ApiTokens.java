@@ -99,6 +99,13 @@ public final class ApiTokens {
         return h.createQuery(q).bind("scope", scope).bind("op", operatorOrNull).map((rs, ctx) -> info(rs)).list();
     }
 
+    /** Revokes every live token of one operator (or owner) but {@code keepId}; returns how many were revoked. */
+    public int revokeOthers(Handle h, String scope, String operator, String keepId) {
+        return h.createUpdate("UPDATE api_tokens SET revoked_ms = :now WHERE tenant_id = :t AND operator_name = :o AND id <> :keep "
+                        + "AND revoked_ms IS NULL")
+                .bind("now", clock.nowMs()).bind("t", scope).bind("o", operator).bind("keep", keepId).execute();
+    }
+
     /** Revokes a token; returns false when it was already revoked. */
     public boolean revoke(Handle h, String id) {
         return h.createUpdate("UPDATE api_tokens SET revoked_ms = :now WHERE id = :id AND revoked_ms IS NULL")

@@ -58,6 +58,10 @@ public final class OwnerRoutes {
                 ApiRoute.post("/api/v1/owners", "createOwner").summary("Create an owner account; its token is shown once")
                         .roles(TENANT_ADMIN).audit("owner.create").body("{\"name\":\"Ada Lovelace\",\"email\":\"ada@example.com\"}")
                         .handle(this::create),
+                ApiRoute.post("/api/v1/owners/{ownerId}/tokens", "rotateOwnerToken")
+                        .summary("The owner replaces their token: a new one is shown once and every other token of the account is "
+                                + "revoked, including the one shown to the tenant admin who created the account")
+                        .roles(OWNER, TENANT_ADMIN).audit("owner.token.rotate").handle(this::rotateToken),
                 ApiRoute.get("/api/v1/owners/{ownerId}", "getOwner")
                         .summary("An owner's personal data and ownership periods (tenant-admin, every read audited; or the owner)")
                         .roles(TENANT_ADMIN, OWNER).handle(this::get),
@@ -174,6 +178,35 @@ public final class OwnerRoutes {
         if (call.principal().roles().contains(OWNER) && !call.principal().name().equals(ownerId)) {
             throw Refusal.notFound();
         }
+    }
+
+    private Response rotateToken(Call call) {
+        String id = ownerId(call.path("ownerId"));
+        mayAct(call, id);
+        TenantId tenant = call.tenant();
+        call.target("owner:" + id);
+        record Rotated(ApiTokens.Issued token, int revoked) {
+        }
+        boolean exists = call.read(h -> h.createQuery("SELECT COUNT(*) FROM owners WHERE tenant_id = :t AND id = :id")
+                .bind("t", tenant.value()).bind("id", id).mapTo(Long.class).one() > 0);
+        if (!exists) {
+            throw Refusal.notFound();
+        }
+        if (!call.principal().name().equals(id)) {
+            // an operator minting an owner's token would read as the owner: only the owner replaces their own
+            throw new Refusal(Refusal.Kind.FORBIDDEN, "only the owner replaces their token");
+        }
+        Rotated r = call.tx(h -> {
+            ApiTokens.Issued t = s.apiTokens().issue(h, tenant.value(), id, s.config().operatorTokenTtl().toMillis());
+            return new Rotated(t, s.apiTokens().revokeOthers(h, tenant.value(), id, t.info().id()));
+        }, "the owner replaced their token");
+        Map<String, Object> out = new LinkedHashMap<>();
+        out.put("id", id);
+        out.put("token", r.token().secret().reveal());
+        out.put("tokenId", r.token().info().id());
+        out.put("expiresAt", dev.bulwark.server.http.Views.time(r.token().info().expiresMs()));
+        out.put("revokedTokens", r.revoked());
+        return Response.created(out);
     }
 
     private Response create(Call call) {

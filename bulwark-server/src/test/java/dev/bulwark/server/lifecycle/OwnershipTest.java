@@ -221,6 +221,26 @@ class OwnershipTest extends NodePerTest {
     }
 
     @Test
+    void an_owner_replaces_the_token_the_tenant_admin_saw_so_the_operator_cannot_read_as_the_owner() {
+        JsonNode ada = owner("Ada");
+        String seenByAdmin = ada.get("token").asText();
+        String id = ada.get("id").asText();
+        assertThat(api.get("/api/v1/owners/" + id, seenByAdmin).status()).isEqualTo(200);
+        // the tenant admin cannot rotate it for them, and another owner cannot either
+        assertThat(api.post("/api/v1/owners/" + id + "/tokens", admin, null).status()).isEqualTo(403);
+        String bob = owner("Bob").get("token").asText();
+        assertThat(api.post("/api/v1/owners/" + id + "/tokens", bob, null).status()).isEqualTo(404);
+
+        ApiClient.Result rotated = api.post("/api/v1/owners/" + id + "/tokens", seenByAdmin, null);
+        assertThat(rotated.status()).as(rotated.body()).isEqualTo(201);
+        assertThat(rotated.json().get("revokedTokens").asInt()).isEqualTo(1);
+        String own = rotated.json().get("token").asText();
+        assertThat(api.get("/api/v1/owners/" + id, own).status()).isEqualTo(200);
+        assertThat(api.get("/api/v1/owners/" + id, seenByAdmin).status()).isEqualTo(401);
+        assertThat(server.count("SELECT COUNT(*) FROM audit_log WHERE action = 'owner.token.rotate' AND tenant_id = 'acme' AND outcome = 'success'")).isEqualTo(1);
+    }
+
+    @Test
     void retention_deletes_what_is_older_than_the_tenant_keeps_and_audits_it() {
         send("old");
         assertThat(api.send("PUT", "/api/v1/tenants/acme/retention", admin, "application/json", "{\"days\":1}".getBytes()).status())
