@@ -94,20 +94,46 @@ public final class DataKeys {
         return Optional.of(k);
     }
 
-    /** Destroys a key for good: the file is overwritten, then deleted; the cached copy is wiped. */
-    public void destroy(String id) {
+    /**
+     * What became of one key's destruction: destroyed only when its file is gone from disk; otherwise the reason. A
+     * key whose destruction failed is no longer used by this process, but its wrapped copy is still on disk: the
+     * caller must report it as failed, never count it as destroyed.
+     */
+    public record Destruction(String keyId, boolean destroyed, String reason) {
+        static Destruction done(String id) {
+            return new Destruction(id, true, null);
+        }
+    }
+
+    /**
+     * Destroys a key for good: the file is overwritten, then deleted, and checked gone; the cached copy is dropped.
+     * Never throws for a failure of the store: the answer says whether it worked, and why not.
+     */
+    public Destruction destroy(String id) {
         destroyed.add(id);
         specs.remove(id);
         cache.remove(id); // not zeroed in place: a reader may hold it this instant
+        if (id == null || !KEY_ID.matcher(id).matches()) {
+            return new Destruction(id, false, "not a data key id");
+        }
         Path f = dir.resolve(id);
+        String reason = null;
         try {
             if (Files.exists(f)) {
                 Files.write(f, new byte[(int) Files.size(f)]);
-                Files.delete(f);
             }
         } catch (IOException e) {
-            throw new UncheckedIOException("cannot destroy data key " + id, e);
+            reason = "cannot overwrite " + f.getFileName() + ": " + e;
         }
+        try {
+            Files.deleteIfExists(f);
+        } catch (IOException e) {
+            reason = (reason == null ? "" : reason + "; ") + "cannot delete " + f.getFileName() + ": " + e;
+        }
+        if (Files.exists(f, java.nio.file.LinkOption.NOFOLLOW_LINKS)) {
+            return new Destruction(id, false, reason == null ? f.getFileName() + " is still on disk" : reason);
+        }
+        return Destruction.done(id);
     }
 
     /**
