@@ -23,7 +23,8 @@ import org.slf4j.LoggerFactory;
  * <p>Refusals (thrown as {@link IllegalStateException} with the reason, so that the node does not start): a KEK
  * file wider than owner-only; a PIN file wider than owner-only or no PIN at all; an external KEK asked for on a data
  * directory whose data is wrapped by its own {@code keys/kek} (re-wrapping is not done); a missing KEK while data
- * keys exist (a new one would leave them unreadable).
+ * keys exist (a new one would leave them unreadable), including a data directory without its own {@code keys/kek}
+ * started without {@code --kek} (a copy of the data directory of a node whose KEK is kept elsewhere).
  */
 public final class Keks {
     private static final Logger LOG = LoggerFactory.getLogger(Keks.class);
@@ -44,6 +45,10 @@ public final class Keks {
         Path inside = dataDir.root().resolve("keys").resolve("kek");
         switch (settings.source()) {
             case DATA_DIRECTORY -> {
+                if (!Files.exists(inside) && hasDataKeys(dataDir)) {
+                    throw new IllegalStateException("this data directory holds data keys but no key-encryption key in " + inside
+                            + ": they were wrapped by a key kept outside it; start the node with the same --kek as before");
+                }
                 LOG.warn(INSIDE_DATA_DIRECTORY_WARNING, inside);
                 return FileKek.loadOrCreate(dataDir);
             }
