@@ -299,7 +299,7 @@ public final class OwnerRoutes {
         failed.forEach(d -> log.error("data key {} of deleted owner {} could not be destroyed: {}", d.keyId(), id, d.reason()));
         try {
             s.db().tx(h -> s.audit().append(h, new AuditEntry(tenant.value(), call.principal().actor(), "owner.delete.keys",
-                    "owner:" + id, call.source(), "failed", detail)));
+                    "owner:" + id, call.source(), "failed", detail.length() > 990 ? detail.substring(0, 990) + "..." : detail)));
         } catch (RuntimeException e) {
             log.error("cannot audit the failed key destruction of owner {}: {}", id, e.toString());
         }
