@@ -57,7 +57,21 @@ public final class DataKeys {
     public DataKeys(DataDir dataDir, KeyWrapper kek) {
         this.dir = dataDir.dir("keys/data");
         this.kek = kek;
+        this.pendingFile = dataDir.dir("keys").resolve("destroy-pending");
+        if (Files.exists(pendingFile)) {
+            for (String line : DataDir.read(pendingFile).split("\n")) {
+                String[] f = line.strip().split(" ", 2);
+                if (KEY_ID.matcher(f[0]).matches()) {
+                    pending.put(f[0], f.length > 1 ? f[1] : "");
+                    destroyed.add(f[0]); // never used again, also after a restart
+                }
+            }
+        }
     }
+
+    /** Keys whose destruction failed, with what they belonged to; retried by {@link #retryFailedDestructions}. */
+    private final Map<String, String> pending = new java.util.concurrent.ConcurrentSkipListMap<>();
+    private final Path pendingFile;
 
     /** Makes and stores a new key; returns its id. */
     public String create() {
@@ -110,6 +124,62 @@ public final class DataKeys {
      * Never throws for a failure of the store: the answer says whether it worked, and why not.
      */
     public Destruction destroy(String id) {
+        return destroy(id, "");
+    }
+
+    /**
+     * As {@link #destroy(String)}; a failure is also recorded in {@code <data>/keys/destroy-pending} with
+     * {@code owner} (what the key belonged to, e.g. {@code acme/owner:ow-…}), so that the key is never used again,
+     * not even after a restart, and its destruction is retried.
+     */
+    public Destruction destroy(String id, String owner) {
+        Destruction d = remove(id);
+        if (!d.destroyed() && d.keyId() != null && KEY_ID.matcher(d.keyId()).matches()) {
+            pending.put(id, owner == null ? "" : owner.replace('\n', ' '));
+            if (!savePending()) {
+                return new Destruction(id, false, d.reason() + "; and it could not be recorded for a retry");
+            }
+        }
+        return d;
+    }
+
+    /** Tries again the destructions that failed; returns those that now succeeded, with what each belonged to. */
+    public Map<Destruction, String> retryFailedDestructions() {
+        Map<Destruction, String> done = new java.util.LinkedHashMap<>();
+        for (Map.Entry<String, String> e : pending.entrySet()) {
+            Destruction d = remove(e.getKey());
+            if (d.destroyed()) {
+                done.put(d, e.getValue());
+            }
+        }
+        if (!done.isEmpty()) {
+            done.keySet().forEach(d -> pending.remove(d.keyId()));
+            savePending();
+        }
+        return done;
+    }
+
+    /** Ids of the keys whose destruction failed and is still to be retried. */
+    public java.util.Set<String> failedDestructions() {
+        return java.util.Set.copyOf(pending.keySet());
+    }
+
+    private synchronized boolean savePending() {
+        try {
+            if (pending.isEmpty()) {
+                Files.deleteIfExists(pendingFile);
+            } else {
+                StringBuilder b = new StringBuilder();
+                pending.forEach((k, v) -> b.append(k).append(' ').append(v).append('\n'));
+                DataDir.writeSecret(pendingFile, b.toString());
+            }
+            return true;
+        } catch (IOException | RuntimeException e) {
+            return false;
+        }
+    }
+
+    private Destruction remove(String id) {
         destroyed.add(id);
         specs.remove(id);
         cache.remove(id); // not zeroed in place: a reader may hold it this instant

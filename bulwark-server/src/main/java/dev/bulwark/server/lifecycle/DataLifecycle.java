@@ -99,8 +99,29 @@ public final class DataLifecycle implements AutoCloseable {
         return telemetry;
     }
 
+    /**
+     * Retries the key destructions that failed (e.g. a file system that refused); each one that now succeeds is
+     * audited in its tenant's log ({@code owner.delete.keys}, success). Runs with the retention job.
+     */
+    public int retryFailedDestructions() {
+        var done = ownership.keys().retryFailedDestructions();
+        done.forEach((d, owner) -> {
+            String[] f = owner.split(" ", 2);
+            String tenant = f[0].isEmpty() ? null : f[0];
+            try {
+                db.tx(h -> audit.append(h, new AuditEntry(tenant, "system", "owner.delete.keys", f.length > 1 ? f[1] : "key:" + d.keyId(),
+                        "local", AuditEntry.SUCCESS, "data key " + d.keyId() + " destroyed on retry")));
+            } catch (RuntimeException e) {
+                LOG.error("cannot audit the destruction of data key {} on retry: {}", d.keyId(), e.toString());
+            }
+            LOG.info("data key {} destroyed on retry", d.keyId());
+        });
+        return done.size();
+    }
+
     /** Deletes what is older than each tenant's retention; returns the number of messages deleted. */
     public long enforceRetention() {
+        retryFailedDestructions();
         long now = clock.nowMs();
         telemetry.flush();
         List<String> tenants = db.read(h -> h.createQuery("SELECT id FROM tenants").mapTo(String.class).list());
@@ -145,19 +166,19 @@ public final class DataLifecycle implements AutoCloseable {
                 .bind("t", tenant).bind("o", owner).mapTo(String.class).list());
         List<DataKeys.Destruction> failed = new java.util.ArrayList<>();
         for (String id : ids) {
-            discard(id).filter(d -> !d.destroyed()).ifPresent(failed::add);
+            discard(id, tenant + " owner:" + owner).filter(d -> !d.destroyed()).ifPresent(failed::add);
         }
         db.tx(h -> h.createUpdate("DELETE FROM exports WHERE tenant_id = :t AND owner_id = :o").bind("t", tenant).bind("o", owner).execute());
         return failed;
     }
 
     /** Destroys an export's key and deletes its file; the key's destruction, or empty when there was no file. */
-    private Optional<DataKeys.Destruction> discard(String id) {
+    private Optional<DataKeys.Destruction> discard(String id, String belongsTo) {
         Path file = exportFile(id);
         Optional<DataKeys.Destruction> d = Optional.empty();
         try {
             if (Files.exists(file)) {
-                d = Optional.of(ownership.keys().destroy(SealedFile.keyId(file)));
+                d = Optional.of(ownership.keys().destroy(SealedFile.keyId(file), belongsTo));
             }
         } catch (IOException e) {
             LOG.error("export {}: its key could not be read from the file header: {}", id, e.toString());
@@ -243,14 +264,14 @@ public final class DataLifecycle implements AutoCloseable {
             int stillThere = db.tx(h -> h.createUpdate("UPDATE exports SET state = 'done', rows_done = :d, finished_ms = :now WHERE id = :id")
                     .bind("d", d).bind("now", clock.nowMs()).bind("id", id).execute());
             if (stillThere == 0) {
-                discard(id); // the owner was deleted while this ran: the export goes too
+                discard(id, tenant + " owner:" + owner); // the owner was deleted while this ran: the export goes too
             }
         } catch (IOException | RuntimeException e) {
             LOG.error("export {} failed: {}", id, e.toString());
             if (Files.exists(file)) {
-                discard(id);
+                discard(id, tenant + " owner:" + owner);
             } else if (keyId != null) {
-                ownership.keys().destroy(keyId);
+                ownership.keys().destroy(keyId, tenant + " owner:" + owner);
             }
             db.tx(h -> h.createUpdate("UPDATE exports SET state = 'failed', finished_ms = :now WHERE id = :id")
                     .bind("now", clock.nowMs()).bind("id", id).execute());

@@ -257,7 +257,7 @@ public final class OwnerRoutes {
         List<DataKeys.Destruction> failed = new ArrayList<>();
         int destroyed = 0;
         for (String k : destroy) {
-            DataKeys.Destruction d = ownership.keys().destroy(k);
+            DataKeys.Destruction d = ownership.keys().destroy(k, tenant.value() + " owner:" + id);
             if (d.destroyed()) {
                 destroyed++;
             } else {
@@ -288,7 +288,8 @@ public final class OwnerRoutes {
 
     /**
      * Some keys of a deleted owner are still on disk: the account and its rows are gone, but crypto-shredding is not
-     * complete, and the answer says so (500, with the keys and reasons), as does the audit log (outcome failed).
+     * complete, and the answer says so (500, with the keys and reasons), as does the audit log (outcome failed). Those
+     * keys are never used again and their destruction is retried (see {@link DataLifecycle#retryFailedDestructions}).
      */
     private Response keyDestructionFailed(Call call, TenantId tenant, String id, Map<String, Object> out,
                                           List<DataKeys.Destruction> failed) {

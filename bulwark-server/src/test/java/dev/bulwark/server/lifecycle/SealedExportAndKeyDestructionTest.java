@@ -28,7 +28,7 @@ import org.junit.jupiter.params.provider.EnumSource;
 /**
  * Exports are stored sealed (no plaintext of the owner's data on disk) and opened only while they stream; a key
  * destruction that fails on the store (a key file the file system will not let go, even for root) is reported as
- * failed and audited so, never counted as destroyed.
+ * failed and audited so, never counted as destroyed, and is retried until it succeeds.
  */
 @ParameterizedClass
 @EnumSource(value = Backend.class, names = "H2")
@@ -123,7 +123,7 @@ class SealedExportAndKeyDestructionTest extends NodePerTest {
     }
 
     @Test
-    void a_key_destruction_that_fails_is_reported_as_failed_and_audited_not_counted_as_destroyed() throws Exception {
+    void a_key_destruction_that_fails_is_reported_as_failed_and_audited_not_counted_as_destroyed_then_retried() throws Exception {
         send("ada-1");
         String periodKey = server.sql(h -> h.createQuery("SELECT key_id FROM ownership_periods WHERE owner_id = :o").bind("o", ada)
                 .mapTo(String.class).one());
@@ -142,8 +142,18 @@ class SealedExportAndKeyDestructionTest extends NodePerTest {
             assertThat(server.count("SELECT COUNT(*) FROM audit_log WHERE action = 'owner.delete.keys' AND outcome = 'failed' AND detail LIKE '%"
                     + periodKey + "%'")).isEqualTo(1);
             assertThat(keyFile).as("still on disk, as reported").exists();
-        } finally {
+            assertThat(Files.readString(server.dataDir().resolve("keys/destroy-pending"))).as("recorded to be retried").contains(periodKey);
+
+            // once the file system lets go, the retry destroys it and says so in the tenant's audit log
             immutable(keyFile, false);
+            await().atMost(Duration.ofSeconds(40)).until(() -> !Files.exists(keyFile));
+            await().atMost(Duration.ofSeconds(10)).until(() -> server.count("SELECT COUNT(*) FROM audit_log WHERE action = 'owner.delete.keys' "
+                    + "AND outcome = 'success' AND tenant_id = 'acme' AND detail LIKE '%" + periodKey + " destroyed on retry%'") == 1);
+            assertThat(server.dataDir().resolve("keys/destroy-pending")).doesNotExist();
+        } finally {
+            if (Files.exists(keyFile)) {
+                immutable(keyFile, false);
+            }
         }
     }
 
