@@ -20,11 +20,14 @@ final class BenchNode {
     private BenchNode() {
     }
 
-    /** Starts {@code bulwark serve} on ephemeral loopback ports with its data in {@code dir/bulwark}. */
+    /**
+     * Starts a node on ephemeral loopback ports with its data in {@code dir/bulwark}, through the benchmark-only
+     * entry {@link BenchServer} ({@code bulwark serve}'s options, plus {@code --plaintext-payloads}).
+     */
     static Process start(Path dir, String db, String... extra) throws Exception {
         String java = ProcessHandle.current().info().command().orElse("java");
         List<String> cmd = new ArrayList<>(List.of(java, "-Xmx2g", "-cp", System.getProperty("java.class.path"),
-                "dev.bulwark.server.cli.BulwarkCli", "serve", "--data", dir.resolve("bulwark").toString(), "--bind", "127.0.0.1",
+                BenchServer.class.getName(), "--data", dir.resolve("bulwark").toString(), "--bind", "127.0.0.1",
                 "--https-port", "0", "--mqtt-port", "0", "--device-https-port", "0"));
         cmd.addAll(List.of(extra));
         if (db != null) {

@@ -125,7 +125,7 @@ public final class MqttBench implements Callable<Integer> {
 
     private Process startBulwark(Path dir) throws Exception {
         return plaintextPayloads
-                ? BenchNode.start(dir, db, "--device-rate", "1000000", "--tenant-rate", "1000000000", "--insecure-plaintext-payloads")
+                ? BenchNode.start(dir, db, "--device-rate", "1000000", "--tenant-rate", "1000000000", "--plaintext-payloads")
                 : BenchNode.start(dir, db, "--device-rate", "1000000", "--tenant-rate", "1000000000");
     }
 

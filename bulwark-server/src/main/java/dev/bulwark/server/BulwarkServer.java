@@ -109,7 +109,7 @@ public final class BulwarkServer implements AutoCloseable {
         try {
             PlatformPki pki = PlatformPki.loadOrCreate(dataDir, config.hostNames(), clock.nowMs());
             AuditLog audit = new AuditLog(AuditSigner.loadOrCreate(dataDir), clock, dataDir);
-            dev.bulwark.server.crypto.FileKek kek = dev.bulwark.server.crypto.FileKek.loadOrCreate(dataDir);
+            dev.bulwark.server.crypto.KeyWrapper kek = dev.bulwark.server.crypto.Keks.open(config.kek(), dataDir);
             vertx = Vertx.vertx();
             vertx.exceptionHandler(t -> {
                 if (t instanceof IllegalArgumentException && String.valueOf(t.getMessage()).contains("not connected client")) {
@@ -164,7 +164,7 @@ public final class BulwarkServer implements AutoCloseable {
             int port = api.start();
             if (config.plaintextPayloads()) {
                 LOG.warn("**************************************************************************************");
-                LOG.warn("* BENCHMARKING ONLY: device payloads are stored UNENCRYPTED (--insecure-plaintext-...)  *");
+                LOG.warn("* BENCHMARKING ONLY: device payloads are stored UNENCRYPTED (bulwark-bench BenchServer) *");
                 LOG.warn("**************************************************************************************");
             }
             writer = new GroupCommitWriter(db, telemetry, 100_000, 4_096, config.plaintextPayloads() ? null : ownership);

@@ -23,6 +23,13 @@ public final class ServeCommand implements java.util.concurrent.Callable<Integer
         }
         System.out.println("  platform CA certificate: " + server.services().pki().caPemFile());
         System.out.println("  bound ports:             " + server.dataDir().resolve("run/ports.json"));
+        dev.bulwark.server.config.KekSettings kek = server.services().config().kek();
+        System.out.println("  key-encryption key:      " + switch (kek.source()) {
+            case DATA_DIRECTORY -> server.dataDir().resolve("keys/kek") + " -- INSIDE the data directory: a backup of it defeats "
+                    + "crypto-shredding (see --kek)";
+            case FILE -> kek.path().toAbsolutePath();
+            case PKCS11 -> "'" + kek.label() + "' on the PKCS#11 token of " + kek.path();
+        });
         System.out.println("  bootstrap admin token:   " + server.dataDir().resolve("bootstrap/admin.token") + " (owner-only file)");
         awaitShutdown(server);
         return 0;

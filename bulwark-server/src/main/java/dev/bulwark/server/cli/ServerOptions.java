@@ -1,6 +1,7 @@
 package dev.bulwark.server.cli;
 
 import dev.bulwark.server.config.DetectionSettings;
+import dev.bulwark.server.config.KekSettings;
 import dev.bulwark.server.config.ServerConfig;
 import java.time.Duration;
 import java.nio.file.Path;
@@ -70,14 +71,28 @@ public final class ServerOptions {
             defaultValue = "60")
     int banSeconds;
 
-    @Option(names = "--insecure-plaintext-payloads", hidden = true,
-            description = "BENCHMARKING ONLY: store device payloads unencrypted (measures what encryption costs)")
-    boolean plaintextPayloads;
-
     @Option(names = "--webhook-ca", description = "PEM file of extra CAs trusted for alert webhooks (besides the JDK's)")
     Path webhookCa;
 
-    ServerConfig toConfig() {
+    @Option(names = "--kek", paramLabel = "data|file:PATH|pkcs11:CONFIG",
+            description = "Where the key-encryption key lives: 'data' (default: <data>/keys/kek, a backup of the data directory then "
+                    + "defeats crypto-shredding), 'file:/path' (a file outside the data directory, created owner-only) or "
+                    + "'pkcs11:/path/provider.cfg' (a key generated on a PKCS#11 token through SunPKCS11; it never leaves the token)")
+    String kek;
+
+    @Option(names = "--kek-pin-file", description = "Owner-only file holding the PKCS#11 token PIN (else the environment variable of --kek-pin-env)")
+    Path kekPinFile;
+
+    @Option(names = "--kek-pin-env", description = "Environment variable holding the PKCS#11 token PIN (default: ${DEFAULT-VALUE})",
+            defaultValue = KekSettings.DEFAULT_PIN_ENV)
+    String kekPinEnv;
+
+    @Option(names = "--kek-label", description = "Label of the key-encryption key on the PKCS#11 token (default: ${DEFAULT-VALUE})",
+            defaultValue = KekSettings.DEFAULT_LABEL)
+    String kekLabel;
+
+    /** The node's configuration from these options (also used by the benchmark-only entry of {@code bulwark-bench}). */
+    public ServerConfig toConfig() {
         DetectionSettings d = DetectionSettings.defaults();
         d = new DetectionSettings(Duration.ofSeconds(detectWindow), detectBruteForce, detectDistributed, detectEnumeration,
                 d.misconfiguredRepeats(), d.cloneTakeovers(), d.floodingViolations(), d.tarpitFreeFailures(), d.tarpitMax(),
@@ -86,6 +101,6 @@ public final class ServerOptions {
                 .bindAddress(bind).hostNames(hostNames).maxPayloadBytes(maxPayload).deviceMessagesPerSecond(deviceRate)
                 .devPlaintextPort(devPlaintext ? devPlaintextPort : -1).deviceHttpsPort(deviceHttpsPort)
                 .tenantMaxConnections(tenantConnections).tenantMessagesPerSecond(tenantRate).detection(d).webhookTrust(webhookCa)
-                .plaintextPayloads(plaintextPayloads).build();
+                .kek(KekSettings.parse(kek, kekPinFile, kekPinEnv, kekLabel)).build();
     }
 }

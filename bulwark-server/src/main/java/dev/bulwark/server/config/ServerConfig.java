@@ -22,6 +22,8 @@ import java.util.Objects;
  * @param deviceMessagesPerSecond sustained per-device message rate; a burst of twice this is allowed
  * @param devPlaintextPort a plaintext MQTT port on loopback for development, or -1 (the default: none)
  * @param deviceHttpsPort device HTTPS (telemetry over HTTP, later enrollment and firmware); 0 picks a port
+ * @param plaintextPayloads BENCHMARKING ONLY, set by {@code bulwark bench}'s own entry point (no {@code serve} option)
+ * @param kek           where the key-encryption key lives (default: the data directory, with a warning at start)
  */
 public record ServerConfig(
         Path dataDir,
@@ -43,7 +45,8 @@ public record ServerConfig(
         DetectionSettings detection,
         Path webhookTrust,
         boolean allowPrivateWebhookTargets,
-        boolean plaintextPayloads) {
+        boolean plaintextPayloads,
+        KekSettings kek) {
 
     public static final int DEFAULT_HTTPS_PORT = 8443;
     public static final int DEFAULT_MQTT_PORT = 8883;
@@ -63,6 +66,7 @@ public record ServerConfig(
             throw new IllegalArgumentException("tenantMaxConnections and tenantMessagesPerSecond must be positive");
         }
         Objects.requireNonNull(detection, "detection");
+        kek = kek == null ? KekSettings.dataDirectory() : kek;
         if (apiBodyLimit < 1024) {
             throw new IllegalArgumentException("apiBodyLimit must be at least 1024 bytes");
         }
@@ -83,7 +87,8 @@ public record ServerConfig(
                 .deviceCertificateTtl(deviceCertificateTtl).maxPayloadBytes(maxPayloadBytes)
                 .deviceMessagesPerSecond(deviceMessagesPerSecond).devPlaintextPort(devPlaintextPort).deviceHttpsPort(deviceHttpsPort)
                 .tenantMaxConnections(tenantMaxConnections).tenantMessagesPerSecond(tenantMessagesPerSecond).detection(detection)
-                .webhookTrust(webhookTrust).allowPrivateWebhookTargets(allowPrivateWebhookTargets).plaintextPayloads(plaintextPayloads);
+                .webhookTrust(webhookTrust).allowPrivateWebhookTargets(allowPrivateWebhookTargets).plaintextPayloads(plaintextPayloads)
+                .kek(kek);
     }
 
     /** Builder with the defaults of {@code bulwark serve}. */
@@ -108,6 +113,7 @@ public record ServerConfig(
         private Path webhookTrust;
         private boolean allowPrivateWebhookTargets;
         private boolean plaintextPayloads;
+        private KekSettings kek = KekSettings.dataDirectory();
 
         public Builder dataDir(Path v) { dataDir = v; return this; }
         public Builder databaseUrl(String v) { databaseUrl = v; return this; }
@@ -135,12 +141,14 @@ public record ServerConfig(
         public Builder allowPrivateWebhookTargets(boolean v) { allowPrivateWebhookTargets = v; return this; }
         /** BENCHMARKING ONLY: store device payloads unencrypted, to measure what encryption costs. */
         public Builder plaintextPayloads(boolean v) { plaintextPayloads = v; return this; }
+        /** Where the key-encryption key lives: the data directory (default), a file outside it, or a PKCS#11 token. */
+        public Builder kek(KekSettings v) { kek = v; return this; }
 
         public ServerConfig build() {
             return new ServerConfig(dataDir, databaseUrl, bindAddress, httpsPort, mqttPort, hostNames,
                     apiBodyLimit, operatorTokenTtl, bootstrapTokenTtl, deviceCertificateTtl, maxPayloadBytes,
                     deviceMessagesPerSecond, devPlaintextPort, deviceHttpsPort, tenantMaxConnections, tenantMessagesPerSecond, detection,
-                    webhookTrust, allowPrivateWebhookTargets, plaintextPayloads);
+                    webhookTrust, allowPrivateWebhookTargets, plaintextPayloads, kek);
         }
     }
 }

@@ -57,7 +57,21 @@ public final class DataKeys {
     public DataKeys(DataDir dataDir, KeyWrapper kek) {
         this.dir = dataDir.dir("keys/data");
         this.kek = kek;
+        this.pendingFile = dataDir.dir("keys").resolve("destroy-pending");
+        if (Files.exists(pendingFile)) {
+            for (String line : DataDir.read(pendingFile).split("\n")) {
+                String[] f = line.strip().split(" ", 2);
+                if (KEY_ID.matcher(f[0]).matches()) {
+                    pending.put(f[0], f.length > 1 ? f[1] : "");
+                    destroyed.add(f[0]); // never used again, also after a restart
+                }
+            }
+        }
     }
+
+    /** Keys whose destruction failed, with what they belonged to; retried by {@link #retryFailedDestructions}. */
+    private final Map<String, String> pending = new java.util.concurrent.ConcurrentSkipListMap<>();
+    private final Path pendingFile;
 
     /** Makes and stores a new key; returns its id. */
     public String create() {
@@ -94,20 +108,102 @@ public final class DataKeys {
         return Optional.of(k);
     }
 
-    /** Destroys a key for good: the file is overwritten, then deleted; the cached copy is wiped. */
-    public void destroy(String id) {
+    /**
+     * What became of one key's destruction: destroyed only when its file is gone from disk; otherwise the reason. A
+     * key whose destruction failed is no longer used by this process, but its wrapped copy is still on disk: the
+     * caller must report it as failed, never count it as destroyed.
+     */
+    public record Destruction(String keyId, boolean destroyed, String reason) {
+        static Destruction done(String id) {
+            return new Destruction(id, true, null);
+        }
+    }
+
+    /**
+     * Destroys a key for good: the file is overwritten, then deleted, and checked gone; the cached copy is dropped.
+     * Never throws for a failure of the store: the answer says whether it worked, and why not.
+     */
+    public Destruction destroy(String id) {
+        return destroy(id, "");
+    }
+
+    /**
+     * As {@link #destroy(String)}; a failure is also recorded in {@code <data>/keys/destroy-pending} with
+     * {@code owner} (what the key belonged to, e.g. {@code acme/owner:ow-…}), so that the key is never used again,
+     * not even after a restart, and its destruction is retried.
+     */
+    public Destruction destroy(String id, String owner) {
+        Destruction d = remove(id);
+        if (!d.destroyed() && d.keyId() != null && KEY_ID.matcher(d.keyId()).matches()) {
+            pending.put(id, owner == null ? "" : owner.replace('\n', ' '));
+            if (!savePending()) {
+                return new Destruction(id, false, d.reason() + "; and it could not be recorded for a retry");
+            }
+        }
+        return d;
+    }
+
+    /** Tries again the destructions that failed; returns those that now succeeded, with what each belonged to. */
+    public Map<Destruction, String> retryFailedDestructions() {
+        Map<Destruction, String> done = new java.util.LinkedHashMap<>();
+        for (Map.Entry<String, String> e : pending.entrySet()) {
+            Destruction d = remove(e.getKey());
+            if (d.destroyed()) {
+                done.put(d, e.getValue());
+            }
+        }
+        if (!done.isEmpty()) {
+            done.keySet().forEach(d -> pending.remove(d.keyId()));
+            savePending();
+        }
+        return done;
+    }
+
+    /** Ids of the keys whose destruction failed and is still to be retried. */
+    public java.util.Set<String> failedDestructions() {
+        return java.util.Set.copyOf(pending.keySet());
+    }
+
+    private synchronized boolean savePending() {
+        try {
+            if (pending.isEmpty()) {
+                Files.deleteIfExists(pendingFile);
+            } else {
+                StringBuilder b = new StringBuilder();
+                pending.forEach((k, v) -> b.append(k).append(' ').append(v).append('\n'));
+                DataDir.writeSecret(pendingFile, b.toString());
+            }
+            return true;
+        } catch (IOException | RuntimeException e) {
+            return false;
+        }
+    }
+
+    private Destruction remove(String id) {
         destroyed.add(id);
         specs.remove(id);
         cache.remove(id); // not zeroed in place: a reader may hold it this instant
+        if (id == null || !KEY_ID.matcher(id).matches()) {
+            return new Destruction(id, false, "not a data key id");
+        }
         Path f = dir.resolve(id);
+        String reason = null;
         try {
             if (Files.exists(f)) {
                 Files.write(f, new byte[(int) Files.size(f)]);
-                Files.delete(f);
             }
         } catch (IOException e) {
-            throw new UncheckedIOException("cannot destroy data key " + id, e);
+            reason = "cannot overwrite " + f.getFileName() + ": " + e;
         }
+        try {
+            Files.deleteIfExists(f);
+        } catch (IOException e) {
+            reason = (reason == null ? "" : reason + "; ") + "cannot delete " + f.getFileName() + ": " + e;
+        }
+        if (Files.exists(f, java.nio.file.LinkOption.NOFOLLOW_LINKS)) {
+            return new Destruction(id, false, reason == null ? f.getFileName() + " is still on disk" : reason);
+        }
+        return Destruction.done(id);
     }
 
     /**

@@ -221,6 +221,8 @@ public final class ApiServer {
         ctx.response().setStatusCode(r.status());
         if (r.body() == null) {
             ctx.response().end();
+        } else if (r.body() instanceof Response.Streamed st) {
+            StreamedBody.send(ctx.response(), r.status(), st);
         } else if (r.body() instanceof Response.Text t) {
             ctx.response().putHeader("Content-Type", t.contentType()).end(t.text());
         } else {

@@ -6,6 +6,8 @@ import dev.bulwark.server.Clock;
 import dev.bulwark.server.audit.AuditEntry;
 import dev.bulwark.server.audit.AuditLog;
 import dev.bulwark.server.config.DataDir;
+import dev.bulwark.server.crypto.DataKeys;
+import dev.bulwark.server.crypto.SealedFile;
 import dev.bulwark.server.crypto.Secrets;
 import dev.bulwark.server.store.Database;
 import java.io.BufferedWriter;
@@ -14,8 +16,6 @@ import java.io.UncheckedIOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardOpenOption;
-import java.nio.file.attribute.PosixFilePermissions;
 import java.util.Base64;
 import java.util.List;
 import java.util.Map;
@@ -28,8 +28,9 @@ import org.slf4j.LoggerFactory;
 /**
  * Retention and export. Retention deletes each tenant's device messages older than its retention period
  * (default 90 days) with one range delete per tenant, and audits what it removed. An export writes an
- * owner's data (profile, periods, every message of their periods, decrypted) as JSON Lines to an owner-only
- * file, in the background, with progress.
+ * owner's data (profile, periods, every message of their periods) as JSON Lines, in the background, with
+ * progress, into a {@link SealedFile}: encrypted at rest under a fresh data key of its own (wrapped by the
+ * key-encryption key), opened only while it streams to its owner, and destroyed (key and file) with the export.
  */
 public final class DataLifecycle implements AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(DataLifecycle.class);
@@ -56,6 +57,28 @@ public final class DataLifecycle implements AutoCloseable {
         this.audit = audit;
         this.ownership = ownership;
         this.exportDir = dataDir.dir("exports");
+        removePlaintextExports();
+    }
+
+    /** Exports written in clear by an earlier version are deleted at start; their owners request them again. */
+    private void removePlaintextExports() {
+        List<Path> legacy;
+        try (var files = Files.list(exportDir)) {
+            legacy = files.filter(p -> p.getFileName().toString().endsWith(".jsonl")).toList();
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot list " + exportDir, e);
+        }
+        for (Path p : legacy) {
+            String id = p.getFileName().toString().replace(".jsonl", "");
+            try {
+                Files.delete(p);
+            } catch (IOException e) {
+                LOG.error("plaintext export {} could not be deleted: {}", p.getFileName(), e.toString());
+                continue;
+            }
+            db.tx(h -> h.createUpdate("UPDATE exports SET state = 'failed' WHERE id = :id AND state = 'done'").bind("id", id).execute());
+            LOG.info("export {} was stored in clear by an earlier version: deleted (its owner can request a new one)", id);
+        }
     }
 
     public int retentionDays(org.jdbi.v3.core.Handle h, String tenant) {
@@ -76,8 +99,29 @@ public final class DataLifecycle implements AutoCloseable {
         return telemetry;
     }
 
+    /**
+     * Retries the key destructions that failed (e.g. a file system that refused); each one that now succeeds is
+     * audited in its tenant's log ({@code owner.delete.keys}, success). Runs with the retention job.
+     */
+    public int retryFailedDestructions() {
+        var done = ownership.keys().retryFailedDestructions();
+        done.forEach((d, owner) -> {
+            String[] f = owner.split(" ", 2);
+            String tenant = f[0].isEmpty() ? null : f[0];
+            try {
+                db.tx(h -> audit.append(h, new AuditEntry(tenant, "system", "owner.delete.keys", f.length > 1 ? f[1] : "key:" + d.keyId(),
+                        "local", AuditEntry.SUCCESS, "data key " + d.keyId() + " destroyed on retry")));
+            } catch (RuntimeException e) {
+                LOG.error("cannot audit the destruction of data key {} on retry: {}", d.keyId(), e.toString());
+            }
+            LOG.info("data key {} destroyed on retry", d.keyId());
+        });
+        return done.size();
+    }
+
     /** Deletes what is older than each tenant's retention; returns the number of messages deleted. */
     public long enforceRetention() {
+        retryFailedDestructions();
         long now = clock.nowMs();
         telemetry.flush();
         List<String> tenants = db.read(h -> h.createQuery("SELECT id FROM tenants").mapTo(String.class).list());
@@ -113,28 +157,63 @@ public final class DataLifecycle implements AutoCloseable {
                 .bind("t", tenant).bind("o", owner).bind("id", id).mapToMap().findOne());
     }
 
-    /** Deletes an owner's exports, rows and files (part of deleting the owner). */
-    public void deleteExports(String tenant, String owner) {
+    /**
+     * Deletes an owner's exports (part of deleting the owner): each one's key is destroyed, its file and row
+     * deleted. Returns the destructions that failed (their files stay sealed under a key still on disk).
+     */
+    public List<DataKeys.Destruction> deleteExports(String tenant, String owner) {
         List<String> ids = db.read(h -> h.createQuery("SELECT id FROM exports WHERE tenant_id = :t AND owner_id = :o")
                 .bind("t", tenant).bind("o", owner).mapTo(String.class).list());
+        List<DataKeys.Destruction> failed = new java.util.ArrayList<>();
         for (String id : ids) {
-            try {
-                Files.deleteIfExists(exportFile(id));
-            } catch (IOException e) {
-                LOG.error("export file {} could not be deleted: {}", id, e.toString());
-            }
+            discard(id, tenant + " owner:" + owner).filter(d -> !d.destroyed()).ifPresent(failed::add);
         }
         db.tx(h -> h.createUpdate("DELETE FROM exports WHERE tenant_id = :t AND owner_id = :o").bind("t", tenant).bind("o", owner).execute());
+        return failed;
     }
 
+    /** Destroys an export's key and deletes its file; the key's destruction, or empty when there was no file. */
+    private Optional<DataKeys.Destruction> discard(String id, String belongsTo) {
+        Path file = exportFile(id);
+        Optional<DataKeys.Destruction> d = Optional.empty();
+        try {
+            if (Files.exists(file)) {
+                d = Optional.of(ownership.keys().destroy(SealedFile.keyId(file), belongsTo));
+            }
+        } catch (IOException e) {
+            LOG.error("export {}: its key could not be read from the file header: {}", id, e.toString());
+        }
+        try {
+            Files.deleteIfExists(file);
+        } catch (IOException e) {
+            LOG.error("export file {} could not be deleted: {}", id, e.toString());
+        }
+        d.filter(x -> !x.destroyed()).ifPresent(x -> LOG.error("export {}: data key {} could not be destroyed: {}", id, x.keyId(), x.reason()));
+        return d;
+    }
+
+    /** The path of an export's sealed file. */
     public Path exportFile(String id) {
-        return exportDir.resolve(id + ".jsonl");
+        return exportDir.resolve(id + ".sealed");
+    }
+
+    /**
+     * The plaintext JSON Lines of a finished export, opened chunk by chunk as it is read (never whole). Reading
+     * fails with an {@link IOException} when the file was altered or its key destroyed.
+     */
+    public java.io.InputStream openExport(String id) throws IOException {
+        return SealedFile.open(exportFile(id), ownership.keys(), exportContext(id));
+    }
+
+    private static byte[] exportContext(String id) {
+        return ("export/" + id).getBytes(StandardCharsets.UTF_8);
     }
 
     private void runExport(String id, String tenant, String owner) {
         Path file = exportFile(id);
+        String keyId = null;
         try {
-            Files.createFile(file, PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rw-------")));
+            keyId = ownership.keys().create();
             telemetry.flush();
             List<Ownership.Period> periods = db.read(h -> ownership.ofOwner(h, tenant, owner));
             long total = 0;
@@ -144,7 +223,8 @@ public final class DataLifecycle implements AutoCloseable {
             long rowsTotal = total;
             db.tx(h -> h.createUpdate("UPDATE exports SET rows_total = :n WHERE id = :id").bind("n", rowsTotal).bind("id", id).execute());
             long done = 0;
-            try (BufferedWriter w = Files.newBufferedWriter(file, StandardCharsets.UTF_8, StandardOpenOption.APPEND)) {
+            try (BufferedWriter w = new BufferedWriter(new java.io.OutputStreamWriter(
+                    SealedFile.create(file, ownership.keys(), keyId, exportContext(id)), StandardCharsets.UTF_8), 16 * 1024)) {
                 ObjectNode head = JSON.createObjectNode().put("type", "owner").put("owner", owner).put("tenant", tenant);
                 var ps = head.putArray("periods");
                 for (Ownership.Period p : periods) {
@@ -184,10 +264,15 @@ public final class DataLifecycle implements AutoCloseable {
             int stillThere = db.tx(h -> h.createUpdate("UPDATE exports SET state = 'done', rows_done = :d, finished_ms = :now WHERE id = :id")
                     .bind("d", d).bind("now", clock.nowMs()).bind("id", id).execute());
             if (stillThere == 0) {
-                Files.deleteIfExists(file); // the owner was deleted while this ran: the export goes too
+                discard(id, tenant + " owner:" + owner); // the owner was deleted while this ran: the export goes too
             }
         } catch (IOException | RuntimeException e) {
             LOG.error("export {} failed: {}", id, e.toString());
+            if (Files.exists(file)) {
+                discard(id, tenant + " owner:" + owner);
+            } else if (keyId != null) {
+                ownership.keys().destroy(keyId, tenant + " owner:" + owner);
+            }
             db.tx(h -> h.createUpdate("UPDATE exports SET state = 'failed', finished_ms = :now WHERE id = :id")
                     .bind("now", clock.nowMs()).bind("id", id).execute());
             if (e instanceof IOException io) {

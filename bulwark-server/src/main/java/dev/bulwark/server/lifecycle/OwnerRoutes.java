@@ -10,6 +10,7 @@ import dev.bulwark.protocol.TenantId;
 import dev.bulwark.server.Refusal;
 import dev.bulwark.server.Services;
 import dev.bulwark.server.audit.AuditEntry;
+import dev.bulwark.server.crypto.DataKeys;
 import dev.bulwark.server.crypto.Secrets;
 import dev.bulwark.server.http.ApiRoute;
 import dev.bulwark.server.http.Call;
@@ -163,7 +164,7 @@ public final class OwnerRoutes {
         if (!java.nio.file.Files.exists(file)) {
             throw Refusal.notFound();
         }
-        return Response.text("application/x-ndjson", java.nio.file.Files.readString(file));
+        return Response.stream("application/x-ndjson", lifecycle.openExport((String) row.get("id"))); // decrypted as it streams
     }
 
     private static String ownerId(String v) {
@@ -286,11 +287,14 @@ public final class OwnerRoutes {
             devices.forEach(d -> ownership.forget(tenant.value(), d));
         }
         // after the commit: a failed transaction must not leave rows whose keys are gone
+        List<DataKeys.Destruction> failed = new ArrayList<>();
+        int destroyed = 0;
         for (String k : destroy) {
-            try {
-                ownership.keys().destroy(k);
-            } catch (RuntimeException e) {
-                org.slf4j.LoggerFactory.getLogger(OwnerRoutes.class).error("data key {} could not be destroyed: {}", k, e.toString());
+            DataKeys.Destruction d = ownership.keys().destroy(k, tenant.value() + " owner:" + id);
+            if (d.destroyed()) {
+                destroyed++;
+            } else {
+                failed.add(d);
             }
         }
         // messages sealed under those keys that committed while the deletion ran: nothing can open them; they go
@@ -304,12 +308,43 @@ public final class OwnerRoutes {
                 return null;
             });
         }
-        lifecycle.deleteExports(tenant.value(), id);
+        failed.addAll(lifecycle.deleteExports(tenant.value(), id));
         Map<String, Object> out = new LinkedHashMap<>();
         out.put("id", id);
-        out.put("keysDestroyed", destroy.size());
+        out.put("keysDestroyed", destroyed);
         out.put("messagesDeleted", deleted[0]);
-        return Response.ok(out);
+        if (failed.isEmpty()) {
+            return Response.ok(out);
+        }
+        return keyDestructionFailed(call, tenant, id, out, failed);
+    }
+
+    /**
+     * Some keys of a deleted owner are still on disk: the account and its rows are gone, but crypto-shredding is not
+     * complete, and the answer says so (500, with the keys and reasons), as does the audit log (outcome failed). Those
+     * keys are never used again and their destruction is retried (see {@link DataLifecycle#retryFailedDestructions}).
+     */
+    private Response keyDestructionFailed(Call call, TenantId tenant, String id, Map<String, Object> out,
+                                          List<DataKeys.Destruction> failed) {
+        org.slf4j.Logger log = org.slf4j.LoggerFactory.getLogger(OwnerRoutes.class);
+        List<String> ids = failed.stream().map(DataKeys.Destruction::keyId).toList();
+        String detail = "owner " + id + " deleted, but " + failed.size() + " data key(s) could not be destroyed and are still on disk: "
+                + failed.stream().map(d -> d.keyId() + " (" + d.reason() + ")").collect(java.util.stream.Collectors.joining("; "));
+        failed.forEach(d -> log.error("data key {} of deleted owner {} could not be destroyed: {}", d.keyId(), id, d.reason()));
+        try {
+            s.db().tx(h -> s.audit().append(h, new AuditEntry(tenant.value(), call.principal().actor(), "owner.delete.keys",
+                    "owner:" + id, call.source(), "failed", detail.length() > 990 ? detail.substring(0, 990) + "..." : detail)));
+        } catch (RuntimeException e) {
+            log.error("cannot audit the failed key destruction of owner {}: {}", id, e.toString());
+        }
+        out.put("keysNotDestroyed", ids);
+        Map<String, Object> problem = new LinkedHashMap<>();
+        problem.put("type", "urn:bulwark:problem:key-destruction-failed");
+        problem.put("title", "Key destruction failed");
+        problem.put("status", 500);
+        problem.put("detail", detail);
+        problem.putAll(out);
+        return new Response(500, problem);
     }
 
     private void deleteTx(Call call, TenantId tenant, String id, List<String> destroy, List<String> devices, long[] deleted) {
