@@ -46,6 +46,7 @@ public final class SecurityEvents implements AutoCloseable {
 
     private final dev.bulwark.server.bus.EventBus bus;
     private final Metrics metrics;
+    private volatile ApiLogins logins = ApiLogins.NONE;
 
     public SecurityEvents(Database db, DataDir dataDir, dev.bulwark.server.bus.EventBus bus, Metrics metrics) {
         this.db = db;
@@ -66,6 +67,16 @@ public final class SecurityEvents implements AutoCloseable {
                 LOG.warn("security event queue full: {} events not recorded so far", n);
             }
         }
+    }
+
+    /** Called by the {@link Monitor} of the node: API logins then feed the detector, the tarpit and the bans. */
+    void attach(ApiLogins logins) {
+        this.logins = logins;
+    }
+
+    /** The monitor's view of operator API logins (the API listener reports its refusals here). */
+    public ApiLogins logins() {
+        return logins;
     }
 
     public long dropped() {
