@@ -112,7 +112,7 @@ public final class BulwarkServer implements AutoCloseable {
             dev.bulwark.server.crypto.FileKek kek = dev.bulwark.server.crypto.FileKek.loadOrCreate(dataDir);
             bus = new InProcessBus(100_000);
             Metrics metrics = new Metrics();
-            events = new SecurityEvents(db, dataDir, bus, metrics);
+            events = new SecurityEvents(db, dataDir, bus, metrics, clock, config.securityEvents());
             monitor = new Monitor(bus, metrics, events, new SourceGuard(clock, config.detection()), new AlertStore(db),
                     new Webhooks(db, clock, config.allowPrivateWebhookTargets(), config.webhookTrust(), kek), clock, config.detection());
             LiveSessions sessions = new LiveSessions();

@@ -43,7 +43,8 @@ public record ServerConfig(
         DetectionSettings detection,
         Path webhookTrust,
         boolean allowPrivateWebhookTargets,
-        boolean plaintextPayloads) {
+        boolean plaintextPayloads,
+        SecurityEventSettings securityEvents) {
 
     public static final int DEFAULT_HTTPS_PORT = 8443;
     public static final int DEFAULT_MQTT_PORT = 8883;
@@ -63,6 +64,7 @@ public record ServerConfig(
             throw new IllegalArgumentException("tenantMaxConnections and tenantMessagesPerSecond must be positive");
         }
         Objects.requireNonNull(detection, "detection");
+        Objects.requireNonNull(securityEvents, "securityEvents");
         if (apiBodyLimit < 1024) {
             throw new IllegalArgumentException("apiBodyLimit must be at least 1024 bytes");
         }
@@ -83,7 +85,8 @@ public record ServerConfig(
                 .deviceCertificateTtl(deviceCertificateTtl).maxPayloadBytes(maxPayloadBytes)
                 .deviceMessagesPerSecond(deviceMessagesPerSecond).devPlaintextPort(devPlaintextPort).deviceHttpsPort(deviceHttpsPort)
                 .tenantMaxConnections(tenantMaxConnections).tenantMessagesPerSecond(tenantMessagesPerSecond).detection(detection)
-                .webhookTrust(webhookTrust).allowPrivateWebhookTargets(allowPrivateWebhookTargets).plaintextPayloads(plaintextPayloads);
+                .webhookTrust(webhookTrust).allowPrivateWebhookTargets(allowPrivateWebhookTargets).plaintextPayloads(plaintextPayloads)
+                .securityEvents(securityEvents);
     }
 
     /** Builder with the defaults of {@code bulwark serve}. */
@@ -108,6 +111,7 @@ public record ServerConfig(
         private Path webhookTrust;
         private boolean allowPrivateWebhookTargets;
         private boolean plaintextPayloads;
+        private SecurityEventSettings securityEvents = SecurityEventSettings.defaults();
 
         public Builder dataDir(Path v) { dataDir = v; return this; }
         public Builder databaseUrl(String v) { databaseUrl = v; return this; }
@@ -129,6 +133,7 @@ public record ServerConfig(
         /** Device messages per second one tenant may send to this node, all its devices together. */
         public Builder tenantMessagesPerSecond(int v) { tenantMessagesPerSecond = v; return this; }
         public Builder detection(DetectionSettings v) { detection = v; return this; }
+        public Builder securityEvents(SecurityEventSettings v) { securityEvents = v; return this; }
         /** Extra CA certificates (PEM) trusted for webhook HTTPS, besides the JDK's. */
         public Builder webhookTrust(Path v) { webhookTrust = v; return this; }
         /** Allow webhooks to loopback and private addresses (off by default: a webhook must not reach inside). */
@@ -140,7 +145,7 @@ public record ServerConfig(
             return new ServerConfig(dataDir, databaseUrl, bindAddress, httpsPort, mqttPort, hostNames,
                     apiBodyLimit, operatorTokenTtl, bootstrapTokenTtl, deviceCertificateTtl, maxPayloadBytes,
                     deviceMessagesPerSecond, devPlaintextPort, deviceHttpsPort, tenantMaxConnections, tenantMessagesPerSecond, detection,
-                    webhookTrust, allowPrivateWebhookTargets, plaintextPayloads);
+                    webhookTrust, allowPrivateWebhookTargets, plaintextPayloads, securityEvents);
         }
     }
 }
