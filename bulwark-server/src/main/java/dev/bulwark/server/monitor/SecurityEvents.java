@@ -145,24 +145,35 @@ public final class SecurityEvents implements AutoCloseable {
             return pb.execute();
         });
         try {
-            java.io.ByteArrayOutputStream lines = new java.io.ByteArrayOutputStream();
-            for (SecurityEvent e : batch) {
-                lines.write(json.writeValueAsBytes(toJson(e)));
-                lines.write('\n');
-            }
-            if (Files.exists(jsonl) && Files.size(jsonl) > 0 && Files.size(jsonl) + lines.size() > settings.logMaxBytes()) {
-                rotate();
-            }
-            if (!Files.exists(jsonl)) {
-                Files.createFile(jsonl, PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rw-------")));
-            }
-            try (OutputStream out = Files.newOutputStream(jsonl, StandardOpenOption.APPEND)) {
-                lines.writeTo(out);
+            long size = Files.exists(jsonl) ? Files.size(jsonl) : 0;
+            OutputStream out = open();
+            try {
+                for (SecurityEvent e : batch) {
+                    byte[] line = json.writeValueAsBytes(toJson(e));
+                    if (size > 0 && size + line.length + 1 > settings.logMaxBytes()) {
+                        out.close();
+                        rotate();
+                        out = open();
+                        size = 0;
+                    }
+                    out.write(line);
+                    out.write('\n');
+                    size += line.length + 1;
+                }
+            } finally {
+                out.close();
             }
         } catch (IOException e) {
             LOG.error("cannot append security events to {}: {}", jsonl.getFileName(), e.toString());
         }
         written.addAndGet(batch.size());
+    }
+
+    private OutputStream open() throws IOException {
+        if (!Files.exists(jsonl)) {
+            Files.createFile(jsonl, PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rw-------")));
+        }
+        return new java.io.BufferedOutputStream(Files.newOutputStream(jsonl, StandardOpenOption.APPEND), 64 * 1024);
     }
 
     /** {@code security-events.jsonl} → {@code .1} → {@code .2} …; the oldest beyond {@code logFiles} is deleted. */
@@ -210,12 +221,12 @@ public final class SecurityEvents implements AutoCloseable {
         m.put("time", java.time.Instant.ofEpochMilli(e.timeMs()).toString());
         m.put("tenant", e.tenantId());
         m.put("type", e.type());
-        m.put("reason", e.reason());
-        m.put("identity", e.identity());
+        m.put("reason", clip(e.reason(), 400));
+        m.put("identity", clip(e.identity(), 200));
         m.put("sourceAddress", e.sourceAddress());
         m.put("sourcePort", e.sourcePort());
         m.put("channel", e.channel());
-        m.put("detail", e.detail());
+        m.put("detail", clip(e.detail(), 1000));
         return m;
     }
 

@@ -3,7 +3,6 @@ package dev.bulwark.server.monitor;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.bulwark.server.config.DetectionSettings;
-import dev.bulwark.server.testkit.TestClock;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
@@ -11,7 +10,21 @@ import java.util.Set;
 import org.junit.jupiter.api.Test;
 
 class SourceGuardTest {
-    final TestClock clock = new TestClock();
+    /** A clock that moves only when told (the guesses of one test happen "at the same instant" unless it advances). */
+    static final class FrozenClock implements dev.bulwark.server.Clock {
+        final java.util.concurrent.atomic.AtomicLong now = new java.util.concurrent.atomic.AtomicLong(1_700_000_000_000L);
+
+        @Override
+        public long nowMs() {
+            return now.get();
+        }
+
+        void advance(Duration d) {
+            now.addAndGet(d.toMillis());
+        }
+    }
+
+    final FrozenClock clock = new FrozenClock();
     final SourceGuard guard = new SourceGuard(clock, DetectionSettings.defaults());
 
     @Test
