@@ -62,8 +62,22 @@ public final class ApiLogins {
         // a token that names nothing (malformed) is told apart by its fingerprint: many of them from one source are
         // an enumeration, the same one again and again a misconfigured client
         String identity = "api:" + (claimedIdentity != null ? claimedIdentity : reason + ":" + credential);
-        long delay = monitor.failed(null, identity, credential, address, port, "api", reason);
+        long delay = monitor.failed(tenantOf(claimedIdentity), identity, credential, address, port, "api", reason);
         return new Verdict(delay, null);
+    }
+
+    /**
+     * The tenant of an existing operator token the caller presented with a wrong secret (or expired, revoked):
+     * {@code operator:<tenant>/<name> token:<id>} comes from the registry, so the detector's alerts about it are
+     * the tenant's; null for platform operators and for tokens that exist nowhere.
+     */
+    static String tenantOf(String claimedIdentity) {
+        if (claimedIdentity == null || !claimedIdentity.startsWith("operator:")) {
+            return null;
+        }
+        int slash = claimedIdentity.indexOf('/');
+        String scope = slash < 0 ? null : claimedIdentity.substring(9, slash);
+        return scope == null || scope.isEmpty() || scope.equals(dev.bulwark.server.identity.OperatorPrincipal.PLATFORM_SCOPE) ? null : scope;
     }
 
     private static String reason(SourceGuard.Ban b) {

@@ -183,6 +183,22 @@ class TarpitAndApiLoginTest extends NodePerTest {
     }
 
     @Test
+    void guessing_the_secret_of_a_tenants_operator_token_is_that_tenants_brute_force_alert_and_ban() throws Exception {
+        String[] parts = analyst.split("\\.");
+        for (int i = 0; i < 5; i++) {
+            Http r = apiFrom("127.0.0.53", "/api/v1/devices", parts[0] + "." + parts[1] + "." + Secrets.randomBase64Url(32));
+            assertThat(r.status()).isIn(401, 403);
+        }
+        await().atMost(Duration.ofSeconds(15)).until(() -> items("/api/v1/security/alerts?label=brute-force", analyst).stream()
+                .anyMatch(a -> a.get("subject").asText().contains("operator:acme/sam")));
+        await().atMost(Duration.ofSeconds(10)).until(() -> items("/api/v1/security/bans", analyst).stream()
+                .anyMatch(b -> b.get("sourceAddress").asText().equals("127.0.0.53") && b.get("scope").asText().equals("tenant")));
+        assertThat(items("/api/v1/security/alerts?label=brute-force", server.adminToken())).isEmpty();
+        // the operator works on from elsewhere
+        assertThat(apiFrom("127.0.0.54", "/api/v1/security/events", analyst).status()).isEqualTo(200);
+    }
+
+    @Test
     void requests_without_any_token_are_recorded_but_never_tarpitted_or_banned() throws Exception {
         for (int i = 0; i < 15; i++) {
             Http r = apiFrom("127.0.0.52", "/api/v1/devices", null);
