@@ -58,13 +58,20 @@ public final class DeviceAuthenticator {
 
     /** The tenant when {@code device} is a registered (not deleted) device of {@code tenant}, else null; cached. */
     String registeredTenant(TenantId tenant, DeviceId device) {
+        return registeredTenant(null, tenant, device);
+    }
+
+    /** As {@link #registeredTenant(TenantId, DeviceId)}, on the caller's handle when it has one (no second connection). */
+    private String registeredTenant(org.jdbi.v3.core.Handle handle, TenantId tenant, DeviceId device) {
         String key = tenant.value() + "/" + device.value();
         long now = System.nanoTime() / 1_000_000;
         long[] hit = registered.get(key);
         if (hit == null || now - hit[1] > REGISTRY_TTL_MS) {
-            boolean yes = db.read(h -> h.createQuery("SELECT COUNT(*) FROM devices WHERE tenant_id = :t AND id = :d AND status <> :deleted")
+            org.jdbi.v3.core.HandleCallback<Boolean, RuntimeException> q = h -> h.createQuery(
+                            "SELECT COUNT(*) FROM devices WHERE tenant_id = :t AND id = :d AND status <> :deleted")
                     .bind("t", tenant.value()).bind("d", device.value()).bind("deleted", DeviceStatus.DELETED.wireName())
-                    .mapTo(Long.class).one() > 0);
+                    .mapTo(Long.class).one() > 0;
+            boolean yes = handle != null ? q.withHandle(handle) : db.read(q);
             hit = new long[] {yes ? 1 : 0, now};
             registered.put(key, hit);
         }
@@ -175,7 +182,7 @@ public final class DeviceAuthenticator {
             String identity = "device:" + tenant + "/" + device + " token:" + token.get().id();
             if (row.isEmpty() || !tenant.value().equals(row.get().get("tenant_id")) || !device.value().equals(row.get().get("device_id"))) {
                 // attributed to the tenant only when the named device is really one of its devices
-                return refusedKnown("token-unknown", identity, registeredTenant(tenant, device));
+                return refusedKnown("token-unknown", identity, registeredTenant(h, tenant, device));
             }
             if (!token.get().matches((String) row.get().get("secret_sha256"))) {
                 return refusedKnown("token-wrong-secret", identity, tenant.value());

@@ -65,7 +65,7 @@ public final class SourceGuard {
     private static final class Source {
         final Deque<Long> failures = new ArrayDeque<>();
         long releaseMs;
-        long lastMs;
+        volatile long lastMs; // read by the map's expiry without this guard's lock
         int strikes;
         long strikeMs;
     }
