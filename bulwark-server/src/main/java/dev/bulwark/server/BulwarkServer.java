@@ -121,7 +121,7 @@ public final class BulwarkServer implements AutoCloseable {
             });
             bus = new InProcessBus(100_000);
             Metrics metrics = new Metrics();
-            events = new SecurityEvents(db, dataDir, bus, metrics);
+            events = new SecurityEvents(db, dataDir, bus, metrics, clock, config.securityEvents());
             monitor = new Monitor(bus, metrics, events, new SourceGuard(clock, config.detection()), new AlertStore(db),
                     new Webhooks(db, clock, config.allowPrivateWebhookTargets(), config.webhookTrust(), kek, vertx), clock, config.detection());
             LiveSessions sessions = new LiveSessions();

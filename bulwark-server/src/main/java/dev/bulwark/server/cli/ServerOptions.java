@@ -71,6 +71,17 @@ public final class ServerOptions {
             defaultValue = "60")
     int banSeconds;
 
+    @Option(names = "--security-events-retention-days", description = "Days security events and alerts are kept (default: ${DEFAULT-VALUE})",
+            defaultValue = "90")
+    int securityEventsRetentionDays;
+
+    @Option(names = "--security-log-max-mib", description = "Size in MiB at which log/security-events.jsonl rotates (default: ${DEFAULT-VALUE})",
+            defaultValue = "64")
+    int securityLogMaxMib;
+
+    @Option(names = "--security-log-files", description = "Rotated security event logs kept (default: ${DEFAULT-VALUE})", defaultValue = "10")
+    int securityLogFiles;
+
     @Option(names = "--webhook-ca", description = "PEM file of extra CAs trusted for alert webhooks (besides the JDK's)")
     Path webhookCa;
 
@@ -101,6 +112,9 @@ public final class ServerOptions {
                 .bindAddress(bind).hostNames(hostNames).maxPayloadBytes(maxPayload).deviceMessagesPerSecond(deviceRate)
                 .devPlaintextPort(devPlaintext ? devPlaintextPort : -1).deviceHttpsPort(deviceHttpsPort)
                 .tenantMaxConnections(tenantConnections).tenantMessagesPerSecond(tenantRate).detection(d).webhookTrust(webhookCa)
-                .kek(KekSettings.parse(kek, kekPinFile, kekPinEnv, kekLabel)).build();
+                .kek(KekSettings.parse(kek, kekPinFile, kekPinEnv, kekLabel))
+                .securityEvents(dev.bulwark.server.config.SecurityEventSettings.defaults().withRetention(Duration.ofDays(securityEventsRetentionDays))
+                        .withLog(securityLogMaxMib * 1024L * 1024L, securityLogFiles))
+                .build();
     }
 }

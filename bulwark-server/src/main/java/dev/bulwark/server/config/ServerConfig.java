@@ -46,7 +46,8 @@ public record ServerConfig(
         Path webhookTrust,
         boolean allowPrivateWebhookTargets,
         boolean plaintextPayloads,
-        KekSettings kek) {
+        KekSettings kek,
+        SecurityEventSettings securityEvents) {
 
     public static final int DEFAULT_HTTPS_PORT = 8443;
     public static final int DEFAULT_MQTT_PORT = 8883;
@@ -67,6 +68,7 @@ public record ServerConfig(
         }
         Objects.requireNonNull(detection, "detection");
         kek = kek == null ? KekSettings.dataDirectory() : kek;
+        Objects.requireNonNull(securityEvents, "securityEvents");
         if (apiBodyLimit < 1024) {
             throw new IllegalArgumentException("apiBodyLimit must be at least 1024 bytes");
         }
@@ -88,7 +90,8 @@ public record ServerConfig(
                 .deviceMessagesPerSecond(deviceMessagesPerSecond).devPlaintextPort(devPlaintextPort).deviceHttpsPort(deviceHttpsPort)
                 .tenantMaxConnections(tenantMaxConnections).tenantMessagesPerSecond(tenantMessagesPerSecond).detection(detection)
                 .webhookTrust(webhookTrust).allowPrivateWebhookTargets(allowPrivateWebhookTargets).plaintextPayloads(plaintextPayloads)
-                .kek(kek);
+                .kek(kek)
+                .securityEvents(securityEvents);
     }
 
     /** Builder with the defaults of {@code bulwark serve}. */
@@ -114,6 +117,7 @@ public record ServerConfig(
         private boolean allowPrivateWebhookTargets;
         private boolean plaintextPayloads;
         private KekSettings kek = KekSettings.dataDirectory();
+        private SecurityEventSettings securityEvents = SecurityEventSettings.defaults();
 
         public Builder dataDir(Path v) { dataDir = v; return this; }
         public Builder databaseUrl(String v) { databaseUrl = v; return this; }
@@ -135,6 +139,7 @@ public record ServerConfig(
         /** Device messages per second one tenant may send to this node, all its devices together. */
         public Builder tenantMessagesPerSecond(int v) { tenantMessagesPerSecond = v; return this; }
         public Builder detection(DetectionSettings v) { detection = v; return this; }
+        public Builder securityEvents(SecurityEventSettings v) { securityEvents = v; return this; }
         /** Extra CA certificates (PEM) trusted for webhook HTTPS, besides the JDK's. */
         public Builder webhookTrust(Path v) { webhookTrust = v; return this; }
         /** Allow webhooks to loopback and private addresses (off by default: a webhook must not reach inside). */
@@ -148,7 +153,7 @@ public record ServerConfig(
             return new ServerConfig(dataDir, databaseUrl, bindAddress, httpsPort, mqttPort, hostNames,
                     apiBodyLimit, operatorTokenTtl, bootstrapTokenTtl, deviceCertificateTtl, maxPayloadBytes,
                     deviceMessagesPerSecond, devPlaintextPort, deviceHttpsPort, tenantMaxConnections, tenantMessagesPerSecond, detection,
-                    webhookTrust, allowPrivateWebhookTargets, plaintextPayloads, kek);
+                    webhookTrust, allowPrivateWebhookTargets, plaintextPayloads, kek, securityEvents);
         }
     }
 }

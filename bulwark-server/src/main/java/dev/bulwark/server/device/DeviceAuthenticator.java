@@ -26,6 +26,13 @@ import java.util.Optional;
  * be revoked. Tokens: {@code {deviceId}@{tenantId}} as user name and the server-generated token as
  * password. In both cases the device must be active.
  *
+ * <p>Attribution: a refusal names the tenant whose registered device (or whose CA) the attempt was about,
+ * whatever the presented secret looks like (a malformed token included), so that the tenant's analysts see
+ * the attacks on their devices; a name that is no registered device stays with the platform. Attribution
+ * never changes the answer to the caller (the same reason code either way: no existence oracle). Whether
+ * {@code device@tenant} is registered is answered from a small cache (bounded, entries for 30 s), so that a
+ * flood of failures is no flood of database reads.
+ *
  * <p>Blocking: performs database reads; call it from a worker thread, never from an event loop.
  */
 public final class DeviceAuthenticator {
@@ -33,10 +40,55 @@ public final class DeviceAuthenticator {
     private final PlatformPki pki;
     private final Clock clock;
 
+    private static final int REGISTRY_CACHE = 100_000;
+    private static final long REGISTRY_TTL_MS = 30_000;
+    private final java.util.Map<String, long[]> registered = java.util.Collections.synchronizedMap(
+            new java.util.LinkedHashMap<>(1024, 0.75f, true) {
+                @Override
+                protected boolean removeEldestEntry(java.util.Map.Entry<String, long[]> eldest) {
+                    return size() > REGISTRY_CACHE;
+                }
+            });
+
     public DeviceAuthenticator(Database db, PlatformPki pki, Clock clock) {
         this.db = db;
         this.pki = pki;
         this.clock = clock;
+    }
+
+    /** The tenant when {@code device} is a registered (not deleted) device of {@code tenant}, else null; cached. */
+    String registeredTenant(TenantId tenant, DeviceId device) {
+        return registeredTenant(null, tenant, device);
+    }
+
+    /** As {@link #registeredTenant(TenantId, DeviceId)}, on the caller's handle when it has one (no second connection). */
+    private String registeredTenant(org.jdbi.v3.core.Handle handle, TenantId tenant, DeviceId device) {
+        String key = tenant.value() + "/" + device.value();
+        long now = System.nanoTime() / 1_000_000;
+        long[] hit = registered.get(key);
+        if (hit == null || now - hit[1] > REGISTRY_TTL_MS) {
+            org.jdbi.v3.core.HandleCallback<Boolean, RuntimeException> q = h -> h.createQuery(
+                            "SELECT COUNT(*) FROM devices WHERE tenant_id = :t AND id = :d AND status <> :deleted")
+                    .bind("t", tenant.value()).bind("d", device.value()).bind("deleted", DeviceStatus.DELETED.wireName())
+                    .mapTo(Long.class).one() > 0;
+            boolean yes = handle != null ? q.withHandle(handle) : db.read(q);
+            hit = new long[] {yes ? 1 : 0, now};
+            registered.put(key, hit);
+        }
+        return hit[0] == 1 ? tenant.value() : null;
+    }
+
+    /** The tenant of {@code device@tenant} when that names a registered device, else null. */
+    private String registeredTenant(String username) {
+        int at = username == null ? -1 : username.lastIndexOf('@');
+        if (at <= 0) {
+            return null;
+        }
+        try {
+            return registeredTenant(TenantId.of(username.substring(at + 1)), DeviceId.of(username.substring(0, at)));
+        } catch (InvalidIdException e) {
+            return null;
+        }
     }
 
     public AuthOutcome<DevicePrincipal> byCertificate(X509Certificate[] chain) {
@@ -54,6 +106,7 @@ public final class DeviceAuthenticator {
         long now = clock.nowMs();
         return db.read(h -> {
             String caId = null;
+            String caTenant = null;
             if (signedBy(leaf, pki.caCertificate())) {
                 caId = PlatformPki.PLATFORM_CA_ID;
             } else {
@@ -64,8 +117,10 @@ public final class DeviceAuthenticator {
                 for (String[] ca : cas) {
                     X509Certificate caCert = Pem.certificate(ca[2]);
                     if (caCert != null && signedBy(leaf, caCert)) {
+                        // a certificate of a tenant's CA is about that tenant, registered or not
+                        caTenant = ca[3];
                         if (!"active".equals(ca[1])) {
-                            return refused("ca-revoked", claimed);
+                            return refusedKnown("ca-revoked", claimed, caTenant);
                         }
                         var outside = dev.bulwark.server.pki.TenantCaPolicy.outsideValidity(caCert, now);
                         if (outside.isPresent()) {
@@ -85,7 +140,7 @@ public final class DeviceAuthenticator {
             // a registered certificate names its device and tenant, so that its refusals are attributed to them
             String known = registered ? "device:" + rec.get().tenantId() + "/" + rec.get().deviceId() + " certificate:" + caId + "/"
                     + rec.get().serial() : claimed;
-            String knownTenant = registered ? rec.get().tenantId() : null;
+            String knownTenant = registered ? rec.get().tenantId() : caTenant;
             if (leaf.getNotAfter().getTime() < now) {
                 return refusedKnown("certificate-expired", known, knownTenant);
             }
@@ -93,7 +148,7 @@ public final class DeviceAuthenticator {
                 return refusedKnown("certificate-not-yet-valid", known, knownTenant);
             }
             if (!registered) {
-                return refused("certificate-unregistered", claimed);
+                return refusedKnown("certificate-unregistered", claimed, caTenant);
             }
             CredentialStore.CertificateRecord r = rec.get();
             String identity = known;
@@ -107,7 +162,7 @@ public final class DeviceAuthenticator {
     /** Token over TLS: user name {@code {deviceId}@{tenantId}}, password the device token. */
     public AuthOutcome<DevicePrincipal> byToken(String username, byte[] password) {
         if (username == null || password == null) {
-            return refused("no-credentials", username);
+            return refusedKnown("no-credentials", username, registeredTenant(username));
         }
         int at = username.lastIndexOf('@');
         TenantId tenant;
@@ -123,7 +178,7 @@ public final class DeviceAuthenticator {
         }
         Optional<BearerSecret> token = BearerSecret.parse(BearerSecret.DEVICE, new String(password, StandardCharsets.UTF_8));
         if (token.isEmpty()) {
-            return refusedKnown("token-malformed", username, null);
+            return refusedKnown("token-malformed", "device:" + tenant + "/" + device + " token:malformed", registeredTenant(tenant, device));
         }
         long now = clock.nowMs();
         return db.read(h -> {
@@ -132,9 +187,7 @@ public final class DeviceAuthenticator {
             String identity = "device:" + tenant + "/" + device + " token:" + token.get().id();
             if (row.isEmpty() || !tenant.value().equals(row.get().get("tenant_id")) || !device.value().equals(row.get().get("device_id"))) {
                 // attributed to the tenant only when the named device is really one of its devices
-                boolean registered = h.createQuery("SELECT COUNT(*) FROM devices WHERE tenant_id = :t AND id = :d")
-                        .bind("t", tenant.value()).bind("d", device.value()).mapTo(Long.class).one() > 0;
-                return refusedKnown("token-unknown", identity, registered ? tenant.value() : null);
+                return refusedKnown("token-unknown", identity, registeredTenant(h, tenant, device));
             }
             if (!token.get().matches((String) row.get().get("secret_sha256"))) {
                 return refusedKnown("token-wrong-secret", identity, tenant.value());

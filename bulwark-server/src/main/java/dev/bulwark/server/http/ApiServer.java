@@ -157,12 +157,32 @@ public final class ApiServer {
     /** Authenticates the call; on refusal answers 401, records a security event and returns null. */
     private OperatorPrincipal authenticate(RoutingContext ctx, String operation) {
         AuthOutcome<OperatorPrincipal> outcome = tokens.authenticate(ctx.request().getHeader("Authorization"));
+        SocketAddress peer = ctx.request().remoteAddress();
         if (outcome instanceof AuthOutcome.Authenticated<OperatorPrincipal> a) {
-            return a.principal();
+            // the monitor: a banned source is refused, unless this operator logged in from it before (its usual address)
+            String banned = events.logins().succeeded(a.principal().actor(), peer == null ? null : peer.hostAddress(), peer == null ? 0 : peer.port());
+            if (banned == null) {
+                return a.principal();
+            }
+            Problems.send(ctx.response(), Refusal.Kind.FORBIDDEN, banned);
+            return null;
         }
         AuthOutcome.Refused<OperatorPrincipal> r = (AuthOutcome.Refused<OperatorPrincipal>) outcome;
         record(ctx, null, "api-authentication-failed", r.reason(), r.claimedIdentity(), operation);
-        Problems.send(ctx.response(), Refusal.Kind.UNAUTHENTICATED, "a valid bearer token is required");
+        // the monitor: the detector, the tarpit (the 401 is delayed on a timer, no thread waits) and the bans (403)
+        var verdict = events.logins().failed(r.reason(), r.claimedIdentity(), ctx.request().getHeader("Authorization"),
+                peer == null ? null : peer.hostAddress(), peer == null ? 0 : peer.port());
+        Runnable answer = () -> Problems.send(ctx.response(), verdict.banned() == null ? Refusal.Kind.UNAUTHENTICATED : Refusal.Kind.FORBIDDEN,
+                verdict.banned() == null ? "a valid bearer token is required" : verdict.banned());
+        if (verdict.delayMs() > 0) {
+            ctx.vertx().setTimer(verdict.delayMs(), t -> {
+                if (!ctx.response().ended() && !ctx.response().closed()) {
+                    answer.run();
+                }
+            });
+        } else {
+            answer.run();
+        }
         return null;
     }
 

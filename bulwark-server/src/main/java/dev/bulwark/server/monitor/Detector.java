@@ -11,7 +11,9 @@ import java.util.LinkedHashMap;
 import java.util.LinkedHashSet;
 import java.util.Map;
 import java.util.Set;
+import java.util.TreeMap;
 import java.util.TreeSet;
+import java.util.List;
 import java.util.function.Function;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -26,7 +28,10 @@ import org.slf4j.LoggerFactory;
  *   <tr><td>{@code misconfigured-device}</td><td>one identity failing again and again with one and the same
  *       credential (expired or revoked certificate, old token), from one source</td><td>tarpit only</td></tr>
  *   <tr><td>{@code brute-force}</td><td>many different secrets against one identity</td><td>ban the sources</td></tr>
- *   <tr><td>{@code enumeration}</td><td>many identities failing from one source</td><td>ban the source</td></tr>
+ *   <tr><td>{@code enumeration}</td><td>many identities that exist nowhere failing from one source</td><td>ban the source</td></tr>
+ *   <tr><td>{@code credential-stuffing}</td><td>one source guessing (a secret that is no credential of the identity:
+ *       unknown, wrong or malformed token, unregistered certificate) against many registered identities, a few guesses
+ *       each; one alert per tenant concerned, showing only its identities</td><td>ban the source</td></tr>
  *   <tr><td>{@code distributed-attack}</td><td>one identity failing from many sources</td><td>ban the sources</td></tr>
  *   <tr><td>{@code cloned-device}</td><td>one identity taking its session over from different sources, back and
  *       forth</td><td>recommend quarantine (which copy is genuine is for a person to decide)</td></tr>
@@ -37,6 +42,10 @@ import org.slf4j.LoggerFactory;
  * <p>Time comes from the events themselves, so the windows follow the node's clock. An alert for the same
  * label and subject is raised once per window; while it is open its evidence is updated. The detector
  * never refuses anyone by identity.
+ *
+ * <p>Memory: every map is a {@link BoundedMap} (a size bound and the expiry of entries older than the window,
+ * without a scan of the whole map on a failure), so a caller spraying identities or source addresses cannot
+ * grow them without limit.
  */
 public final class Detector {
     private static final Logger LOG = LoggerFactory.getLogger(Detector.class);
@@ -52,23 +61,55 @@ public final class Detector {
     private record Mark(long timeMs, String source, String tenantId) {
     }
 
+    /**
+     * Refusal reasons meaning the presented secret is no credential of the named identity (a guess), as
+     * opposed to a real credential that stopped working (expired, revoked: a misconfigured device).
+     */
+    static final Set<String> GUESSES = Set.of("token-unknown", "token-wrong-secret", "token-malformed", "certificate-unregistered");
+    static final int MAX_KEYS = 200_000;
+
     private final DetectionSettings settings;
     private final SourceGuard guard;
     private final Sink sink;
-    private final Map<String, Deque<Failure>> byIdentity = new HashMap<>();
-    private final Map<String, Deque<Failure>> bySource = new HashMap<>();
-    private final Map<String, Deque<Mark>> takeovers = new HashMap<>();
-    private final Map<String, Deque<Mark>> violations = new HashMap<>();
-    private final Map<String, Mark> lastConnect = new HashMap<>();
-    private final Map<String, Alert> open = new HashMap<>();
+    private final BoundedMap<String, Deque<Failure>> byIdentity;
+    private final BoundedMap<String, Deque<Failure>> bySource;
+    private final BoundedMap<String, Deque<Mark>> takeovers;
+    private final BoundedMap<String, Deque<Mark>> violations;
+    private final BoundedMap<String, Mark> lastConnect;
+    private final BoundedMap<String, Alert> open;
     private final Map<String, Set<String>> retrying = new HashMap<>();
-    private final Map<String, Long> written = new HashMap<>();
+    private final Map<String, Long> written = new LinkedHashMap<>(1024, 0.75f, true) {
+        @Override
+        protected boolean removeEldestEntry(Map.Entry<String, Long> eldest) {
+            return size() > MAX_KEYS;
+        }
+    };
     private final Map<String, Alert> pending = new LinkedHashMap<>();
 
     public Detector(DetectionSettings settings, SourceGuard guard, Sink sink) {
         this.settings = settings;
         this.guard = guard;
         this.sink = sink;
+        long w = settings.window().toMillis();
+        this.byIdentity = new BoundedMap<>(MAX_KEYS, w, Detector::lastFailure);
+        this.bySource = new BoundedMap<>(MAX_KEYS, w, Detector::lastFailure);
+        this.takeovers = new BoundedMap<>(MAX_KEYS, w, Detector::lastMark);
+        this.violations = new BoundedMap<>(MAX_KEYS, w, Detector::lastMark);
+        this.lastConnect = new BoundedMap<>(500_000, w, Mark::timeMs);
+        this.open = new BoundedMap<>(MAX_KEYS, w, Alert::timeMs);
+    }
+
+    private static long lastFailure(Deque<Failure> q) {
+        return q.isEmpty() ? Long.MIN_VALUE : q.peekLast().timeMs();
+    }
+
+    private static long lastMark(Deque<Mark> q) {
+        return q.isEmpty() ? Long.MIN_VALUE : q.peekLast().timeMs();
+    }
+
+    /** How many identities and sources the detector tracks now (each bounded by {@link #MAX_KEYS}). */
+    synchronized int tracked() {
+        return byIdentity.size() + bySource.size();
     }
 
     /** Writes the evidence updates held back by the once-per-second rule. */
@@ -100,12 +141,9 @@ public final class Detector {
             if (!"mqtt".equals(a.channel())) {
                 return; // an HTTPS request is no session: posting every few seconds is not reconnecting
             }
-            Mark previous = lastConnect.put(a.identity(), new Mark(now, a.sourceAddress(), a.tenantId()));
+            Mark previous = lastConnect.put(a.identity(), new Mark(now, a.sourceAddress(), a.tenantId()), now);
             if (previous != null && now - previous.timeMs() <= settings.window().toMillis()) {
                 retry(a, previous);
-            }
-            if (lastConnect.size() > 500_000) {
-                lastConnect.values().removeIf(m -> m.timeMs() < now - settings.window().toMillis());
             }
             return;
         }
@@ -146,6 +184,45 @@ public final class Detector {
             Map<String, Object> ev = evidence(src, Set.of(a.sourceAddress()), null, identities);
             Alert alert = raise("enumeration", "critical", a.sourceAddress(), null, now, ev,
                     "the source is banned temporarily; it tries identities it does not hold. Block it upstream if it returns");
+            banned(a.sourceAddress(), alert, null);
+        }
+        stuffing(a, src, now);
+    }
+
+    /**
+     * Credential stuffing: guesses from one source against registered identities (attributed to a tenant).
+     * Devices behind one NAT retrying with an expired or revoked credential are no guesses and do not count.
+     */
+    private void stuffing(AuthAttempt a, Deque<Failure> src, long now) {
+        if (a.sourceAddress() == null || a.tenantId() == null || !GUESSES.contains(a.reason())) {
+            return;
+        }
+        Map<String, Set<String>> byTenant = new TreeMap<>();
+        int total = 0;
+        int guesses = 0;
+        for (Failure x : src) {
+            if (x.tenantId() != null && x.identity() != null && GUESSES.contains(x.reason())) {
+                guesses++;
+                if (byTenant.computeIfAbsent(x.tenantId(), t -> new TreeSet<>()).add(x.identity())) {
+                    total++;
+                }
+            }
+        }
+        if (total < settings.enumerationIds()) {
+            return;
+        }
+        // one alert per tenant concerned, each showing only that tenant's identities; the ban protects them all
+        for (Map.Entry<String, Set<String>> t : byTenant.entrySet()) {
+            Map<String, Object> ev = new LinkedHashMap<>();
+            ev.put("guesses", guesses);
+            ev.put("sources", List.of(a.sourceAddress()));
+            ev.put("identities", t.getValue().stream().limit(50).toList());
+            ev.put("distinctIdentities", t.getValue().size());
+            ev.put("distinctIdentitiesAllTenants", total);
+            ev.put("windowSeconds", settings.window().toSeconds());
+            Alert alert = raise("credential-stuffing", "critical", a.sourceAddress(), t.getKey(), now, ev,
+                    "the source is banned temporarily; it tries secrets against many of your devices' identities (leaked or "
+                            + "guessed credentials). Check that the devices' credentials were not leaked, and block the source upstream");
             banned(a.sourceAddress(), alert, null);
         }
     }
@@ -196,9 +273,9 @@ public final class Detector {
 
     private void retry(AuthAttempt a, Mark previous) {
         String subject = "tenant:" + (a.tenantId() == null ? "-" : a.tenantId());
-        String key = "retry|" + subject;
+        String key = "retry|" + subject + "|" + a.tenantId();
         Set<String> ids = retrying.computeIfAbsent(a.tenantId() == null ? "" : a.tenantId(), t -> new LinkedHashSet<>());
-        Alert current = open.get(key);
+        Alert current = open.get(key, a.timeMs());
         if (current == null || current.timeMs() < a.timeMs() - settings.window().toMillis()) {
             ids.clear();
         }
@@ -227,16 +304,12 @@ public final class Detector {
     /** Raises an alert, or updates the open one with the same label and subject. */
     private Alert raise(String label, String severity, String subject, String tenantId, long now, Map<String, Object> evidence,
                         String action) {
-        String key = label + "|" + subject;
-        Alert current = open.get(key);
+        String key = label + "|" + subject + "|" + tenantId;
+        Alert current = open.get(key, now);
         boolean update = current != null && current.timeMs() >= now - settings.window().toMillis();
         Alert a = new Alert(update ? current.id() : "alert-" + Secrets.randomHex(8), update ? current.timeMs() : now, tenantId, label,
                 severity, subject, evidence, action);
-        open.put(key, a);
-        if (open.size() > 100_000) {
-            open.values().removeIf(x -> x.timeMs() < now - settings.window().toMillis());
-            written.clear();
-        }
+        open.put(key, a, now);
         // new alerts go out at once; updates of an open alert's evidence at most once per second (no write storm in a crowd)
         long wall = System.currentTimeMillis();
         Long last = written.get(a.id());
@@ -266,25 +339,22 @@ public final class Detector {
         return ev;
     }
 
-    private Deque<Failure> push(Map<String, Deque<Failure>> map, String key, Failure f, long now) {
-        Deque<Failure> q = map.computeIfAbsent(key, k -> new ArrayDeque<>());
+    private Deque<Failure> push(BoundedMap<String, Deque<Failure>> map, String key, Failure f, long now) {
+        Deque<Failure> q = map.computeIfAbsent(key, k -> new ArrayDeque<>(), now);
         q.addLast(f);
         prune(q, Failure::timeMs, now);
-        if (q.size() > 10_000) {
+        if (q.size() > 1_000) {
             q.pollFirst();
-        }
-        if (map.size() > 200_000) {
-            map.values().removeIf(d -> d.isEmpty() || d.peekLast().timeMs() < now - settings.window().toMillis());
         }
         return q;
     }
 
-    private Deque<Mark> pushMark(Map<String, Deque<Mark>> map, String key, Mark m, long now) {
-        Deque<Mark> q = map.computeIfAbsent(key, k -> new ArrayDeque<>());
+    private Deque<Mark> pushMark(BoundedMap<String, Deque<Mark>> map, String key, Mark m, long now) {
+        Deque<Mark> q = map.computeIfAbsent(key, k -> new ArrayDeque<>(), now);
         q.addLast(m);
         prune(q, Mark::timeMs, now);
-        if (map.size() > 200_000) {
-            map.values().removeIf(d -> d.isEmpty() || d.peekLast().timeMs() < now - settings.window().toMillis());
+        if (q.size() > 1_000) {
+            q.pollFirst();
         }
         return q;
     }

@@ -16,7 +16,6 @@ import java.security.cert.X509Certificate;
 import java.util.HexFormat;
 import java.util.Map;
 import java.util.Optional;
-import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicLong;
 import javax.crypto.Mac;
 import javax.crypto.spec.SecretKeySpec;
@@ -40,7 +39,7 @@ public final class Monitor implements AutoCloseable {
     private final Webhooks webhooks;
     private final Clock clock;
     private final byte[] fingerprintKey = Secrets.randomBytes(32);
-    private final Map<String, long[]> bannedRecords = new ConcurrentHashMap<>();
+    private final BoundedMap<String, long[]> bannedRecords = new BoundedMap<>(SourceGuard.MAX_SOURCES, 10_000, s -> s[0]);
     private final AtomicLong alertsRaised = new AtomicLong();
     private final java.util.concurrent.ScheduledExecutorService flusher = java.util.concurrent.Executors.newSingleThreadScheduledExecutor(r -> {
         Thread t = new Thread(r, "bulwark-alert-flush");
@@ -69,6 +68,7 @@ public final class Monitor implements AutoCloseable {
         detector.attach(bus);
         flusher.scheduleWithFixedDelay(detector::flush, 1, 1, java.util.concurrent.TimeUnit.SECONDS);
         webhooks.attach(bus);
+        events.attach(new ApiLogins(this));
     }
 
     private void raised(Alert a, boolean updated) {
@@ -104,6 +104,10 @@ public final class Monitor implements AutoCloseable {
 
     public EventBus bus() {
         return bus;
+    }
+
+    SecurityEvents events() {
+        return events;
     }
 
     public long alertsRaised() {
@@ -158,7 +162,7 @@ public final class Monitor implements AutoCloseable {
         }
         metrics.refused("source-banned");
         long now = clock.nowMs();
-        long[] state = bannedRecords.computeIfAbsent(address, a -> new long[2]);
+        long[] state = bannedRecords.computeIfAbsent(SourceGuard.sourceKey(address), a -> new long[2], now);
         long suppressed;
         synchronized (state) {
             if (now - state[0] < 1000) {
@@ -169,13 +173,11 @@ public final class Monitor implements AutoCloseable {
             state[0] = now;
             state[1] = 0;
         }
-        if (bannedRecords.size() > 100_000) {
-            bannedRecords.clear();
-        }
         SourceGuard.Ban ban = b.get();
-        events.record(new SecurityEvent(now, ban.tenantId(), "source-banned", "the source is banned until "
-                + java.time.Instant.ofEpochMilli(ban.untilMs()) + " (" + ban.label() + ")", null, address, port, channel,
-                ban.id() + (suppressed > 0 ? "; " + suppressed + " more refusals from this source since the last record" : "")));
+        events.record(new SecurityEvent(now, ban.tenantId(), ban.tarpit() ? "source-tarpit-full" : "source-banned", ban.tarpit()
+                ? ban.reason() + ": refused before authentication until they are answered"
+                : "the source is banned until " + java.time.Instant.ofEpochMilli(ban.untilMs()) + " (" + ban.label() + ")", null, address,
+                port, channel, ban.id() + (suppressed > 0 ? "; " + suppressed + " more refusals from this source since the last record" : "")));
         return b;
     }
 

@@ -17,9 +17,13 @@ import java.util.Map;
 import java.util.Objects;
 
 /**
- * Alerts, bans, alert webhooks and the metrics. A tenant's operators see the alerts and bans attributed to
- * their tenant; platform admins see (and lift) those attributed to no tenant (sources attacking several
- * tenants, or none known), and nothing of any tenant.
+ * Alerts, bans, alert webhooks and the metrics. A tenant's operators see the alerts attributed to their
+ * tenant and the bans protecting it; platform admins see the alerts attributed to no tenant and the bans
+ * protecting the platform or several tenants, and nothing of any one tenant.
+ *
+ * <p>Lifting a ban: a tenant's security analyst may lift a ban that protects only its tenant; a ban that
+ * protects several tenants or the platform is a platform action (platform-admin). A refused lift is a 403,
+ * recorded as a security event and audited as denied (by the API dispatcher).
  */
 public final class MonitorRoutes {
     private final Services s;
@@ -68,10 +72,15 @@ public final class MonitorRoutes {
         return Response.ok(Map.of("items", s.monitor().alerts().page(scope(call), label, Long.MAX_VALUE, limit)));
     }
 
+    /** Whether the caller sees the ban: the tenant's when it protects the tenant, the platform's when it is no one tenant's. */
+    private static boolean visible(SourceGuard.Ban b, String tenant) {
+        return tenant == null ? b.tenantId() == null : b.scopes().contains(tenant);
+    }
+
     private Response bans(Call call) {
         String tenant = scope(call);
         List<Map<String, Object>> items = s.monitor().guard().active().stream()
-                .filter(b -> Objects.equals(b.tenantId(), tenant))
+                .filter(b -> visible(b, tenant))
                 .map(MonitorRoutes::view).toList();
         return Response.ok(Map.of("items", items));
     }
@@ -86,8 +95,11 @@ public final class MonitorRoutes {
         call.target("ban:" + id);
         String tenant = scope(call);
         SourceGuard.Ban ban = s.monitor().guard().active().stream().filter(b -> b.id().equals(id))
-                .filter(b -> Objects.equals(b.tenantId(), tenant))
+                .filter(b -> visible(b, tenant))
                 .findFirst().orElseThrow(Refusal::notFound);
+        if (tenant != null && !Objects.equals(ban.tenantId(), tenant)) {
+            throw Refusal.forbidden("the ban protects other tenants or the platform too: lifting it is a platform action (platform-admin)");
+        }
         // audited first: if the audit cannot be written, the ban stays
         call.tx(h -> null, "lifted the ban of " + ban.address() + " (" + ban.label() + ")");
         s.monitor().guard().lift(ban.id());
@@ -136,6 +148,8 @@ public final class MonitorRoutes {
         m.put("label", b.label());
         m.put("reason", b.reason());
         m.put("tenant", b.tenantId());
+        // never which other tenants a ban protects: only whether it is the tenant's alone
+        m.put("scope", b.tenantId() != null ? "tenant" : b.scopes().size() > 1 ? "several-tenants" : "platform");
         m.put("alert", b.alertId());
         m.put("strike", b.strike());
         return m;

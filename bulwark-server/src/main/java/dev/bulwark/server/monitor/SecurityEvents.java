@@ -2,6 +2,7 @@ package dev.bulwark.server.monitor;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.bulwark.server.config.DataDir;
+import dev.bulwark.server.config.SecurityEventSettings;
 import dev.bulwark.server.store.Database;
 import java.io.IOException;
 import java.io.OutputStream;
@@ -29,6 +30,12 @@ import org.slf4j.LoggerFactory;
  *
  * <p>The queue is bounded so that a flood of refusals cannot exhaust memory; events that do not fit are
  * counted in {@link #dropped()} and the count is logged, never silently lost.
+ *
+ * <p>Recording cannot fill the disk: the writer thread deletes events (and alerts not updated since) older
+ * than the retention ({@link SecurityEventSettings#retention()}, 90 days by default) every purge interval, and
+ * the JSON Lines file rotates when it would exceed {@link SecurityEventSettings#logMaxBytes()}:
+ * {@code security-events.jsonl} becomes {@code .1}, {@code .1} becomes {@code .2} and so on, keeping
+ * {@link SecurityEventSettings#logFiles()} rotated files (owner-only, like the current one).
  */
 public final class SecurityEvents implements AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(SecurityEvents.class);
@@ -46,11 +53,24 @@ public final class SecurityEvents implements AutoCloseable {
 
     private final dev.bulwark.server.bus.EventBus bus;
     private final Metrics metrics;
+    private volatile ApiLogins logins = ApiLogins.NONE;
+
+    private final dev.bulwark.server.Clock clock;
+    private final SecurityEventSettings settings;
+    private final AtomicLong purged = new AtomicLong();
+    private long lastPurgeNanos = System.nanoTime();
 
     public SecurityEvents(Database db, DataDir dataDir, dev.bulwark.server.bus.EventBus bus, Metrics metrics) {
+        this(db, dataDir, bus, metrics, System::currentTimeMillis, SecurityEventSettings.defaults());
+    }
+
+    public SecurityEvents(Database db, DataDir dataDir, dev.bulwark.server.bus.EventBus bus, Metrics metrics, dev.bulwark.server.Clock clock,
+                          SecurityEventSettings settings) {
         this.db = db;
         this.bus = bus;
         this.metrics = metrics;
+        this.clock = clock;
+        this.settings = settings;
         this.jsonl = dataDir.dir("log").resolve("security-events.jsonl");
         this.writer = new Thread(this::run, "bulwark-security-events");
         this.writer.setDaemon(true);
@@ -68,6 +88,16 @@ public final class SecurityEvents implements AutoCloseable {
         }
     }
 
+    /** Called by the {@link Monitor} of the node: API logins then feed the detector, the tarpit and the bans. */
+    void attach(ApiLogins logins) {
+        this.logins = logins;
+    }
+
+    /** The monitor's view of operator API logins (the API listener reports its refusals here). */
+    public ApiLogins logins() {
+        return logins;
+    }
+
     public long dropped() {
         return dropped.get();
     }
@@ -80,6 +110,10 @@ public final class SecurityEvents implements AutoCloseable {
         List<SecurityEvent> batch = new ArrayList<>(BATCH);
         while (running || !queue.isEmpty()) {
             try {
+                if (running && System.nanoTime() - lastPurgeNanos >= settings.purgeInterval().toNanos()) {
+                    lastPurgeNanos = System.nanoTime();
+                    enforceRetention();
+                }
                 SecurityEvent first = queue.poll(200, TimeUnit.MILLISECONDS);
                 if (first == null) {
                     continue;
@@ -111,14 +145,23 @@ public final class SecurityEvents implements AutoCloseable {
             return pb.execute();
         });
         try {
-            if (!Files.exists(jsonl)) {
-                Files.createFile(jsonl, PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rw-------")));
-            }
-            try (OutputStream out = Files.newOutputStream(jsonl, StandardOpenOption.APPEND)) {
+            long size = Files.exists(jsonl) ? Files.size(jsonl) : 0;
+            OutputStream out = open();
+            try {
                 for (SecurityEvent e : batch) {
-                    out.write(json.writeValueAsBytes(toJson(e)));
+                    byte[] line = json.writeValueAsBytes(toJson(e));
+                    if (size > 0 && size + line.length + 1 > settings.logMaxBytes()) {
+                        out.close();
+                        rotate();
+                        out = open();
+                        size = 0;
+                    }
+                    out.write(line);
                     out.write('\n');
+                    size += line.length + 1;
                 }
+            } finally {
+                out.close();
             }
         } catch (IOException e) {
             LOG.error("cannot append security events to {}: {}", jsonl.getFileName(), e.toString());
@@ -126,17 +169,64 @@ public final class SecurityEvents implements AutoCloseable {
         written.addAndGet(batch.size());
     }
 
+    private OutputStream open() throws IOException {
+        if (!Files.exists(jsonl)) {
+            Files.createFile(jsonl, PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rw-------")));
+        }
+        return new java.io.BufferedOutputStream(Files.newOutputStream(jsonl, StandardOpenOption.APPEND), 64 * 1024);
+    }
+
+    /** {@code security-events.jsonl} → {@code .1} → {@code .2} …; the oldest beyond {@code logFiles} is deleted. */
+    private void rotate() throws IOException {
+        Path dir = jsonl.getParent();
+        String name = jsonl.getFileName().toString();
+        Files.deleteIfExists(dir.resolve(name + "." + settings.logFiles()));
+        for (int i = settings.logFiles() - 1; i >= 1; i--) {
+            Path from = dir.resolve(name + "." + i);
+            if (Files.exists(from)) {
+                Files.move(from, dir.resolve(name + "." + (i + 1)), java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+            }
+        }
+        Files.move(jsonl, dir.resolve(name + ".1"), java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+    }
+
+    /**
+     * Deletes the security events older than the retention, and the alerts not updated since; returns the
+     * number of events deleted. Runs on the writer thread every purge interval (never on an event loop).
+     */
+    public long enforceRetention() {
+        long cutoff = clock.nowMs() - settings.retention().toMillis();
+        try {
+            int events = db.tx(h -> h.createUpdate("DELETE FROM security_events WHERE time_ms < :cutoff").bind("cutoff", cutoff).execute());
+            int alerts = db.tx(h -> h.createUpdate("DELETE FROM security_alerts WHERE updated_ms < :cutoff").bind("cutoff", cutoff).execute());
+            if (events > 0 || alerts > 0) {
+                LOG.info("security event retention: deleted {} events and {} alerts older than {} days", events, alerts,
+                        settings.retention().toDays());
+            }
+            purged.addAndGet(events);
+            return events;
+        } catch (RuntimeException e) {
+            LOG.error("security event retention failed: {}", e.toString());
+            return 0;
+        }
+    }
+
+    /** Events deleted by the retention since start. */
+    public long purged() {
+        return purged.get();
+    }
+
     public static Map<String, Object> toJson(SecurityEvent e) {
         Map<String, Object> m = new LinkedHashMap<>();
         m.put("time", java.time.Instant.ofEpochMilli(e.timeMs()).toString());
         m.put("tenant", e.tenantId());
         m.put("type", e.type());
-        m.put("reason", e.reason());
-        m.put("identity", e.identity());
+        m.put("reason", clip(e.reason(), 400));
+        m.put("identity", clip(e.identity(), 200));
         m.put("sourceAddress", e.sourceAddress());
         m.put("sourcePort", e.sourcePort());
         m.put("channel", e.channel());
-        m.put("detail", e.detail());
+        m.put("detail", clip(e.detail(), 1000));
         return m;
     }
 

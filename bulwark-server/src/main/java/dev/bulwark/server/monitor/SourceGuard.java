@@ -7,11 +7,10 @@ import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.Deque;
-import java.util.LinkedHashMap;
 import java.util.List;
-import java.util.Map;
 import java.util.Optional;
-import java.util.concurrent.ConcurrentHashMap;
+import java.util.Set;
+import java.util.TreeSet;
 import java.util.concurrent.atomic.AtomicLong;
 
 /**
@@ -20,38 +19,73 @@ import java.util.concurrent.atomic.AtomicLong;
  *
  * <ul>
  *   <li><b>Tarpit.</b> After a few failures from one source within the window, each further refusal to that
- *       source is delayed, doubling up to a maximum. Successful logins are never delayed.</li>
- *   <li><b>Temporary bans.</b> The detector bans the sources of a brute-force, distributed or enumeration
- *       attack; a source's first ban lasts {@code banBase}, each further one twice as long, up to
- *       {@code banMax}. A banned source is refused before authentication, except for a credential that
- *       already connected successfully from that very address (a legitimate device behind the same NAT as
- *       an attacker keeps working).</li>
+ *       source is delayed, doubling up to a maximum. The delays of one source are <em>queued</em>: a refusal is
+ *       released only after the source's previous delayed refusal plus its own delay, so concurrent guesses
+ *       wait cumulatively (45 parallel guesses do not all come back after one delay). The queue of a source
+ *       holds at most {@link #backlogMs()} of delay; while it is that full, further attempts of the source are
+ *       refused before authentication (a {@code tarpit} refusal, no guess is evaluated), which bounds the
+ *       connections a source can keep waiting. Successful logins are never delayed.</li>
+ *   <li><b>Temporary bans.</b> The detector bans the sources of a brute-force, distributed, enumeration or
+ *       credential-stuffing attack; a source's first ban lasts {@code banBase}, each further one twice as long,
+ *       up to {@code banMax}. A ban records the scopes it protects (tenants, or the platform for attacks on
+ *       names that exist nowhere): a tenant may lift only a ban protecting it alone. A banned source is refused
+ *       before authentication, except for a credential that already authenticated successfully from that very
+ *       address (a legitimate device or operator behind the same NAT as an attacker keeps working).</li>
  * </ul>
+ *
+ * <p>Memory: every map here is a {@link BoundedMap} (size bound, expiry of the least recently used entries,
+ * no scan of the whole map on a failure), so a source spraying addresses cannot grow them without limit.
  */
 public final class SourceGuard {
+    /** The scope of a ban protecting the platform (attacks attributed to no tenant). */
+    public static final String PLATFORM = "";
+    static final int MAX_SOURCES = 100_000;
+    static final int MAX_KNOWN_GOOD = 200_000;
+    static final long KNOWN_GOOD_TTL_MS = 30L * 86_400_000L;
+    private static final int MAX_FAILURES_KEPT = 64;
 
-    /** A ban on one source address. */
-    public record Ban(String id, String address, long sinceMs, long untilMs, String label, String reason, String tenantId,
+    /** A ban on one source address; {@code scopes} are the tenants it protects ({@link #PLATFORM} for the platform). */
+    public record Ban(String id, String address, long sinceMs, long untilMs, String label, String reason, Set<String> scopes,
                       String alertId, int strike) {
+        public Ban {
+            scopes = Set.copyOf(scopes);
+        }
+
+        /** The one tenant this ban protects, or null when it protects the platform or several tenants. */
+        public String tenantId() {
+            return scopes.size() == 1 && !scopes.contains(PLATFORM) ? scopes.iterator().next() : null;
+        }
+
+        /** True for the pre-authentication refusal of a source whose tarpit is full (no stored ban). */
+        public boolean tarpit() {
+            return id.equals("tarpit");
+        }
+    }
+
+    private static final class Source {
+        final Deque<Long> failures = new ArrayDeque<>();
+        long releaseMs;
+        volatile long lastMs; // read by the map's expiry without this guard's lock
+        int strikes;
+        long strikeMs;
     }
 
     private final Clock clock;
     private final DetectionSettings settings;
-    private final Map<String, Ban> bans = new ConcurrentHashMap<>();
-    private final Map<String, Integer> strikes = new ConcurrentHashMap<>();
-    private final Map<String, Deque<Long>> failures = new ConcurrentHashMap<>();
-    private final Map<String, Boolean> knownGood = java.util.Collections.synchronizedMap(new LinkedHashMap<>(1024, 0.75f, true) {
-        @Override
-        protected boolean removeEldestEntry(Map.Entry<String, Boolean> eldest) {
-            return size() > 200_000;
-        }
-    });
+    private final BoundedMap<String, Ban> bans;
+    private final BoundedMap<String, Source> sources;
+    private final BoundedMap<String, Long> knownGood = new BoundedMap<>(MAX_KNOWN_GOOD, KNOWN_GOOD_TTL_MS, t -> t);
+    private final long strikeMemoryMs;
     private final AtomicLong bansIssued = new AtomicLong();
     private final AtomicLong refusedWhileBanned = new AtomicLong();
 
     public SourceGuard(Clock clock, DetectionSettings settings) {
         this.clock = clock;
         this.settings = settings;
+        this.bans = new BoundedMap<>(MAX_SOURCES, 0, Ban::untilMs);
+        // a source's state is kept while it can matter: its failures (the window), its queued refusals, its strikes
+        this.strikeMemoryMs = Math.max(settings.window().toMillis(), settings.banMax().toMillis() * 24);
+        this.sources = new BoundedMap<>(MAX_SOURCES, strikeMemoryMs, s -> s.lastMs);
     }
 
     /**
@@ -73,17 +107,23 @@ public final class SourceGuard {
         }
     }
 
+    /** How much delay the tarpit of one source holds at most (8 × the longest delay). */
+    public long backlogMs() {
+        return settings.tarpitMax().toMillis() * 8;
+    }
+
     /** The active ban on {@code address}, if any. */
     public Optional<Ban> banned(String address) {
         address = sourceKey(address);
         if (address == null) {
             return Optional.empty();
         }
-        Ban b = bans.get(address);
+        long now = clock.nowMs();
+        Ban b = bans.get(address, now);
         if (b == null) {
             return Optional.empty();
         }
-        if (b.untilMs() <= clock.nowMs()) {
+        if (b.untilMs() <= now) {
             bans.remove(address, b);
             return Optional.empty();
         }
@@ -92,12 +132,27 @@ public final class SourceGuard {
 
     /**
      * Whether a connection from {@code address} presenting {@code credential} (a fingerprint, or null) may go
-     * on to authentication: not banned, or a credential known good from this address.
+     * on to authentication: not banned and its tarpit not full, or a credential known good from this address.
      */
     public Optional<Ban> refuse(String address, String credential) {
         address = sourceKey(address);
+        if (address == null) {
+            return Optional.empty();
+        }
+        long now = clock.nowMs();
         Optional<Ban> b = banned(address);
-        if (b.isPresent() && credential != null && knownGood.containsKey(address + "|" + credential)) {
+        if (b.isEmpty()) {
+            Source s = sources.get(address, now);
+            long waiting;
+            synchronized (this) {
+                waiting = s == null ? 0 : s.releaseMs - now;
+            }
+            if (waiting >= backlogMs() - settings.tarpitMax().toMillis() && waiting > 0) {
+                b = Optional.of(new Ban("tarpit", address, now, now + waiting, "tarpit", "the source has " + waiting
+                        + " ms of refusals waiting in the tarpit", Set.of(PLATFORM), null, 0));
+            }
+        }
+        if (b.isPresent() && credential != null && knownGood.get(address + "|" + credential, now) != null) {
             return Optional.empty();
         }
         b.ifPresent(x -> refusedWhileBanned.incrementAndGet());
@@ -108,68 +163,82 @@ public final class SourceGuard {
     public void succeeded(String address, String credential) {
         address = sourceKey(address);
         if (address != null && credential != null) {
-            knownGood.put(address + "|" + credential, Boolean.TRUE);
+            long now = clock.nowMs();
+            knownGood.put(address + "|" + credential, now, now);
         }
     }
 
-    /** Records a failed authentication from {@code address}; returns how long to delay the refusal (ms). */
+    /**
+     * Records a failed authentication from {@code address}; returns how long to delay the refusal (ms),
+     * counting the refusals of this source still waiting.
+     */
     public long failed(String address) {
         address = sourceKey(address);
         if (address == null) {
             return 0;
         }
         long now = clock.nowMs();
-        int n;
-        Deque<Long> q = failures.computeIfAbsent(address, a -> new ArrayDeque<>());
-        synchronized (q) {
-            q.addLast(now);
-            while (!q.isEmpty() && q.peekFirst() < now - settings.window().toMillis()) {
-                q.pollFirst();
+        Source s = sources.computeIfAbsent(address, a -> new Source(), now);
+        synchronized (this) {
+            s.lastMs = now;
+            s.failures.addLast(now);
+            while (!s.failures.isEmpty() && (s.failures.peekFirst() < now - settings.window().toMillis()
+                    || s.failures.size() > MAX_FAILURES_KEPT)) {
+                s.failures.pollFirst();
             }
-            n = q.size();
+            int over = s.failures.size() - settings.tarpitFreeFailures();
+            if (over <= 0) {
+                return 0;
+            }
+            long delay = Math.min(250L << Math.min(over - 1, 20), settings.tarpitMax().toMillis());
+            long release = Math.min(Math.max(now, s.releaseMs) + delay, now + backlogMs());
+            s.releaseMs = release;
+            return release - now;
         }
-        if (failures.size() > 100_000) {
-            failures.entrySet().removeIf(e -> {
-                synchronized (e.getValue()) {
-                    return e.getValue().isEmpty() || e.getValue().peekLast() < now - settings.window().toMillis();
-                }
-            });
-        }
-        int over = n - settings.tarpitFreeFailures();
-        if (over <= 0) {
-            return 0;
-        }
-        long delay = 250L << Math.min(over - 1, 20);
-        return Math.min(delay, settings.tarpitMax().toMillis());
     }
 
-    /** Bans {@code address} (or extends its ban); returns the ban. */
+    /**
+     * Bans {@code address} (or extends the scopes of its active ban by {@code tenantId}, null meaning the
+     * platform); returns the ban.
+     */
     public Ban ban(String address, String label, String reason, String tenantId, String alertId) {
         address = sourceKey(address);
         long now = clock.nowMs();
-        if (strikes.size() > 100_000) {
-            strikes.clear();
-            bans.values().removeIf(x -> x.untilMs() <= now);
-        }
+        String scope = tenantId == null ? PLATFORM : tenantId;
         Optional<Ban> current = banned(address);
         if (current.isPresent()) {
-            return current.get();
+            Ban c = current.get();
+            if (c.scopes().contains(scope)) {
+                return c;
+            }
+            Set<String> scopes = new TreeSet<>(c.scopes());
+            scopes.add(scope);
+            Ban widened = new Ban(c.id(), c.address(), c.sinceMs(), c.untilMs(), c.label(), c.reason(), scopes, c.alertId(), c.strike());
+            bans.put(address, widened, now);
+            return widened;
         }
-        int strike = strikes.merge(address, 1, Integer::sum);
+        Source s = sources.computeIfAbsent(address, a -> new Source(), now);
+        int strike;
+        synchronized (this) {
+            if (now - s.strikeMs > strikeMemoryMs) {
+                s.strikes = 0; // a source quiet for long starts again at the first ban
+            }
+            strike = ++s.strikes;
+            s.strikeMs = now;
+            s.lastMs = now;
+        }
         long duration = Math.min(settings.banMax().toMillis(), settings.banBase().toMillis() << Math.min(strike - 1, 20));
-        Ban b = new Ban("ban-" + Secrets.randomHex(8), address, now, now + duration, label, reason, tenantId, alertId, strike);
-        bans.put(address, b);
+        Ban b = new Ban("ban-" + Secrets.randomHex(8), address, now, now + duration, label, reason, Set.of(scope), alertId, strike);
+        bans.put(address, b, now);
         bansIssued.incrementAndGet();
         return b;
     }
 
     /** Lifts a ban by id; the lifted ban, if it was active. */
     public Optional<Ban> lift(String id) {
-        for (Ban b : bans.values()) {
-            if (b.id().equals(id)) {
-                if (bans.remove(b.address(), b)) {
-                    return Optional.of(b);
-                }
+        for (Ban b : bans.values(clock.nowMs())) {
+            if (b.id().equals(id) && bans.remove(b.address(), b)) {
+                return Optional.of(b);
             }
         }
         return Optional.empty();
@@ -179,13 +248,22 @@ public final class SourceGuard {
     public List<Ban> active() {
         long now = clock.nowMs();
         List<Ban> out = new ArrayList<>();
-        for (Ban b : bans.values()) {
+        for (Ban b : bans.values(now)) {
             if (b.untilMs() > now) {
                 out.add(b);
             }
         }
         out.sort(Comparator.comparingLong(Ban::sinceMs).reversed());
         return out;
+    }
+
+    /** How many sources are tracked now (bounded by {@link #MAX_SOURCES}). */
+    int trackedSources() {
+        return sources.size();
+    }
+
+    int knownGoodEntries() {
+        return knownGood.size();
     }
 
     public long bansIssued() {
