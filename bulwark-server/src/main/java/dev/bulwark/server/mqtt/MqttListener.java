@@ -215,11 +215,21 @@ public final class MqttListener implements DeviceLink {
         }
         boolean[] closedEarly = new boolean[1];
         endpoint.closeHandler(v -> closedEarly[0] = true); // replaced by the session's own handler once it starts
-        vertx.executeBlocking(() -> chain != null
-                        ? authenticator.byCertificate(chain)
-                        : username != null && password != null
-                        ? authenticator.byToken(username, password.getBytes(java.nio.charset.StandardCharsets.UTF_8))
-                        : new AuthOutcome.Refused<DevicePrincipal>("no-credentials", username), false)
+        java.util.concurrent.Callable<AuthOutcome<DevicePrincipal>> authenticate = () -> {
+            AuthOutcome<DevicePrincipal> outcome = chain != null
+                    ? authenticator.byCertificate(chain)
+                    : username != null && password != null
+                    ? authenticator.byToken(username, password.getBytes(java.nio.charset.StandardCharsets.UTF_8))
+                    : new AuthOutcome.Refused<DevicePrincipal>("no-credentials", username);
+            var hook = afterAuthentication;
+            if (hook != null) {
+                hook.accept(outcome); // tests only: runs on the worker thread, between authentication and bind
+            }
+            return outcome;
+        };
+        // read before the authenticator reads the device's state: see LiveSessions#epoch
+        long epoch = s.sessions().epoch();
+        vertx.executeBlocking(authenticate, false)
                 .onComplete(ar -> {
                     if (ar.failed()) {
                         LOG.error("device authentication failed unexpectedly", ar.cause());
@@ -248,8 +258,15 @@ public final class MqttListener implements DeviceLink {
                     if (closedEarly[0]) {
                         return; // the client left during authentication: nothing to bind, no slot to take
                     }
-                    bind(endpoint, device, peer, v5);
+                    bind(endpoint, device, peer, v5, epoch, authenticate, closedEarly);
                 });
+    }
+
+    /** Tests only: called on the worker thread after each CONNECT's authentication, before its bind. */
+    private volatile java.util.function.Consumer<AuthOutcome<DevicePrincipal>> afterAuthentication;
+
+    void afterAuthentication(java.util.function.Consumer<AuthOutcome<DevicePrincipal>> hook) {
+        this.afterAuthentication = hook;
     }
 
     private static void rejectQuietly(MqttEndpoint endpoint, MqttConnectReturnCode code) {
@@ -260,7 +277,8 @@ public final class MqttListener implements DeviceLink {
         }
     }
 
-    private void bind(MqttEndpoint endpoint, DevicePrincipal device, SocketAddress peer, boolean v5) {
+    private void bind(MqttEndpoint endpoint, DevicePrincipal device, SocketAddress peer, boolean v5, long epoch,
+                      java.util.concurrent.Callable<AuthOutcome<DevicePrincipal>> authenticate, boolean[] closedEarly) {
         String tenant = device.tenant().value();
         String clientId = endpoint.clientIdentifier();
         if (clientId == null || clientId.isEmpty()) {
@@ -301,8 +319,32 @@ public final class MqttListener implements DeviceLink {
                     device.describe() + " previous-source:" + previousSession.source() + " new-source:" + addr(peer));
             previousSession.takenOver();
         }
-        endpoint.accept(false);
-        session.start();
+        if (s.sessions().epoch() == epoch) {
+            endpoint.accept(false);
+            session.start();
+            return;
+        }
+        // a quarantine, disable or revocation committed while this CONNECT was being authenticated: authenticate
+        // again, now that the session is registered (a termination from now on finds it and closes it)
+        vertx.executeBlocking(authenticate, false).onComplete(ar -> {
+            boolean still = ar.succeeded() && ar.result() instanceof AuthOutcome.Authenticated<DevicePrincipal> ok
+                    && ok.principal().equals(device);
+            if (still && !closedEarly[0] && !session.closing() && s.sessions().get(device.tenant(), device.device()) == session) {
+                endpoint.accept(false);
+                session.start();
+                return;
+            }
+            ended(session);
+            if (closedEarly[0] || session.closing()) {
+                return; // the client left, or a termination already closed the connection (and recorded it)
+            }
+            String reason = ar.failed() ? "authentication-failed-unexpectedly"
+                    : ar.result() instanceof AuthOutcome.Refused<DevicePrincipal> r ? r.reason() : "credential-changed";
+            record(peer, tenant, "mqtt-authentication-failed", "revoked while the CONNECT was being authenticated: " + reason,
+                    device.describe());
+            rejectQuietly(endpoint, v5 ? MqttConnectReturnCode.CONNECTION_REFUSED_NOT_AUTHORIZED_5
+                    : MqttConnectReturnCode.CONNECTION_REFUSED_NOT_AUTHORIZED);
+        });
     }
 
     void ended(DeviceSession session) {
