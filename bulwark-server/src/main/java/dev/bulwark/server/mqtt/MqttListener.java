@@ -68,7 +68,54 @@ public final class MqttListener implements DeviceLink {
         this.writer = writer;
         this.config = config;
         this.commands = commands;
+        this.throttle = new RecordThrottle(s.clock(), e -> s.securityEvents().record(e));
     }
+
+    /** Refusals an outsider can repeat at will, recorded at most once per interval per source and kind. */
+    private final RecordThrottle throttle;
+    private long flushTimer = -1;
+    /** How long a connection may stay without a complete CONNECT (after its TLS handshake). */
+    private volatile long connectTimeoutMs = 10_000;
+    /** The Topic Alias Maximum advertised to MQTT 5 clients in CONNACK. */
+    static final int TOPIC_ALIAS_MAXIMUM = 8;
+
+    /** Changes the CONNECT timeout of new connections (tests shorten it). */
+    void connectTimeout(java.time.Duration timeout) {
+        this.connectTimeoutMs = timeout.toMillis();
+    }
+
+    /** What {@link MqttGuard} reports: refusals and silent connections, recorded with the peer's address and port. */
+    private final MqttGuard.Sink guardSink = new MqttGuard.Sink() {
+        @Override
+        public void refused(java.net.SocketAddress peer, DevicePrincipal device, String type, String reason) {
+            java.net.InetSocketAddress a = peer instanceof java.net.InetSocketAddress i ? i : null;
+            throttle.record(new SecurityEvent(s.clock().nowMs(), device == null ? null : device.tenant().value(), type, reason,
+                    device == null ? null : device.describe(), a == null ? null : a.getAddress().getHostAddress(),
+                    a == null ? 0 : a.getPort(), "mqtt", null));
+        }
+
+        @Override
+        public void silent(java.net.SocketAddress peer, boolean sentBytes, long timeoutMs) {
+            java.net.InetSocketAddress a = peer instanceof java.net.InetSocketAddress i ? i : null;
+            String address = a == null ? null : a.getAddress().getHostAddress();
+            int port = a == null ? 0 : a.getPort();
+            // a failure like a failing credential: the same tarpit, and the same detector behind it
+            s.monitor().failed(null, "anonymous", null, address, port, "mqtt", "connect-timeout");
+            throttle.record(new SecurityEvent(s.clock().nowMs(), null, "mqtt-connect-timeout", "no CONNECT within "
+                    + (timeoutMs >= 1000 ? timeoutMs / 1000 + " s" : timeoutMs + " ms")
+                    + (sentBytes ? " (only an incomplete packet)" : " (nothing sent)"), null, address, port, "mqtt", null));
+        }
+
+        @Override
+        public long connectTimeoutMs() {
+            return connectTimeoutMs;
+        }
+
+        @Override
+        public int maxMessageBytes() {
+            return s.config().maxPayloadBytes() + 64 * 1024;
+        }
+    };
 
     private final java.util.Map<io.vertx.core.Context, LoopAcks> loopExecutors = new java.util.concurrent.ConcurrentHashMap<>();
 
@@ -94,7 +141,7 @@ public final class MqttListener implements DeviceLink {
     public int start() {
         MqttServerOptions options = new MqttServerOptions()
                 .setMaxMessageSize(s.config().maxPayloadBytes() + 64 * 1024)
-                .setTimeoutOnConnect(10)
+                .setTimeoutOnConnect(CONNECT_IDLE_FALLBACK_S)
                 .setAutoClientId(false);
         TlsPolicy.deviceServer(options, s.pki());
         shuttingDown = false;
@@ -116,11 +163,21 @@ public final class MqttListener implements DeviceLink {
             LOG.warn("**************************************************************************************");
             plaintext = listen(new MqttServerOptions().setHost("127.0.0.1")
                     .setPort(plaintextPortBound >= 0 ? plaintextPortBound : s.config().devPlaintextPort())
-                    .setMaxMessageSize(s.config().maxPayloadBytes() + 64 * 1024).setTimeoutOnConnect(10).setAutoClientId(false), "plaintext");
+                    .setMaxMessageSize(s.config().maxPayloadBytes() + 64 * 1024).setTimeoutOnConnect(CONNECT_IDLE_FALLBACK_S).setAutoClientId(false),
+                    "plaintext");
             plaintextPortBound = plaintext.actualPort();
+        }
+        if (flushTimer < 0) {
+            flushTimer = vertx.setPeriodic(RecordThrottle.INTERVAL_MS, t -> throttle.flush());
         }
         return tls.actualPort();
     }
+
+    /**
+     * Vert.x's own CONNECT timeout (reset by every byte received): only a fallback behind {@link MqttGuard}'s
+     * deadline, which counts from the connection and is recorded.
+     */
+    private static final int CONNECT_IDLE_FALLBACK_S = 120;
 
     /**
      * Binds one server instance in a verticle of its own: each deployment gets an event-loop context of its own,
@@ -138,6 +195,7 @@ public final class MqttListener implements DeviceLink {
                     record(null, null, "mqtt-connection-error", clip(String.valueOf(e.getMessage())), null);
                 });
                 recordHandshakeFailures(server);
+                guardConnections(server);
                 return server.listen().onComplete(ar -> {
                     if (ar.succeeded()) {
                         bound.complete(ar.result());
@@ -176,6 +234,40 @@ public final class MqttListener implements DeviceLink {
             });
         } catch (ReflectiveOperationException | RuntimeException e) {
             LOG.warn("TLS handshake failures on the MQTT listener cannot be recorded as security events: {}", e.toString());
+        }
+    }
+
+    /**
+     * Puts {@link MqttGuard} on every connection of {@code server}, right after Vert.x MQTT set up its pipeline:
+     * Vert.x MQTT installs its connection handler on its internal {@link io.vertx.core.net.NetServer} (no public
+     * accessor, reached by reflection like {@link #recordHandshakeFailures}), which is wrapped here. Without the
+     * guard the protocol checks would be missing, so the node refuses to start.
+     */
+    @SuppressWarnings("unchecked")
+    private void guardConnections(MqttServer server) {
+        try {
+            java.lang.reflect.Field f = server.getClass().getDeclaredField("server");
+            f.setAccessible(true);
+            io.vertx.core.net.NetServer net = (io.vertx.core.net.NetServer) f.get(server);
+            Object wrapped = java.lang.reflect.Proxy.newProxyInstance(io.vertx.core.net.NetServer.class.getClassLoader(),
+                    new Class<?>[] {io.vertx.core.net.NetServer.class}, (proxy, method, args) -> {
+                        if (method.getName().equals("connectHandler") && args != null && args.length == 1 && args[0] != null) {
+                            io.vertx.core.Handler<io.vertx.core.net.NetSocket> mqtt = (io.vertx.core.Handler<io.vertx.core.net.NetSocket>) args[0];
+                            net.connectHandler(so -> {
+                                mqtt.handle(so);
+                                MqttGuard.install(((io.vertx.core.internal.net.NetSocketInternal) so).channelHandlerContext().pipeline(), guardSink);
+                            });
+                            return proxy;
+                        }
+                        try {
+                            return method.invoke(net, args);
+                        } catch (java.lang.reflect.InvocationTargetException e) {
+                            throw e.getCause();
+                        }
+                    });
+            f.set(server, wrapped);
+        } catch (ReflectiveOperationException | RuntimeException e) {
+            throw new IllegalStateException("cannot install the MQTT protocol checks (Vert.x MQTT internals changed?): " + e, e);
         }
     }
 
@@ -320,8 +412,7 @@ public final class MqttListener implements DeviceLink {
             previousSession.takenOver();
         }
         if (s.sessions().epoch() == epoch) {
-            endpoint.accept(false);
-            session.start();
+            accept(endpoint, session, device, v5);
             return;
         }
         // a quarantine, disable or revocation committed while this CONNECT was being authenticated: authenticate
@@ -330,8 +421,7 @@ public final class MqttListener implements DeviceLink {
             boolean still = ar.succeeded() && ar.result() instanceof AuthOutcome.Authenticated<DevicePrincipal> ok
                     && ok.principal().equals(device);
             if (still && !closedEarly[0] && !session.closing() && s.sessions().get(device.tenant(), device.device()) == session) {
-                endpoint.accept(false);
-                session.start();
+                accept(endpoint, session, device, v5);
                 return;
             }
             ended(session);
@@ -345,6 +435,19 @@ public final class MqttListener implements DeviceLink {
             rejectQuietly(endpoint, v5 ? MqttConnectReturnCode.CONNECTION_REFUSED_NOT_AUTHORIZED_5
                     : MqttConnectReturnCode.CONNECTION_REFUSED_NOT_AUTHORIZED);
         });
+    }
+
+    private static void accept(MqttEndpoint endpoint, DeviceSession session, DevicePrincipal device, boolean v5) {
+        var pipeline = LoopAcks.pipeline(endpoint);
+        MqttGuard.bound(pipeline == null ? null : pipeline.channel(), device);
+        if (v5) {
+            MqttProperties properties = new MqttProperties();
+            properties.add(new MqttProperties.IntegerProperty(MqttProperties.MqttPropertyType.TOPIC_ALIAS_MAXIMUM.value(), TOPIC_ALIAS_MAXIMUM));
+            endpoint.accept(false, properties);
+        } else {
+            endpoint.accept(false);
+        }
+        session.start();
     }
 
     void ended(DeviceSession session) {
@@ -376,6 +479,11 @@ public final class MqttListener implements DeviceLink {
      */
     public void close() {
         shuttingDown = true;
+        if (flushTimer >= 0) {
+            vertx.cancelTimer(flushTimer);
+            flushTimer = -1;
+        }
+        throttle.flush();
         List<io.vertx.core.Future<Void>> ended = new ArrayList<>();
         for (var session : s.sessions().all()) {
             if (session instanceof DeviceSession ds) {
