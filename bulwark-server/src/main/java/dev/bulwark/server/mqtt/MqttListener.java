@@ -230,7 +230,9 @@ public final class MqttListener implements DeviceLink {
                 while (root.getCause() != null && root.getCause() != root) {
                     root = root.getCause();
                 }
-                record(null, null, "tls-handshake-failed", clip(String.valueOf(root.getMessage())), null);
+                // through the throttle: a scan or a flood of broken handshakes must not become a flood of events
+                throttle.record(new SecurityEvent(s.clock().nowMs(), null, "tls-handshake-failed", clip(String.valueOf(root.getMessage())),
+                        null, null, 0, "mqtt", null));
             });
         } catch (ReflectiveOperationException | RuntimeException e) {
             LOG.warn("TLS handshake failures on the MQTT listener cannot be recorded as security events: {}", e.toString());
