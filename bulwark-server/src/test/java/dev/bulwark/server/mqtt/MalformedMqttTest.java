@@ -515,6 +515,19 @@ class MalformedMqttTest {
     }
 
     @Test
+    void a_publish_longer_than_the_maximum_packet_size_disconnects_with_packet_too_large_before_it_is_buffered() throws Exception {
+        try (RawMqttClient c = connected(CONNECT_5)) {
+            assertRefused(c, concat(new int[] {
+                0x30,                               // PUBLISH QoS 0
+                0xC0, 0x9A, 0x0C,                   // remaining length 200,000 (64 + 26 * 128 + 12 * 16384): above the limit
+            }, topic(), new int[] {
+                0x00,                               // properties: length 0 (the payload never comes: refused before it)
+            }), new int[] {0xE0, 0x02, 0x95, 0x00}, // DISCONNECT 0x95 packet too large
+                    "PUBLISH larger than");
+        }
+    }
+
+    @Test
     void invalid_utf8_in_an_mqtt5_publish_topic_disconnects_with_malformed_packet() throws Exception {
         try (RawMqttClient c = connected(CONNECT_5)) {
             assertRefused(c, new int[] {
