@@ -57,6 +57,7 @@ final class MqttGuard {
     /** MQTT 5 reason codes used here. */
     static final int MALFORMED = 0x81;
     static final int PROTOCOL_ERROR = 0x82;
+    static final int IMPLEMENTATION_SPECIFIC = 0x83;
     static final int CLIENT_ID_INVALID = 0x85;
     static final int TOPIC_NAME_INVALID = 0x90;
     static final int TOPIC_ALIAS_INVALID = 0x94;
@@ -69,6 +70,7 @@ final class MqttGuard {
     private int version;
     private boolean connectSeen;
     private boolean connackSent;
+    /** Set on the connection's event loop; read there too (by {@link #refused(io.netty.channel.Channel)}). */
     private boolean refused;
     private boolean sentBytes;
     private int topicAliasMaximum;
@@ -95,6 +97,12 @@ final class MqttGuard {
         if (g != null) {
             g.device = device;
         }
+    }
+
+    /** True when the guard refused the connection (it is closing): a CONNECT authenticated meanwhile must not bind. */
+    static boolean refused(io.netty.channel.Channel channel) {
+        MqttGuard g = channel == null ? null : channel.attr(KEY).get();
+        return g != null && g.refused;
     }
 
     /** Records the refusal, answers with {@code code} where the specification asks for one, and closes. */
@@ -246,11 +254,26 @@ final class MqttGuard {
                 }
                 return;
             }
+            if (msg instanceof MqttMessage m && !connackSent && m.fixedHeader().messageType() != MqttMessageType.CONNECT
+                    && m.fixedHeader().messageType() != MqttMessageType.DISCONNECT) {
+                // allowed by the specification, but Vert.x would drop the connection unrecorded: refuse it and say why
+                ReferenceCountUtil.release(msg);
+                refuse(ctx, "mqtt-protocol-violation", "a " + m.fixedHeader().messageType() + " before the CONNACK (this server needs "
+                        + "clients to wait for it)", IMPLEMENTATION_SPECIFIC);
+                return;
+            }
             super.channelRead(ctx, msg);
         }
 
         @Override
         public void write(ChannelHandlerContext ctx, Object msg, ChannelPromise promise) throws Exception {
+            if (refused) {
+                // the connection is refused and closing: nothing Vert.x answers meanwhile (a CONNACK of a CONNECT
+                // whose authentication was under way, for one) may contradict the refusal
+                ReferenceCountUtil.release(msg);
+                promise.tryFailure(new java.nio.channels.ClosedChannelException());
+                return;
+            }
             if (msg instanceof MqttConnAckMessage ack) {
                 connackSent = true;
                 MqttProperties.MqttProperty<?> max = ack.variableHeader().properties().getProperty(

@@ -349,8 +349,9 @@ public final class MqttListener implements DeviceLink {
                         return;
                     }
                     DevicePrincipal device = ((AuthOutcome.Authenticated<DevicePrincipal>) ar.result()).principal();
-                    if (closedEarly[0]) {
-                        return; // the client left during authentication: nothing to bind, no slot to take
+                    var pipeline = LoopAcks.pipeline(endpoint);
+                    if (closedEarly[0] || MqttGuard.refused(pipeline == null ? null : pipeline.channel())) {
+                        return; // the client left, or sent what MqttGuard refused, during authentication: nothing to bind
                     }
                     bind(endpoint, device, peer, v5, epoch, authenticate, closedEarly);
                 });

@@ -345,6 +345,22 @@ class MalformedMqttTest {
     }
 
     @Test
+    void a_publish_sent_before_the_connack_is_refused_with_a_reason_and_recorded() throws Exception {
+        try (RawMqttClient c = client()) {
+            // CONNECT and PUBLISH in one write: the PUBLISH arrives while the CONNECT is still being authenticated
+            assertRefused(c, concat(CONNECT_5, new int[] {
+                0x30, 0x19,                         // PUBLISH QoS 0, remaining length 25
+            }, topic(), new int[] {
+                0x00,                               // properties: length 0
+                'x',                                // payload
+            }), new int[] {0x20, 0x03, 0x00, 0x83, 0x00}, // CONNACK 0x83 implementation specific error
+                    "a PUBLISH before the CONNACK");
+        }
+        await().atMost(Duration.ofSeconds(5)).until(() -> !server.node().mqtt().sessions().connected(dev.bulwark.protocol.TenantId.of("acme"),
+                dev.bulwark.protocol.DeviceId.of("mal")));
+    }
+
+    @Test
     void garbage_after_the_tls_handshake_is_refused_and_recorded() throws Exception {
         try (RawMqttClient c = client()) {
             // an HTTP request on the MQTT port: 'G' (0x47) would be a PUBACK header, and nothing may come before CONNECT
