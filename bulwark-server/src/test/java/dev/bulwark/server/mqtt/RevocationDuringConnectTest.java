@@ -94,6 +94,31 @@ class RevocationDuringConnectTest {
     }
 
     @Test
+    void connects_racing_disables_without_any_hook_never_leave_a_live_session_behind() throws Exception {
+        MqttKit.Device d = kit.device("race-loop");
+        TenantId acme = TenantId.of("acme");
+        DeviceId id = DeviceId.of(d.id());
+        for (int i = 0; i < 15; i++) {
+            assertThat(server.api().post("/api/v1/devices/race-loop/enable", token, null).status()).isEqualTo(200);
+            String from = "127.0.1." + (10 + i); // a source of its own each time: refusals of a disabled device feed the tarpit
+            java.util.concurrent.CompletableFuture<Integer> connect = java.util.concurrent.CompletableFuture.supplyAsync(() -> {
+                try (RawMqttClient c = new RawMqttClient(server.node().mqttPort(), kit.ca(), d.cert(), d.key(), from)) {
+                    int code = c.connect(d.id());
+                    c.readPacket(); // stays connected until the server closes (or the socket timeout)
+                    return code;
+                } catch (java.io.IOException e) {
+                    return -1;
+                }
+            });
+            assertThat(server.api().post("/api/v1/devices/race-loop/disable", token, null).status()).isEqualTo(200);
+            // whatever the interleaving, once the disable has committed the device ends up without a session
+            await().atMost(Duration.ofSeconds(2)).until(() -> !server.node().mqtt().sessions().connected(acme, id));
+            connect.get(20, java.util.concurrent.TimeUnit.SECONDS);
+            assertThat(server.node().mqtt().sessions().connected(acme, id)).isFalse();
+        }
+    }
+
+    @Test
     void a_revocation_of_another_device_during_a_connect_does_not_refuse_it() throws Exception {
         MqttKit.Device bystander = kit.device("race-bystander");
         kit.device("race-other");
