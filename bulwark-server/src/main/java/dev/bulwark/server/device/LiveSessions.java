@@ -22,6 +22,21 @@ public final class LiveSessions {
 
     private final Map<String, Session> sessions = new ConcurrentHashMap<>();
 
+    /**
+     * The revocation epoch: every termination request increments it <em>before</em> it looks for sessions to
+     * close (and it is called only after its revocation committed). A CONNECT reads it before authenticating
+     * and again after registering its session: unchanged, nothing was revoked in between; changed, the
+     * CONNECT authenticates once more with its session registered, so that a termination either finds the
+     * session or has committed before the second check. Either way nothing revoked while a CONNECT was being
+     * authenticated can bind after it.
+     */
+    private final java.util.concurrent.atomic.AtomicLong epoch = new java.util.concurrent.atomic.AtomicLong();
+
+    /** The revocation epoch (see above); read before authenticating a connection, compared after registering it. */
+    public long epoch() {
+        return epoch.get();
+    }
+
     static String key(TenantId tenant, DeviceId device) {
         return tenant.value() + "/" + device.value();
     }
@@ -53,6 +68,7 @@ public final class LiveSessions {
 
     /** Closes the device's session, if any. */
     public void terminate(TenantId tenant, DeviceId device, String reason) {
+        epoch.incrementAndGet();
         Session s = sessions.get(key(tenant, device));
         if (s != null) {
             s.terminate(reason);
@@ -61,6 +77,7 @@ public final class LiveSessions {
 
     /** Closes every session whose device matches {@code which} (e.g. all that used a revoked tenant CA). */
     public void terminateWhere(java.util.function.Predicate<DevicePrincipal> which, String reason) {
+        epoch.incrementAndGet();
         for (Session s : sessions.values()) {
             if (which.test(s.device())) {
                 s.terminate(reason);
@@ -70,6 +87,7 @@ public final class LiveSessions {
 
     /** Closes the device's session if it authenticated with {@code credential} (e.g. {@code token:<id>}). */
     public void terminateIfUsing(TenantId tenant, DeviceId device, String credential, String reason) {
+        epoch.incrementAndGet();
         Session s = sessions.get(key(tenant, device));
         if (s != null && s.device().credential().equals(credential)) {
             s.terminate(reason);

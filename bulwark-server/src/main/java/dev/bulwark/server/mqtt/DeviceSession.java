@@ -407,6 +407,11 @@ public final class DeviceSession implements dev.bulwark.server.device.LiveSessio
         });
     }
 
+    /** True once the session is closing or closed (event loop only). */
+    boolean closing() {
+        return closing;
+    }
+
     String tenant() {
         return device.tenant().value();
     }

@@ -68,7 +68,54 @@ public final class MqttListener implements DeviceLink {
         this.writer = writer;
         this.config = config;
         this.commands = commands;
+        this.throttle = new RecordThrottle(s.clock(), e -> s.securityEvents().record(e));
     }
+
+    /** Refusals an outsider can repeat at will, recorded at most once per interval per source and kind. */
+    private final RecordThrottle throttle;
+    private long flushTimer = -1;
+    /** How long a connection may stay without a complete CONNECT (after its TLS handshake). */
+    private volatile long connectTimeoutMs = 10_000;
+    /** The Topic Alias Maximum advertised to MQTT 5 clients in CONNACK. */
+    static final int TOPIC_ALIAS_MAXIMUM = 8;
+
+    /** Changes the CONNECT timeout of new connections (tests shorten it). */
+    void connectTimeout(java.time.Duration timeout) {
+        this.connectTimeoutMs = timeout.toMillis();
+    }
+
+    /** What {@link MqttGuard} reports: refusals and silent connections, recorded with the peer's address and port. */
+    private final MqttGuard.Sink guardSink = new MqttGuard.Sink() {
+        @Override
+        public void refused(java.net.SocketAddress peer, DevicePrincipal device, String type, String reason) {
+            java.net.InetSocketAddress a = peer instanceof java.net.InetSocketAddress i ? i : null;
+            throttle.record(new SecurityEvent(s.clock().nowMs(), device == null ? null : device.tenant().value(), type, reason,
+                    device == null ? null : device.describe(), a == null ? null : a.getAddress().getHostAddress(),
+                    a == null ? 0 : a.getPort(), "mqtt", null));
+        }
+
+        @Override
+        public void silent(java.net.SocketAddress peer, boolean sentBytes, long timeoutMs) {
+            java.net.InetSocketAddress a = peer instanceof java.net.InetSocketAddress i ? i : null;
+            String address = a == null ? null : a.getAddress().getHostAddress();
+            int port = a == null ? 0 : a.getPort();
+            // a failure like a failing credential: the same tarpit, and the same detector behind it
+            s.monitor().failed(null, "anonymous", null, address, port, "mqtt", "connect-timeout");
+            throttle.record(new SecurityEvent(s.clock().nowMs(), null, "mqtt-connect-timeout", "no CONNECT within "
+                    + (timeoutMs >= 1000 ? timeoutMs / 1000 + " s" : timeoutMs + " ms")
+                    + (sentBytes ? " (only an incomplete packet)" : " (nothing sent)"), null, address, port, "mqtt", null));
+        }
+
+        @Override
+        public long connectTimeoutMs() {
+            return connectTimeoutMs;
+        }
+
+        @Override
+        public int maxMessageBytes() {
+            return s.config().maxPayloadBytes() + 64 * 1024;
+        }
+    };
 
     private final java.util.Map<io.vertx.core.Context, LoopAcks> loopExecutors = new java.util.concurrent.ConcurrentHashMap<>();
 
@@ -94,7 +141,7 @@ public final class MqttListener implements DeviceLink {
     public int start() {
         MqttServerOptions options = new MqttServerOptions()
                 .setMaxMessageSize(s.config().maxPayloadBytes() + 64 * 1024)
-                .setTimeoutOnConnect(10)
+                .setTimeoutOnConnect(CONNECT_IDLE_FALLBACK_S)
                 .setAutoClientId(false);
         TlsPolicy.deviceServer(options, s.pki());
         shuttingDown = false;
@@ -116,11 +163,21 @@ public final class MqttListener implements DeviceLink {
             LOG.warn("**************************************************************************************");
             plaintext = listen(new MqttServerOptions().setHost("127.0.0.1")
                     .setPort(plaintextPortBound >= 0 ? plaintextPortBound : s.config().devPlaintextPort())
-                    .setMaxMessageSize(s.config().maxPayloadBytes() + 64 * 1024).setTimeoutOnConnect(10).setAutoClientId(false), "plaintext");
+                    .setMaxMessageSize(s.config().maxPayloadBytes() + 64 * 1024).setTimeoutOnConnect(CONNECT_IDLE_FALLBACK_S).setAutoClientId(false),
+                    "plaintext");
             plaintextPortBound = plaintext.actualPort();
+        }
+        if (flushTimer < 0) {
+            flushTimer = vertx.setPeriodic(RecordThrottle.INTERVAL_MS, t -> throttle.flush());
         }
         return tls.actualPort();
     }
+
+    /**
+     * Vert.x's own CONNECT timeout (reset by every byte received): only a fallback behind {@link MqttGuard}'s
+     * deadline, which counts from the connection and is recorded.
+     */
+    private static final int CONNECT_IDLE_FALLBACK_S = 120;
 
     /**
      * Binds one server instance in a verticle of its own: each deployment gets an event-loop context of its own,
@@ -138,6 +195,7 @@ public final class MqttListener implements DeviceLink {
                     record(null, null, "mqtt-connection-error", clip(String.valueOf(e.getMessage())), null);
                 });
                 recordHandshakeFailures(server);
+                guardConnections(server);
                 return server.listen().onComplete(ar -> {
                     if (ar.succeeded()) {
                         bound.complete(ar.result());
@@ -172,10 +230,46 @@ public final class MqttListener implements DeviceLink {
                 while (root.getCause() != null && root.getCause() != root) {
                     root = root.getCause();
                 }
-                record(null, null, "tls-handshake-failed", clip(String.valueOf(root.getMessage())), null);
+                // through the throttle: a scan or a flood of broken handshakes must not become a flood of events
+                throttle.record(new SecurityEvent(s.clock().nowMs(), null, "tls-handshake-failed", clip(String.valueOf(root.getMessage())),
+                        null, null, 0, "mqtt", null));
             });
         } catch (ReflectiveOperationException | RuntimeException e) {
             LOG.warn("TLS handshake failures on the MQTT listener cannot be recorded as security events: {}", e.toString());
+        }
+    }
+
+    /**
+     * Puts {@link MqttGuard} on every connection of {@code server}, right after Vert.x MQTT set up its pipeline:
+     * Vert.x MQTT installs its connection handler on its internal {@link io.vertx.core.net.NetServer} (no public
+     * accessor, reached by reflection like {@link #recordHandshakeFailures}), which is wrapped here. Without the
+     * guard the protocol checks would be missing, so the node refuses to start.
+     */
+    @SuppressWarnings("unchecked")
+    private void guardConnections(MqttServer server) {
+        try {
+            java.lang.reflect.Field f = server.getClass().getDeclaredField("server");
+            f.setAccessible(true);
+            io.vertx.core.net.NetServer net = (io.vertx.core.net.NetServer) f.get(server);
+            Object wrapped = java.lang.reflect.Proxy.newProxyInstance(io.vertx.core.net.NetServer.class.getClassLoader(),
+                    new Class<?>[] {io.vertx.core.net.NetServer.class}, (proxy, method, args) -> {
+                        if (method.getName().equals("connectHandler") && args != null && args.length == 1 && args[0] != null) {
+                            io.vertx.core.Handler<io.vertx.core.net.NetSocket> mqtt = (io.vertx.core.Handler<io.vertx.core.net.NetSocket>) args[0];
+                            net.connectHandler(so -> {
+                                mqtt.handle(so);
+                                MqttGuard.install(((io.vertx.core.internal.net.NetSocketInternal) so).channelHandlerContext().pipeline(), guardSink);
+                            });
+                            return proxy;
+                        }
+                        try {
+                            return method.invoke(net, args);
+                        } catch (java.lang.reflect.InvocationTargetException e) {
+                            throw e.getCause();
+                        }
+                    });
+            f.set(server, wrapped);
+        } catch (ReflectiveOperationException | RuntimeException e) {
+            throw new IllegalStateException("cannot install the MQTT protocol checks (Vert.x MQTT internals changed?): " + e, e);
         }
     }
 
@@ -215,11 +309,21 @@ public final class MqttListener implements DeviceLink {
         }
         boolean[] closedEarly = new boolean[1];
         endpoint.closeHandler(v -> closedEarly[0] = true); // replaced by the session's own handler once it starts
-        vertx.executeBlocking(() -> chain != null
-                        ? authenticator.byCertificate(chain)
-                        : username != null && password != null
-                        ? authenticator.byToken(username, password.getBytes(java.nio.charset.StandardCharsets.UTF_8))
-                        : new AuthOutcome.Refused<DevicePrincipal>("no-credentials", username), false)
+        java.util.concurrent.Callable<AuthOutcome<DevicePrincipal>> authenticate = () -> {
+            AuthOutcome<DevicePrincipal> outcome = chain != null
+                    ? authenticator.byCertificate(chain)
+                    : username != null && password != null
+                    ? authenticator.byToken(username, password.getBytes(java.nio.charset.StandardCharsets.UTF_8))
+                    : new AuthOutcome.Refused<DevicePrincipal>("no-credentials", username);
+            var hook = afterAuthentication;
+            if (hook != null) {
+                hook.accept(outcome); // tests only: runs on the worker thread, between authentication and bind
+            }
+            return outcome;
+        };
+        // read before the authenticator reads the device's state: see LiveSessions#epoch
+        long epoch = s.sessions().epoch();
+        vertx.executeBlocking(authenticate, false)
                 .onComplete(ar -> {
                     if (ar.failed()) {
                         LOG.error("device authentication failed unexpectedly", ar.cause());
@@ -245,11 +349,19 @@ public final class MqttListener implements DeviceLink {
                         return;
                     }
                     DevicePrincipal device = ((AuthOutcome.Authenticated<DevicePrincipal>) ar.result()).principal();
-                    if (closedEarly[0]) {
-                        return; // the client left during authentication: nothing to bind, no slot to take
+                    var pipeline = LoopAcks.pipeline(endpoint);
+                    if (closedEarly[0] || MqttGuard.refused(pipeline == null ? null : pipeline.channel())) {
+                        return; // the client left, or sent what MqttGuard refused, during authentication: nothing to bind
                     }
-                    bind(endpoint, device, peer, v5);
+                    bind(endpoint, device, peer, v5, epoch, authenticate, closedEarly);
                 });
+    }
+
+    /** Tests only: called on the worker thread after each CONNECT's authentication, before its bind. */
+    private volatile java.util.function.Consumer<AuthOutcome<DevicePrincipal>> afterAuthentication;
+
+    void afterAuthentication(java.util.function.Consumer<AuthOutcome<DevicePrincipal>> hook) {
+        this.afterAuthentication = hook;
     }
 
     private static void rejectQuietly(MqttEndpoint endpoint, MqttConnectReturnCode code) {
@@ -260,7 +372,8 @@ public final class MqttListener implements DeviceLink {
         }
     }
 
-    private void bind(MqttEndpoint endpoint, DevicePrincipal device, SocketAddress peer, boolean v5) {
+    private void bind(MqttEndpoint endpoint, DevicePrincipal device, SocketAddress peer, boolean v5, long epoch,
+                      java.util.concurrent.Callable<AuthOutcome<DevicePrincipal>> authenticate, boolean[] closedEarly) {
         String tenant = device.tenant().value();
         String clientId = endpoint.clientIdentifier();
         if (clientId == null || clientId.isEmpty()) {
@@ -301,7 +414,42 @@ public final class MqttListener implements DeviceLink {
                     device.describe() + " previous-source:" + previousSession.source() + " new-source:" + addr(peer));
             previousSession.takenOver();
         }
-        endpoint.accept(false);
+        if (s.sessions().epoch() == epoch) {
+            accept(endpoint, session, device, v5);
+            return;
+        }
+        // a quarantine, disable or revocation committed while this CONNECT was being authenticated: authenticate
+        // again, now that the session is registered (a termination from now on finds it and closes it)
+        vertx.executeBlocking(authenticate, false).onComplete(ar -> {
+            boolean still = ar.succeeded() && ar.result() instanceof AuthOutcome.Authenticated<DevicePrincipal> ok
+                    && ok.principal().equals(device);
+            if (still && !closedEarly[0] && !session.closing() && s.sessions().get(device.tenant(), device.device()) == session) {
+                accept(endpoint, session, device, v5);
+                return;
+            }
+            ended(session);
+            if (closedEarly[0] || session.closing()) {
+                return; // the client left, or a termination already closed the connection (and recorded it)
+            }
+            String reason = ar.failed() ? "authentication-failed-unexpectedly"
+                    : ar.result() instanceof AuthOutcome.Refused<DevicePrincipal> r ? r.reason() : "credential-changed";
+            record(peer, tenant, "mqtt-authentication-failed", "revoked while the CONNECT was being authenticated: " + reason,
+                    device.describe());
+            rejectQuietly(endpoint, v5 ? MqttConnectReturnCode.CONNECTION_REFUSED_NOT_AUTHORIZED_5
+                    : MqttConnectReturnCode.CONNECTION_REFUSED_NOT_AUTHORIZED);
+        });
+    }
+
+    private static void accept(MqttEndpoint endpoint, DeviceSession session, DevicePrincipal device, boolean v5) {
+        var pipeline = LoopAcks.pipeline(endpoint);
+        MqttGuard.bound(pipeline == null ? null : pipeline.channel(), device);
+        if (v5) {
+            MqttProperties properties = new MqttProperties();
+            properties.add(new MqttProperties.IntegerProperty(MqttProperties.MqttPropertyType.TOPIC_ALIAS_MAXIMUM.value(), TOPIC_ALIAS_MAXIMUM));
+            endpoint.accept(false, properties);
+        } else {
+            endpoint.accept(false);
+        }
         session.start();
     }
 
@@ -334,6 +482,11 @@ public final class MqttListener implements DeviceLink {
      */
     public void close() {
         shuttingDown = true;
+        if (flushTimer >= 0) {
+            vertx.cancelTimer(flushTimer);
+            flushTimer = -1;
+        }
+        throttle.flush();
         List<io.vertx.core.Future<Void>> ended = new ArrayList<>();
         for (var session : s.sessions().all()) {
             if (session instanceof DeviceSession ds) {

@@ -10,12 +10,13 @@ import java.nio.file.Path;
 import javax.net.ssl.SSLSocket;
 
 /**
- * A raw MQTT 3.1.1 client that writes packets byte by byte, so tests can send what well-behaved client
- * libraries refuse to send (wildcards in a PUBLISH topic, for one). Speaks over a real TLS socket with
- * the device's certificate.
+ * A raw MQTT client that writes packets byte by byte, so tests can send what well-behaved client
+ * libraries refuse to send (wildcards in a PUBLISH topic, malformed packets, MQTT 5 protocol errors).
+ * Speaks over a real TLS socket with the device's certificate (or none), or over plain TCP to the
+ * development listener ({@link #plaintext}).
  */
 public final class RawMqttClient implements AutoCloseable {
-    private final SSLSocket socket;
+    private final java.net.Socket socket;
     private final OutputStream out;
     private final InputStream in;
 
@@ -25,13 +26,84 @@ public final class RawMqttClient implements AutoCloseable {
 
     /** A connection from the local address {@code from} (e.g. 127.0.0.2: another "place" on this machine). */
     public RawMqttClient(int port, Path ca, Path cert, Path key, String from) throws IOException {
-        socket = (SSLSocket) (from == null ? Tls.clientFactory(ca, cert, key).createSocket("localhost", port)
+        SSLSocket tls = (SSLSocket) (from == null ? Tls.clientFactory(ca, cert, key).createSocket("localhost", port)
                 : Tls.clientFactory(ca, cert, key).createSocket(java.net.InetAddress.getByName("localhost"), port,
                         java.net.InetAddress.getByName(from), 0));
-        socket.setSoTimeout(15_000);
-        socket.startHandshake();
+        tls.setSoTimeout(15_000);
+        tls.startHandshake();
+        socket = tls;
         out = socket.getOutputStream();
         in = socket.getInputStream();
+    }
+
+    private RawMqttClient(java.net.Socket plain) throws IOException {
+        socket = plain;
+        socket.setSoTimeout(15_000);
+        out = socket.getOutputStream();
+        in = socket.getInputStream();
+    }
+
+    /** A plain TCP connection (no TLS), from {@code from} when given. */
+    public static RawMqttClient plaintext(int port, String from) throws IOException {
+        java.net.Socket s = from == null ? new java.net.Socket("127.0.0.1", port)
+                : new java.net.Socket(java.net.InetAddress.getByName("127.0.0.1"), port, java.net.InetAddress.getByName(from), 0);
+        return new RawMqttClient(s);
+    }
+
+    /** The local port of this connection: the source port the server sees (and records). */
+    public int localPort() {
+        return socket.getLocalPort();
+    }
+
+    /** Writes {@code bytes} as they are (each int one byte), with no framing added. */
+    public void send(int... bytes) throws IOException {
+        byte[] b = new byte[bytes.length];
+        for (int i = 0; i < bytes.length; i++) {
+            b[i] = (byte) bytes[i];
+        }
+        out.write(b);
+        out.flush();
+    }
+
+    /** Writes {@code bytes} as they are. */
+    public void send(byte[] bytes) throws IOException {
+        out.write(bytes);
+        out.flush();
+    }
+
+    /**
+     * Reads one whole packet (fixed header byte, remaining length, body); null when the server closed the
+     * connection first (or within the socket timeout nothing came).
+     */
+    public byte[] readPacket() {
+        try {
+            int type = in.read();
+            if (type < 0) {
+                return null;
+            }
+            ByteArrayOutputStream p = new ByteArrayOutputStream();
+            p.write(type);
+            int len = 0;
+            int multiplier = 1;
+            int digit;
+            do {
+                digit = in.read();
+                if (digit < 0) {
+                    return null;
+                }
+                p.write(digit);
+                len += (digit & 127) * multiplier;
+                multiplier *= 128;
+            } while ((digit & 128) != 0);
+            byte[] body = in.readNBytes(len);
+            if (body.length < len) {
+                return null;
+            }
+            p.write(body);
+            return p.toByteArray();
+        } catch (IOException e) {
+            return null;
+        }
     }
 
     /** CONNECT with a clean session; returns the CONNACK return code. */
