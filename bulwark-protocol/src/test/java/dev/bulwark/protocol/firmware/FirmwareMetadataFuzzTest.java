@@ -3,6 +3,8 @@ package dev.bulwark.protocol.firmware;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import com.code_intelligence.jazzer.junit.FuzzTest;
+import com.fasterxml.jackson.databind.JsonNode;
+import java.math.BigInteger;
 import java.security.GeneralSecurityException;
 import java.security.KeyPair;
 import java.security.KeyPairGenerator;
@@ -53,27 +55,56 @@ class FirmwareMetadataFuzzTest {
         Envelope again = Envelope.parse(canonical);
         assertThat(again.toJson()).isEqualTo(canonical);
         assertThat(again.digest()).isEqualTo(env.digest());
+        verify(env);
+        // the same document signed by the fixture's keys: mutations inside "signed" break the original signatures,
+        // so this is how the fuzzer reaches the checks behind the signature (thresholds, tenant, expiry, versions)
+        verify(sign(Envelope.unsigned(env.signed()), "timestamp".equals(env.type()) ? new KeyPair[] {ONLINE} : new KeyPair[] {A, B}));
+    }
+
+    static void verify(Envelope env) {
         try {
             switch (env.type()) {
                 case "root" -> {
-                    FirmwareMetadata.Root r = FirmwareVerifier.trustRoot(env, NOW);
-                    assertThat(r.release().threshold()).isBetween(1, r.release().keyids().size());
-                    FirmwareVerifier.rotateRoot(TRUSTED, env, NOW);
+                    FirmwareMetadata.Root trusted = FirmwareVerifier.trustRoot(env, NOW);
+                    declared(env, trusted);
+                    assertThat(trusted.expires()).isAfter(NOW);
+                    FirmwareMetadata.Root next = FirmwareVerifier.rotateRoot(TRUSTED, env, NOW); // expiry: see rootCurrent
+                    declared(env, next);
+                    assertThat(next.version()).isEqualTo(TRUSTED.version() + 1);
                 }
                 case "targets" -> {
                     FirmwareMetadata.Targets t = FirmwareVerifier.targets(TRUSTED, env, NOW);
+                    specOne(env);
+                    assertThat(t.tenant()).isEqualTo("acme");
+                    assertThat(t.expires()).isAfter(NOW);
                     FirmwareVerifier.installable(t, "thermo", "rev-a", 0);
                     FirmwareVerifier.image(t, 3, ReleaseKeys.sha256Hex(new byte[] {1, 2, 3}));
                 }
                 case "timestamp" -> {
                     FirmwareMetadata.Targets t = FirmwareVerifier.targets(TRUSTED, TARGETS, NOW);
-                    FirmwareVerifier.fresh(TRUSTED, env, TARGETS, t, NOW);
+                    FirmwareMetadata.Timestamp ts = FirmwareVerifier.fresh(TRUSTED, env, TARGETS, t, NOW);
+                    specOne(env);
+                    assertThat(ts.targets()).isEqualTo(TARGETS.digest());
                 }
                 default -> FirmwareVerifier.trustRoot(env, NOW);
             }
         } catch (FirmwareRejected refused) {
             assertThat(refused.reason()).isNotBlank();
         }
+    }
+
+    /** An accepted root means what its document says: the thresholds as written, spec 1. */
+    static void declared(Envelope env, FirmwareMetadata.Root r) {
+        specOne(env);
+        JsonNode roles = env.signed().path("roles");
+        assertThat(roles.path("release").path("threshold").bigIntegerValue()).isEqualTo(BigInteger.valueOf(r.release().threshold()));
+        assertThat(roles.path("timestamp").path("threshold").bigIntegerValue()).isEqualTo(BigInteger.valueOf(r.timestamp().threshold()));
+        assertThat(r.release().threshold()).isBetween(1, r.release().keyids().size());
+    }
+
+    static void specOne(Envelope env) {
+        JsonNode spec = env.signed().path("spec");
+        assertThat(spec.isIntegralNumber() && spec.bigIntegerValue().equals(BigInteger.ONE)).as("spec %s", spec).isTrue();
     }
 
     static Envelope sign(Envelope e, KeyPair... keys) {
