@@ -6,6 +6,7 @@ import dev.bulwark.server.Refusal;
 import java.security.PublicKey;
 import java.util.List;
 import org.bouncycastle.asn1.ASN1Encodable;
+import org.bouncycastle.asn1.x500.AttributeTypeAndValue;
 import org.bouncycastle.asn1.x500.RDN;
 import org.bouncycastle.asn1.x500.X500Name;
 import org.bouncycastle.asn1.x500.style.BCStyle;
@@ -82,9 +83,12 @@ public final class CsrPolicy {
         if (!device.value().equals(cn)) {
             throw Refusal.invalid("csr subject CN does not match the device id");
         }
-        for (RDN o : subject.getRDNs(BCStyle.O)) {
-            if (!tenant.value().equals(value(o.getFirst().getValue()))) {
-                throw Refusal.invalid("csr subject O, when present, must equal the tenant id");
+        for (RDN rdn : subject.getRDNs(BCStyle.O)) {
+            // every O, also one inside a multi-valued RDN behind another attribute (getFirst() would miss it)
+            for (AttributeTypeAndValue o : rdn.getTypesAndValues()) {
+                if (o.getType().equals(BCStyle.O) && !tenant.value().equals(value(o.getValue()))) {
+                    throw Refusal.invalid("csr subject O, when present, must equal the tenant id");
+                }
             }
         }
     }

@@ -7,6 +7,8 @@ import dev.bulwark.protocol.DeviceId;
 import dev.bulwark.protocol.TenantId;
 import dev.bulwark.server.Refusal;
 import java.nio.charset.StandardCharsets;
+import java.util.List;
+import org.bouncycastle.pkcs.PKCS10CertificationRequest;
 import org.junit.jupiter.api.Timeout;
 
 /**
@@ -26,6 +28,10 @@ class CsrFuzzTest {
     @Timeout(5)
     void a_pem_certificate_request_is_accepted_or_refused_with_a_reason(byte[] data) {
         String pem = new String(data, StandardCharsets.UTF_8);
+        List<Object> objects = Pem.readAll(pem);
+        if (objects.size() == 1 && objects.get(0) instanceof PKCS10CertificationRequest csr) {
+            EstBodyFuzzTest.subjectInvariant(csr.getSubject());
+        }
         try {
             CsrPolicy.AcceptedCsr ok = CsrPolicy.check(pem, TENANT, DEVICE);
             assertThat(ok.keyDescription()).matches("EC P-(256|384)|RSA [0-9]{4}");
