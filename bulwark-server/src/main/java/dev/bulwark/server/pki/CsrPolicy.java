@@ -75,6 +75,18 @@ public final class CsrPolicy {
     }
 
     static void checkSubject(X500Name subject, TenantId tenant, DeviceId device) {
+        try {
+            checkSubjectNames(subject, tenant, device);
+        } catch (Refusal r) {
+            throw r;
+        } catch (RuntimeException malformed) {
+            // BouncyCastle parses a request's subject lazily: an RDN that holds something other than
+            // type-and-value pairs surfaces here, after the signature check, as IllegalArgumentException
+            throw Refusal.invalid("csr subject is not a well-formed distinguished name");
+        }
+    }
+
+    private static void checkSubjectNames(X500Name subject, TenantId tenant, DeviceId device) {
         RDN[] cns = subject.getRDNs(BCStyle.CN);
         if (cns.length != 1 || cns[0].isMultiValued()) {
             throw Refusal.invalid("csr subject must contain exactly one CN, equal to the device id");
@@ -94,6 +106,36 @@ public final class CsrPolicy {
     }
 
     private static String value(ASN1Encodable v) {
-        return IETFUtils.valueToString(v);
+        String s = text(v);
+        if (s == null) {
+            throw Refusal.invalid("csr subject holds an attribute value that is not valid text");
+        }
+        return s;
+    }
+
+    /** The one CN of {@code name} (in an RDN of its own) as text; null when there is none, several, or it is malformed. */
+    static String singleCn(X500Name name) {
+        try {
+            RDN[] cns = name.getRDNs(BCStyle.CN);
+            if (cns.length != 1 || cns[0].isMultiValued()) {
+                return null;
+            }
+            return text(cns[0].getFirst().getValue());
+        } catch (RuntimeException malformed) {
+            return null;
+        }
+    }
+
+    /**
+     * An attribute value of a subject as text, or null when it is not valid text (BouncyCastle throws
+     * {@link IllegalArgumentException} for a UTF8String holding invalid UTF-8): every name that came from
+     * outside is read through here.
+     */
+    static String text(ASN1Encodable v) {
+        try {
+            return IETFUtils.valueToString(v);
+        } catch (RuntimeException notText) {
+            return null;
+        }
     }
 }
