@@ -80,7 +80,7 @@ class CsrSubjectPolicyTest {
 
     @Test
     void a_subject_whose_rdn_holds_something_other_than_a_type_and_value_is_refused() throws Exception {
-        // found by CsrFuzzTest (input cn-utf8string-with-invalid-utf8.pem holds [16] where the SEQUENCE belongs):
+        // found by CsrFuzzTest (input rdn-holding-a-tagged-object.pem: [16] where the SEQUENCE belongs):
         // the subject is parsed lazily, so the IllegalArgumentException surfaced in getRDNs, after the signature check
         X500Name bad = X500Name.getInstance(new DERSequence(new DERSet(new DERTaggedObject(false, 16,
                 new DERSequence(new ASN1Encodable[] {BCStyle.CN, new DERUTF8String("thermo-0001")})))));
