@@ -142,7 +142,7 @@ public final class FirmwareMetadata {
     }
 
     private static Role role(JsonNode r, Map<String, PublicKey> keys) {
-        if (!r.path("keyids").isArray() || !r.path("threshold").isIntegralNumber()) {
+        if (!r.path("keyids").isArray() || !r.path("threshold").isIntegralNumber() || !r.path("threshold").canConvertToInt()) {
             throw new FirmwareRejected("malformed", "a role is {\"keyids\": [...], \"threshold\": k}");
         }
         List<String> ids = new ArrayList<>();
@@ -160,7 +160,10 @@ public final class FirmwareMetadata {
     }
 
     private static void expectType(JsonNode s, String type) {
-        if (!s.isObject() || !type.equals(s.path("type").asText()) || s.path("spec").asInt(-1) != SPEC) {
+        JsonNode spec = s.path("spec");
+        // an integer that is exactly SPEC: asInt() alone would read "1" (a string) or 2^32 + 1 as 1
+        if (!s.isObject() || !type.equals(s.path("type").asText()) || !spec.isIntegralNumber() || !spec.canConvertToInt()
+                || spec.asInt() != SPEC) {
             throw new FirmwareRejected("malformed", "expected a " + type + " document of format version " + SPEC);
         }
     }

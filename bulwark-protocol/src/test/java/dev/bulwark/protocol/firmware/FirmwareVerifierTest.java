@@ -4,6 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import java.math.BigInteger;
 import java.nio.charset.StandardCharsets;
 import java.security.KeyPair;
 import java.time.Duration;
@@ -135,5 +136,24 @@ class FirmwareVerifierTest {
         rejected("malformed", () -> Canonical.encode(Canonical.parse("{\"a\":1.5}".getBytes(StandardCharsets.UTF_8))));
         Envelope t = targets(7, a, b);
         assertThat(Envelope.parse(t.toJson()).digest()).isEqualTo(t.digest());
+    }
+
+    @Test
+    void a_threshold_or_spec_beyond_the_int_range_is_malformed_not_truncated() {
+        // 4294967297 = 2^32 + 1 was read with asInt() as 1: a root declaring an impossible threshold became one
+        // that any single release key satisfies, and a document of spec 4294967297 passed as spec 1
+        ObjectNode doc = FirmwareMetadata.root("acme", 1, now.plus(Duration.ofDays(365)),
+                List.of(a.getPublic(), b.getPublic(), c.getPublic()), 2, List.of(online.getPublic()));
+        ((ObjectNode) doc.get("roles").get("release")).put("threshold", new BigInteger("4294967297"));
+        Envelope huge = Envelope.parse(sign(Envelope.unsigned(doc), a).toJson());
+        rejected("malformed", () -> FirmwareVerifier.trustRoot(huge, now));
+
+        ObjectNode spec = FirmwareMetadata.root("acme", 1, now.plus(Duration.ofDays(365)),
+                List.of(a.getPublic(), b.getPublic(), c.getPublic()), 2, List.of(online.getPublic()));
+        spec.put("spec", new BigInteger("4294967297"));
+        Envelope wrongSpec = Envelope.parse(sign(Envelope.unsigned(spec), a, b).toJson());
+        rejected("malformed", () -> FirmwareVerifier.trustRoot(wrongSpec, now));
+        spec.put("spec", "1");
+        rejected("malformed", () -> FirmwareVerifier.trustRoot(sign(Envelope.unsigned(spec), a, b), now));
     }
 }

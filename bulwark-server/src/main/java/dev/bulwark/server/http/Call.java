@@ -99,7 +99,11 @@ public final class Call {
      * unknown or duplicate fields and wrong types (400).
      */
     public <T> T body(Class<T> type) {
-        byte[] b = rawJson();
+        return decode(rawJson(), type);
+    }
+
+    /** The checks of {@link #body} on bytes already read: a {@code type} or a {@link Refusal} (400), nothing else. */
+    static <T> T decode(byte[] b, Class<T> type) {
         try {
             T value = Json.MAPPER.readValue(b, type);
             if (value == null) {

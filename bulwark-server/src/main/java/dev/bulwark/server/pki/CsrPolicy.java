@@ -6,6 +6,7 @@ import dev.bulwark.server.Refusal;
 import java.security.PublicKey;
 import java.util.List;
 import org.bouncycastle.asn1.ASN1Encodable;
+import org.bouncycastle.asn1.x500.AttributeTypeAndValue;
 import org.bouncycastle.asn1.x500.RDN;
 import org.bouncycastle.asn1.x500.X500Name;
 import org.bouncycastle.asn1.x500.style.BCStyle;
@@ -74,6 +75,18 @@ public final class CsrPolicy {
     }
 
     static void checkSubject(X500Name subject, TenantId tenant, DeviceId device) {
+        try {
+            checkSubjectNames(subject, tenant, device);
+        } catch (Refusal r) {
+            throw r;
+        } catch (RuntimeException malformed) {
+            // BouncyCastle parses a request's subject lazily: an RDN that holds something other than
+            // type-and-value pairs surfaces here, after the signature check, as IllegalArgumentException
+            throw Refusal.invalid("csr subject is not a well-formed distinguished name");
+        }
+    }
+
+    private static void checkSubjectNames(X500Name subject, TenantId tenant, DeviceId device) {
         RDN[] cns = subject.getRDNs(BCStyle.CN);
         if (cns.length != 1 || cns[0].isMultiValued()) {
             throw Refusal.invalid("csr subject must contain exactly one CN, equal to the device id");
@@ -82,14 +95,47 @@ public final class CsrPolicy {
         if (!device.value().equals(cn)) {
             throw Refusal.invalid("csr subject CN does not match the device id");
         }
-        for (RDN o : subject.getRDNs(BCStyle.O)) {
-            if (!tenant.value().equals(value(o.getFirst().getValue()))) {
-                throw Refusal.invalid("csr subject O, when present, must equal the tenant id");
+        for (RDN rdn : subject.getRDNs(BCStyle.O)) {
+            // every O, also one inside a multi-valued RDN behind another attribute (getFirst() would miss it)
+            for (AttributeTypeAndValue o : rdn.getTypesAndValues()) {
+                if (o.getType().equals(BCStyle.O) && !tenant.value().equals(value(o.getValue()))) {
+                    throw Refusal.invalid("csr subject O, when present, must equal the tenant id");
+                }
             }
         }
     }
 
     private static String value(ASN1Encodable v) {
-        return IETFUtils.valueToString(v);
+        String s = text(v);
+        if (s == null) {
+            throw Refusal.invalid("csr subject holds an attribute value that is not valid text");
+        }
+        return s;
+    }
+
+    /** The one CN of {@code name} (in an RDN of its own) as text; null when there is none, several, or it is malformed. */
+    static String singleCn(X500Name name) {
+        try {
+            RDN[] cns = name.getRDNs(BCStyle.CN);
+            if (cns.length != 1 || cns[0].isMultiValued()) {
+                return null;
+            }
+            return text(cns[0].getFirst().getValue());
+        } catch (RuntimeException malformed) {
+            return null;
+        }
+    }
+
+    /**
+     * An attribute value of a subject as text, or null when it is not valid text (BouncyCastle throws
+     * {@link IllegalArgumentException} for a UTF8String holding invalid UTF-8): every name that came from
+     * outside is read through here.
+     */
+    static String text(ASN1Encodable v) {
+        try {
+            return IETFUtils.valueToString(v);
+        } catch (RuntimeException notText) {
+            return null;
+        }
     }
 }

@@ -17,10 +17,7 @@ import java.time.Duration;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
-import org.bouncycastle.asn1.x500.RDN;
 import org.bouncycastle.asn1.x500.X500Name;
-import org.bouncycastle.asn1.x500.style.BCStyle;
-import org.bouncycastle.asn1.x500.style.IETFUtils;
 import org.bouncycastle.pkcs.PKCS10CertificationRequest;
 import org.jdbi.v3.core.Handle;
 
@@ -286,10 +283,10 @@ public final class EstService {
     }
 
     private static String singleCn(X509Certificate c) {
-        RDN[] cns = X500Name.getInstance(c.getSubjectX500Principal().getEncoded()).getRDNs(BCStyle.CN);
-        if (cns.length != 1 || cns[0].isMultiValued()) {
+        try {
+            return CsrPolicy.singleCn(X500Name.getInstance(c.getSubjectX500Principal().getEncoded()));
+        } catch (RuntimeException malformed) {
             return null;
         }
-        return IETFUtils.valueToString(cns[0].getFirst().getValue());
     }
 }

@@ -7,10 +7,7 @@ import java.security.GeneralSecurityException;
 import java.security.cert.CertificateEncodingException;
 import java.security.cert.X509Certificate;
 import java.util.List;
-import org.bouncycastle.asn1.x500.RDN;
 import org.bouncycastle.asn1.x500.X500Name;
-import org.bouncycastle.asn1.x500.style.BCStyle;
-import org.bouncycastle.asn1.x500.style.IETFUtils;
 import org.bouncycastle.asn1.x509.SubjectPublicKeyInfo;
 
 /**
@@ -131,10 +128,6 @@ public final class TenantCaPolicy {
     }
 
     private static String singleCn(X500Name name) {
-        RDN[] cns = name.getRDNs(BCStyle.CN);
-        if (cns.length != 1 || cns[0].isMultiValued()) {
-            return null;
-        }
-        return IETFUtils.valueToString(cns[0].getFirst().getValue());
+        return CsrPolicy.singleCn(name);
     }
 }
