@@ -188,11 +188,7 @@ public final class DeviceSession implements dev.bulwark.server.device.LiveSessio
 
             @Override
             public void failed(Throwable cause) {
-                // not stored: no PUBACK; the device keeps the message and sends it again
-                context.runOnContext(v -> {
-                    commitDone();
-                    disconnect(MqttDisconnectReasonCode.UNSPECIFIED_ERROR);
-                });
+                notStored();
             }
         });
         if (!queued) {
@@ -254,10 +250,7 @@ public final class DeviceSession implements dev.bulwark.server.device.LiveSessio
 
             @Override
             public void failed(Throwable cause) {
-                context.runOnContext(v -> {
-                    commitDone();
-                    disconnect(MqttDisconnectReasonCode.UNSPECIFIED_ERROR);
-                });
+                notStored();
             }
         });
         if (!queued) {
@@ -414,6 +407,14 @@ public final class DeviceSession implements dev.bulwark.server.device.LiveSessio
 
     String tenant() {
         return device.tenant().value();
+    }
+
+    /** A batch failed: nothing acknowledged; the device keeps the message and sends it again after reconnecting. */
+    private void notStored() {
+        context.runOnContext(v -> {
+            commitDone();
+            disconnect(MqttDisconnectReasonCode.UNSPECIFIED_ERROR);
+        });
     }
 
     private void commitDone() {
