@@ -54,8 +54,12 @@ final class FirmwareEndpoint {
         // a caller that is not an authenticated device of the release's tenant and model gets 404 (the refusal is recorded)
         router.get("/device/v1/firmware/:release").handler(ctx -> devices.withDevice(ctx, d -> blocking(ctx, d, () -> metadata(d, ctx)), true));
         router.get("/device/v1/firmware/:release/image").handler(ctx -> devices.withDevice(ctx, d -> blocking(ctx, d, () -> image(d, ctx)), true));
-        router.post("/device/v1/firmware/:release/report").handler(BodyHandler.create(false).setBodyLimit(4096))
-                .handler(ctx -> devices.withDevice(ctx, d -> blocking(ctx, d, () -> report(d, ctx)), true));
+        router.post("/device/v1/firmware/:release/report").handler(dev.bulwark.server.http.StrictHttp1.beforeBody(ctx -> devices.authenticateFirst(ctx, 4096, true)))
+                .handler(BodyHandler.create(false).setBodyLimit(4096).setHandleFileUploads(false))
+                .handler(ctx -> {
+                    DevicePrincipal d = ctx.get(DeviceHttpsServer.DEVICE);
+                    blocking(ctx, d, () -> report(d, ctx));
+                });
     }
 
     /** The release, if this device may have it: same tenant, same model. */
