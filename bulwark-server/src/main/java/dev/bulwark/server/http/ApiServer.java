@@ -106,10 +106,9 @@ public final class ApiServer {
                     .putHeader("Referrer-Policy", "no-referrer");
             ctx.next();
         });
-        router.get("/api/openapi.json").handler(StrictHttp1.beforeBody(ctx -> authenticateFirst(ctx, "/api/openapi.json", config.apiBodyLimit()))).handler(ctx -> {
-            ctx.request().resume(); // a body, if any, is read and dropped (never buffered)
-            ctx.response().putHeader("Content-Type", "application/json").end(Buffer.buffer(openApi));
-        });
+        router.get("/api/openapi.json").handler(StrictHttp1.beforeBody(ctx -> authenticateFirst(ctx, "/api/openapi.json", config.apiBodyLimit())))
+                .handler(BodyHandler.create(false).setBodyLimit(config.apiBodyLimit()).setHandleFileUploads(false))
+                .handler(ctx -> ctx.response().putHeader("Content-Type", "application/json").end(Buffer.buffer(openApi)));
         for (ApiRoute r : routes) {
             int limit = r.bodyLimit() > 0 ? r.bodyLimit() : config.apiBodyLimit();
             BodyHandler body = BodyHandler.create(false).setBodyLimit(limit).setHandleFileUploads(false);

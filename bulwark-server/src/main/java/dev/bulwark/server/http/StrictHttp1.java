@@ -184,15 +184,24 @@ public final class StrictHttp1 {
      */
     public static void closeWhenBodyUnread(RoutingContext ctx) {
         ctx.addHeadersEndHandler(v -> {
-            if (!ctx.request().isEnded()) {
+            if (!ctx.request().isEnded() && hasBody(ctx)) {
                 ctx.response().putHeader("Connection", "close");
             }
         });
         ctx.addEndHandler(v -> {
             if (!ctx.request().isEnded()) {
-                ctx.request().connection().close();
+                if (hasBody(ctx)) {
+                    ctx.request().connection().close();
+                } else {
+                    ctx.request().resume(); // only the end of a bodiless request is pending: let the connection go on
+                }
             }
         });
+    }
+
+    /** Whether the request announces a body (a non-zero length, or a transfer coding). */
+    static boolean hasBody(RoutingContext ctx) {
+        return declaredLength(ctx) > 0 || ctx.request().headers().contains("Transfer-Encoding");
     }
 
     /**
