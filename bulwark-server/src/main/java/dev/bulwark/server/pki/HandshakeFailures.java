@@ -55,6 +55,7 @@ public final class HandshakeFailures implements AutoCloseable {
     private final Map<String, Window> windows = new ConcurrentHashMap<>();
     private final AtomicLong untracked = new AtomicLong();
     private final long timer;
+    private final int maxSources;
 
     private static final class Window {
         final AtomicLong more = new AtomicLong();
@@ -63,6 +64,11 @@ public final class HandshakeFailures implements AutoCloseable {
     }
 
     public HandshakeFailures(Vertx vertx, SecurityEvents events, Clock clock, String channel, long intervalMs) {
+        this(vertx, events, clock, channel, intervalMs, MAX_SOURCES);
+    }
+
+    HandshakeFailures(Vertx vertx, SecurityEvents events, Clock clock, String channel, long intervalMs, int maxSources) {
+        this.maxSources = maxSources;
         this.vertx = vertx;
         this.events = events;
         this.clock = clock;
@@ -85,7 +91,7 @@ public final class HandshakeFailures implements AutoCloseable {
         String key = address == null ? "" : address;
         Window w = windows.get(key);
         if (w == null) {
-            if (windows.size() >= MAX_SOURCES) {
+            if (windows.size() >= maxSources) {
                 untracked.incrementAndGet();
                 return;
             }
@@ -116,7 +122,7 @@ public final class HandshakeFailures implements AutoCloseable {
         long n = untracked.getAndSet(0);
         if (n > 0) {
             events.record(new SecurityEvent(clock.nowMs(), null, "tls-handshake-failed", "repeated", null, null, 0, channel,
-                    n + " failed handshakes in " + intervalMs / 1000 + " s from sources beyond the " + MAX_SOURCES + " tracked"));
+                    n + " failed handshakes in " + intervalMs / 1000 + " s from sources beyond the " + maxSources + " tracked"));
         }
     }
 
