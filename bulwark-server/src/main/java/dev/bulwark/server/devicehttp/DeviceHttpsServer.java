@@ -7,7 +7,9 @@ import dev.bulwark.server.device.DevicePrincipal;
 import dev.bulwark.server.identity.AuthOutcome;
 import dev.bulwark.server.monitor.SecurityEvent;
 import dev.bulwark.server.monitor.Monitor;
+import dev.bulwark.server.http.StrictHttp1;
 import dev.bulwark.server.pki.EstService;
+import dev.bulwark.server.pki.HandshakeFailures;
 import dev.bulwark.server.pki.PeerCertificates;
 import dev.bulwark.server.pki.TlsPolicy;
 import dev.bulwark.server.telemetry.DeviceMessage;
@@ -48,6 +50,7 @@ public final class DeviceHttpsServer {
     private final EstEndpoint est;
     private final FirmwareEndpoint firmware;
     private HttpServer server;
+    private HandshakeFailures handshakeFailures;
 
     public DeviceHttpsServer(Vertx vertx, Services s, DeviceAuthenticator authenticator, GroupCommitWriter writer, EstService est,
                              dev.bulwark.server.firmware.FirmwareService firmware, dev.bulwark.server.firmware.RolloutService rollouts) {
@@ -65,12 +68,16 @@ public final class DeviceHttpsServer {
                 .setMaxHeaderSize(8 * 1024).setIdleTimeout(60).setIdleTimeoutUnit(TimeUnit.SECONDS).setCompressionSupported(false);
         Router router = Router.router(vertx);
         router.route().handler(ctx -> {
+            dev.bulwark.server.http.StrictHttp1.closeWhenBodyUnread(ctx);
             ctx.response().putHeader("Cache-Control", "no-store").putHeader("X-Content-Type-Options", "nosniff");
             ctx.next();
         });
-        BodyHandler body = BodyHandler.create(false).setBodyLimit(s.config().maxPayloadBytes()).setHandleFileUploads(false);
-        router.post("/device/v1/telemetry").handler(body).handler(ctx -> ingest(ctx, "telemetry"));
-        router.post("/device/v1/events").handler(body).handler(ctx -> ingest(ctx, "events"));
+        int payloadLimit = s.config().maxPayloadBytes();
+        BodyHandler body = BodyHandler.create(false).setBodyLimit(payloadLimit).setHandleFileUploads(false);
+        router.post("/device/v1/telemetry").handler(StrictHttp1.beforeBody(ctx -> authenticateFirst(ctx, payloadLimit, false))).handler(body)
+                .handler(ctx -> ingest(ctx, "telemetry"));
+        router.post("/device/v1/events").handler(StrictHttp1.beforeBody(ctx -> authenticateFirst(ctx, payloadLimit, false))).handler(body)
+                .handler(ctx -> ingest(ctx, "events"));
         est.mount(router);
         firmware.mount(router);
         router.route().failureHandler(ctx -> {
@@ -84,8 +91,14 @@ public final class DeviceHttpsServer {
         });
         router.errorHandler(404, ctx -> problem(ctx, 404, "not-found", "no such route"));
         router.errorHandler(405, ctx -> problem(ctx, 405, "method-not-allowed", "method not allowed on this route"));
+        handshakeFailures = new HandshakeFailures(vertx, s.securityEvents(), s.clock(), "device-https", HandshakeFailures.DEFAULT_INTERVAL_MS);
+        handshakeFailures.observe(options);
         try {
-            server = vertx.createHttpServer(options).requestHandler(router).listen()
+            HttpServer http = vertx.createHttpServer(options).requestHandler(router);
+            StrictHttp1.install(http, 4096, 8 * 1024, (type, reason, peer, detail) -> s.securityEvents().record(new SecurityEvent(
+                    s.clock().nowMs(), null, type, reason, null, peer == null ? null : peer.hostAddress(), peer == null ? 0 : peer.port(),
+                    "device-https", detail)));
+            server = http.listen()
                     .toCompletionStage().toCompletableFuture().get(30, TimeUnit.SECONDS);
         } catch (Exception e) {
             Throwable cause = e.getCause() == null ? e : e.getCause();
@@ -100,8 +113,31 @@ public final class DeviceHttpsServer {
 
     private void ingest(RoutingContext ctx, String kind) {
         byte[] payload = ctx.body().buffer() == null ? new byte[0] : ctx.body().buffer().getBytes();
-        withDevice(ctx, device -> accept(ctx, device, kind, payload));
+        accept(ctx, ctx.get(DEVICE), kind, payload);
     }
+
+    /**
+     * The first step of a route that takes a body: the request is paused and the device authenticated (with the
+     * monitor's ban and tarpit) before a byte of the body is read. A refused caller is answered and its connection
+     * closed with the body unread; a declared {@code Content-Length} above {@code limit} is answered 413 the same
+     * way. Then the body handler reads the body and the route finds the device under {@link #DEVICE}.
+     */
+    void authenticateFirst(RoutingContext ctx, int limit, boolean hidden) {
+        ctx.request().pause();
+        withDevice(ctx, device -> {
+            long declared = dev.bulwark.server.http.StrictHttp1.declaredLength(ctx);
+            if (declared > limit) {
+                record(ctx, device.tenant().value(), "payload-too-large", "declared body of " + declared + " bytes exceeds the limit of "
+                        + limit + " bytes", device.describe());
+                problem(ctx, 413, "payload-too-large", "payload exceeds the limit of " + limit + " bytes");
+                return;
+            }
+            ctx.put(DEVICE, device);
+            ctx.next();
+        }, hidden);
+    }
+
+    static final String DEVICE = "bulwark.device";
 
     /**
      * Authenticates the device behind a request (client certificate, or Basic {@code device@tenant:token}),
@@ -220,6 +256,9 @@ public final class DeviceHttpsServer {
     }
 
     public void close() {
+        if (handshakeFailures != null) {
+            handshakeFailures.close();
+        }
         if (server != null) {
             try {
                 server.close().toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);

@@ -59,17 +59,54 @@ final class EstEndpoint {
     void mount(Router router) {
         BodyHandler body = BodyHandler.create(false).setBodyLimit(MAX_CSR_BYTES).setHandleFileUploads(false);
         router.get("/.well-known/est/cacerts").handler(ctx -> certsOnly(ctx, s.pki().caCertificate()));
-        router.post("/.well-known/est/simpleenroll").handler(body).handler(ctx -> enroll(ctx, false));
-        router.post("/.well-known/est/simplereenroll").handler(body).handler(ctx -> enroll(ctx, true));
+        router.post("/.well-known/est/simpleenroll").handler(dev.bulwark.server.http.StrictHttp1.beforeBody(ctx -> beforeBody(ctx, false))).handler(body).handler(ctx -> enroll(ctx, false));
+        router.post("/.well-known/est/simplereenroll").handler(dev.bulwark.server.http.StrictHttp1.beforeBody(ctx -> beforeBody(ctx, true))).handler(body).handler(ctx -> enroll(ctx, true));
     }
 
-    private void enroll(RoutingContext ctx, boolean renewal) {
+    /**
+     * What is checked before the body is read (the request stays paused meanwhile): the media type, a ban of
+     * the source, that there are credentials at all (an enrollment token, or a certificate in the handshake),
+     * and a declared length within {@link #MAX_CSR_BYTES}. A refusal here closes the connection with the body
+     * unread. The token itself is checked with the CSR, in one transaction, as it is consumed.
+     */
+    private void beforeBody(RoutingContext ctx, boolean renewal) {
+        ctx.request().pause();
         String op = renewal ? "simplereenroll" : "simpleenroll";
         String type = ctx.request().getHeader("Content-Type");
         if (type == null || !type.toLowerCase(java.util.Locale.ROOT).startsWith("application/pkcs10")) {
             problem(ctx, 415, "unsupported-media-type", "EST " + op + " takes application/pkcs10 (a base64-encoded DER PKCS#10 request)");
             return;
         }
+        X509Certificate[] chain = PeerCertificates.of(ctx.request().sslSession());
+        String token = enrollmentToken(ctx.request().getHeader("Authorization"));
+        SocketAddress peer = ctx.request().remoteAddress();
+        String address = peer == null ? null : peer.hostAddress();
+        int port = peer == null ? 0 : peer.port();
+        String credential = renewal || token == null ? Monitor.fingerprint(chain) : s.monitor().fingerprint(token);
+        if (s.monitor().banned(address, port, credential, "est", s.securityEvents()).isPresent()) {
+            problem(ctx, 403, "source-banned", "this source address is temporarily banned");
+            return;
+        }
+        if (renewal && chain == null) {
+            refuseCredentials(ctx, op, new Failure("no-client-certificate", null, null), credential);
+            return;
+        }
+        if (!renewal && token == null && chain == null) {
+            refuseCredentials(ctx, op, new Failure("no-credentials", null, null), credential);
+            return;
+        }
+        long declared = dev.bulwark.server.http.StrictHttp1.declaredLength(ctx);
+        if (declared > MAX_CSR_BYTES) {
+            record(ctx, null, "payload-too-large", "declared body of " + declared + " bytes exceeds the limit of " + MAX_CSR_BYTES + " bytes",
+                    null);
+            problem(ctx, 413, "payload-too-large", "payload exceeds the limit of " + MAX_CSR_BYTES + " bytes");
+            return;
+        }
+        ctx.next();
+    }
+
+    private void enroll(RoutingContext ctx, boolean renewal) {
+        String op = renewal ? "simplereenroll" : "simpleenroll";
         byte[] der;
         try {
             der = Base64.getMimeDecoder().decode(ctx.body().buffer() == null ? new byte[0] : ctx.body().buffer().getBytes());
@@ -81,28 +118,14 @@ final class EstEndpoint {
         X509Certificate[] chain = PeerCertificates.of(ctx.request().sslSession());
         String token = enrollmentToken(ctx.request().getHeader("Authorization"));
         String source = source(ctx);
-        SocketAddress peer = ctx.request().remoteAddress();
-        String address = peer == null ? null : peer.hostAddress();
-        int port = peer == null ? 0 : peer.port();
         String credential = renewal || token == null ? Monitor.fingerprint(chain) : s.monitor().fingerprint(token);
-        if (s.monitor().banned(address, port, credential, "est", s.securityEvents()).isPresent()) {
-            problem(ctx, 403, "source-banned", "this source address is temporarily banned");
-            return;
-        }
         Supplier<EstService.Enrolled> work;
         if (renewal) {
-            if (chain == null) {
-                refuseCredentials(ctx, op, new Failure("no-client-certificate", null, null), credential);
-                return;
-            }
             work = () -> est.reenroll(chain, der, source);
         } else if (token != null) {
             work = () -> est.enrollWithToken(token, der, source);
-        } else if (chain != null) {
-            work = () -> est.enrollWithFactoryCertificate(chain, der, source);
         } else {
-            refuseCredentials(ctx, op, new Failure("no-credentials", null, null), credential);
-            return;
+            work = () -> est.enrollWithFactoryCertificate(chain, der, source);
         }
         vertx.executeBlocking(work::get, false).onComplete(ar -> {
             if (ar.succeeded()) {

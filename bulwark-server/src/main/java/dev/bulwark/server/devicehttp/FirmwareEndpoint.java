@@ -9,6 +9,7 @@ import dev.bulwark.server.firmware.FirmwareService;
 import dev.bulwark.server.firmware.RolloutService;
 import io.vertx.core.Vertx;
 import io.vertx.core.buffer.Buffer;
+import io.vertx.core.http.HttpServerResponse;
 import io.vertx.ext.web.Router;
 import io.vertx.ext.web.RoutingContext;
 import io.vertx.ext.web.handler.BodyHandler;
@@ -24,7 +25,8 @@ import org.slf4j.LoggerFactory;
  *   <li>{@code GET /device/v1/firmware/{release}}: the tenant's root chain, the release's signed targets and a
  *       fresh timestamp;</li>
  *   <li>{@code GET /device/v1/firmware/{release}/image}: the image, with byte ranges ({@code Range: bytes=a-b},
- *       206 and {@code Content-Range}) so that an interrupted download resumes;</li>
+ *       206 and {@code Content-Range}) so that an interrupted download resumes; streamed piece by piece, each
+ *       piece read and decrypted from the stored chunks only when the previous one has been written;</li>
  *   <li>{@code POST /device/v1/firmware/{release}/report}: {@code {"state": "downloading|verified|installed|failed",
  *       "reason": "..."}}.</li>
  * </ul>
@@ -53,9 +55,13 @@ final class FirmwareEndpoint {
     void mount(Router router) {
         // a caller that is not an authenticated device of the release's tenant and model gets 404 (the refusal is recorded)
         router.get("/device/v1/firmware/:release").handler(ctx -> devices.withDevice(ctx, d -> blocking(ctx, d, () -> metadata(d, ctx)), true));
-        router.get("/device/v1/firmware/:release/image").handler(ctx -> devices.withDevice(ctx, d -> blocking(ctx, d, () -> image(d, ctx)), true));
-        router.post("/device/v1/firmware/:release/report").handler(BodyHandler.create(false).setBodyLimit(4096))
-                .handler(ctx -> devices.withDevice(ctx, d -> blocking(ctx, d, () -> report(d, ctx)), true));
+        router.get("/device/v1/firmware/:release/image").handler(ctx -> devices.withDevice(ctx, d -> image(d, ctx), true));
+        router.post("/device/v1/firmware/:release/report").handler(dev.bulwark.server.http.StrictHttp1.beforeBody(ctx -> devices.authenticateFirst(ctx, 4096, true)))
+                .handler(BodyHandler.create(false).setBodyLimit(4096).setHandleFileUploads(false))
+                .handler(ctx -> {
+                    DevicePrincipal d = ctx.get(DeviceHttpsServer.DEVICE);
+                    blocking(ctx, d, () -> report(d, ctx));
+                });
     }
 
     /** The release, if this device may have it: same tenant, same model. */
@@ -84,33 +90,119 @@ final class FirmwareEndpoint {
         return new Reply(200, "application/json", Buffer.buffer(body.toString()), null);
     }
 
-    private Reply image(DevicePrincipal d, RoutingContext ctx) {
-        FirmwareService.Release r = releaseFor(d, ctx).orElseThrow(Refusal::notFound);
-        byte[] image;
-        try {
-            image = s.db().read(h -> firmware.image(h, r.tenantId(), r.id()));
-        } catch (IllegalStateException e) {
-            LOG.error("firmware image {} cannot be decrypted: it was altered in storage", r.id());
-            return new Reply(500, "application/problem+json", Buffer.buffer("{\"type\":\"urn:bulwark:problem:image-unavailable\","
-                    + "\"status\":500,\"detail\":\"the stored image failed its integrity check\"}"), null);
-        }
+    /** How much of an image one step of a download reads and decrypts (eight chunks): the memory a download holds. */
+    static final int PIECE = 8 * FirmwareService.CHUNK;
+    private static final java.util.regex.Pattern RANGE = java.util.regex.Pattern.compile("bytes=(\\d{1,12})-(\\d{0,12})");
+
+    /** A download under way: the opened image and the range still to send. */
+    private record Download(FirmwareService.Image image, long from, long to, int status, String contentRange, byte[] first) {
+    }
+
+    /**
+     * The image, or the requested range of it, streamed: the first piece is read and decrypted before the status
+     * line is sent (so that an image altered in storage is answered 500), then each further piece only once the
+     * previous one has left the write queue. No more than {@link #PIECE} bytes of the image are held per download.
+     */
+    private void image(DevicePrincipal d, RoutingContext ctx) {
         String range = ctx.request().getHeader("Range");
-        if (range == null) {
-            return new Reply(200, "application/octet-stream", Buffer.buffer(image), null);
+        vertx.executeBlocking(() -> {
+            FirmwareService.Release r = releaseFor(d, ctx).orElseThrow(Refusal::notFound);
+            FirmwareService.Image img;
+            try {
+                img = s.db().read(h -> firmware.openImage(h, r.tenantId(), r.id()));
+            } catch (IllegalStateException e) {
+                return (Object) unavailable(r.id());
+            }
+            long length = img.length();
+            long from = 0;
+            long to = length - 1;
+            int status = 200;
+            String contentRange = null;
+            if (range != null) {
+                java.util.regex.Matcher m = RANGE.matcher(range.trim());
+                if (!m.matches()) {
+                    img.close();
+                    return new Reply(416, "application/problem+json", Buffer.buffer("{\"status\":416,\"detail\":\"one range, bytes=a-b\"}"),
+                            "bytes */" + length);
+                }
+                from = Long.parseLong(m.group(1));
+                to = m.group(2).isEmpty() ? length - 1 : Math.min(Long.parseLong(m.group(2)), length - 1);
+                if (from >= length || from > to) {
+                    img.close();
+                    return new Reply(416, "application/problem+json", Buffer.buffer("{\"status\":416,\"detail\":\"range not satisfiable\"}"),
+                            "bytes */" + length);
+                }
+                status = 206;
+                contentRange = "bytes " + from + "-" + to + "/" + length;
+            }
+            if (to < from) { // an empty image
+                return new Download(img, 0, -1, status, contentRange, new byte[0]);
+            }
+            long firstEnd = Math.min(to, from + PIECE - 1);
+            long start = from;
+            try {
+                byte[] first = s.db().read(h -> img.read(h, start, firstEnd));
+                return new Download(img, from, to, status, contentRange, first);
+            } catch (IllegalStateException e) {
+                img.close();
+                return unavailable(r.id());
+            }
+        }, false).onComplete(ar -> {
+            if (ar.failed()) {
+                failed(ctx, d, ar.cause());
+                return;
+            }
+            if (ar.result() instanceof Reply reply) {
+                send(ctx, reply);
+                return;
+            }
+            Download dl = (Download) ar.result();
+            HttpServerResponse resp = ctx.response();
+            resp.closeHandler(v -> dl.image().close());
+            resp.setStatusCode(dl.status()).putHeader("Accept-Ranges", "bytes").putHeader("Content-Type", "application/octet-stream")
+                    .putHeader("Content-Length", String.valueOf(dl.to() - dl.from() + 1));
+            if (dl.contentRange() != null) {
+                resp.putHeader("Content-Range", dl.contentRange());
+            }
+            resp.write(Buffer.buffer(dl.first()));
+            next(ctx, dl, dl.from() + dl.first().length);
+        });
+    }
+
+    /** Sends the next piece from {@code next} once the write queue has room; ends the response after the last. */
+    private void next(RoutingContext ctx, Download dl, long next) {
+        HttpServerResponse resp = ctx.response();
+        if (resp.closed()) {
+            dl.image().close();
+            return;
         }
-        java.util.regex.Matcher m = java.util.regex.Pattern.compile("bytes=(\\d{1,12})-(\\d{0,12})").matcher(range.trim());
-        if (!m.matches()) {
-            return new Reply(416, "application/problem+json", Buffer.buffer("{\"status\":416,\"detail\":\"one range, bytes=a-b\"}"),
-                    "bytes */" + image.length);
+        if (resp.writeQueueFull()) {
+            resp.drainHandler(v -> next(ctx, dl, next));
+            return;
         }
-        long from = Long.parseLong(m.group(1));
-        long to = m.group(2).isEmpty() ? image.length - 1 : Math.min(Long.parseLong(m.group(2)), image.length - 1);
-        if (from >= image.length || from > to) {
-            return new Reply(416, "application/problem+json", Buffer.buffer("{\"status\":416,\"detail\":\"range not satisfiable\"}"),
-                    "bytes */" + image.length);
+        if (next > dl.to()) {
+            dl.image().close();
+            resp.end();
+            return;
         }
-        return new Reply(206, "application/octet-stream", Buffer.buffer(java.util.Arrays.copyOfRange(image, (int) from, (int) to + 1)),
-                "bytes " + from + "-" + to + "/" + image.length);
+        long end = Math.min(dl.to(), next + PIECE - 1);
+        vertx.executeBlocking(() -> s.db().read(h -> dl.image().read(h, next, end)), false).onComplete(ar -> {
+            if (ar.failed()) {
+                // the status line is out: the only honest answer left is to cut the download (the device checks the image's hash)
+                LOG.error("firmware image download cut: {}", ar.cause() instanceof IllegalStateException ? ar.cause().getMessage() : ar.cause().toString());
+                dl.image().close();
+                ctx.request().connection().close();
+                return;
+            }
+            resp.write(Buffer.buffer(ar.result()));
+            next(ctx, dl, end + 1);
+        });
+    }
+
+    private static Reply unavailable(String id) {
+        LOG.error("firmware image {} cannot be decrypted: it was altered in storage", id);
+        return new Reply(500, "application/problem+json", Buffer.buffer("{\"type\":\"urn:bulwark:problem:image-unavailable\","
+                + "\"status\":500,\"detail\":\"the stored image failed its integrity check\"}"), null);
     }
 
     private Reply report(DevicePrincipal d, RoutingContext ctx) {
@@ -139,30 +231,39 @@ final class FirmwareEndpoint {
     private void blocking(RoutingContext ctx, DevicePrincipal device, Supplier<Reply> work) {
         vertx.executeBlocking(work::get, false).onComplete(ar -> {
             if (ar.succeeded()) {
-                Reply r = ar.result();
-                ctx.response().setStatusCode(r.status());
-                if (r.contentRange() != null) {
-                    ctx.response().putHeader("Content-Range", r.contentRange());
-                }
-                if (r.status() == 200 || r.status() == 206) {
-                    ctx.response().putHeader("Accept-Ranges", "bytes");
-                }
-                if (r.body() == null) {
-                    ctx.response().end();
-                } else {
-                    ctx.response().putHeader("Content-Type", r.contentType()).end(r.body());
-                }
-            } else if (ar.cause() instanceof Refusal ref) {
-                // a device asking for a release that is not for it (another model, no running offer) is recorded
-                io.vertx.core.net.SocketAddress a = ctx.request().remoteAddress();
-                s.securityEvents().record(new dev.bulwark.server.monitor.SecurityEvent(s.clock().nowMs(), device.tenant().value(),
-                        "firmware-access-refused", ref.reason(), device.describe() + " release:" + String.valueOf(ctx.pathParam("release")),
-                        a == null ? null : a.hostAddress(), a == null ? 0 : a.port(), "device-https", ctx.request().path()));
-                DeviceHttpsServer.problem(ctx, ref.kind().status, ref.kind().slug, ref.reason());
+                send(ctx, ar.result());
             } else {
-                LOG.error("device firmware request failed", ar.cause());
-                DeviceHttpsServer.problem(ctx, 503, "unavailable", "try again later");
+                failed(ctx, device, ar.cause());
             }
         });
+    }
+
+    private static void send(RoutingContext ctx, Reply r) {
+        ctx.response().setStatusCode(r.status());
+        if (r.contentRange() != null) {
+            ctx.response().putHeader("Content-Range", r.contentRange());
+        }
+        if (r.status() == 200 || r.status() == 206) {
+            ctx.response().putHeader("Accept-Ranges", "bytes");
+        }
+        if (r.body() == null) {
+            ctx.response().end();
+        } else {
+            ctx.response().putHeader("Content-Type", r.contentType()).end(r.body());
+        }
+    }
+
+    private void failed(RoutingContext ctx, DevicePrincipal device, Throwable cause) {
+        if (cause instanceof Refusal ref) {
+            // a device asking for a release that is not for it (another model, no running offer) is recorded
+            io.vertx.core.net.SocketAddress a = ctx.request().remoteAddress();
+            s.securityEvents().record(new dev.bulwark.server.monitor.SecurityEvent(s.clock().nowMs(), device.tenant().value(),
+                    "firmware-access-refused", ref.reason(), device.describe() + " release:" + String.valueOf(ctx.pathParam("release")),
+                    a == null ? null : a.hostAddress(), a == null ? 0 : a.port(), "device-https", ctx.request().path()));
+            DeviceHttpsServer.problem(ctx, ref.kind().status, ref.kind().slug, ref.reason());
+        } else {
+            LOG.error("device firmware request failed", cause);
+            DeviceHttpsServer.problem(ctx, 503, "unavailable", "try again later");
+        }
     }
 }

@@ -34,13 +34,15 @@ import org.bouncycastle.util.io.pem.PemObject;
 import org.bouncycastle.util.io.pem.PemReader;
 import org.bouncycastle.util.io.pem.PemWriter;
 import org.jdbi.v3.core.Handle;
+import org.jdbi.v3.core.statement.PreparedBatch;
 
 /**
  * Firmware on the server. The server holds only public release keys (in each tenant's signed root) and
  * its online timestamp key ({@code <data>/firmware/timestamp.key}, owner-only): it can say "this release is
  * current" but it cannot make a release. Uploads are checked against the tenant's root threshold; images
  * are stored encrypted (AES-256-GCM, a data key per image wrapped by the key-encryption key, bound to the
- * release id).
+ * release id), in chunks of {@link #CHUNK} bytes each sealed on its own, so that a download is read and
+ * decrypted range by range ({@link #openImage}) and never whole.
  */
 public final class FirmwareService {
     /** How long a timestamp the server signs stays fresh. */
@@ -133,20 +135,30 @@ public final class FirmwareService {
         byte[] dataKey = Secrets.randomBytes(32);
         byte[] nonce = Secrets.randomBytes(12);
         byte[] aad = id.getBytes(StandardCharsets.UTF_8);
-        byte[] sealed;
         byte[] wrapped;
+        String targets = new String(env.toJson(), StandardCharsets.UTF_8);
         try {
-            sealed = FileKek.Aead.encrypt(dataKey, nonce, image, aad);
             wrapped = kek.wrap(dataKey, aad);
+            h.createUpdate("INSERT INTO firmware_releases (id, tenant_id, model, version, version_number, sha256, length, targets, wrapped_key, "
+                            + "nonce, image, chunk_size, created_ms, created_by) VALUES (:id, :t, :m, :v, :vn, :sha, :len, :targets, :wk, :nonce, "
+                            + ":img, :chunk, :now, :by)")
+                    .bind("id", id).bind("t", tenant.value()).bind("m", t.model()).bind("v", t.version()).bind("vn", t.versionNumber())
+                    .bind("sha", t.sha256()).bind("len", t.length()).bind("targets", targets).bind("wk", wrapped).bind("nonce", nonce)
+                    .bind("img", new byte[0]).bind("chunk", CHUNK).bind("now", nowMs).bind("by", actor).execute();
+            int chunks = chunkCount(image.length);
+            for (int group = 0; group < chunks; group += 16) { // one MiB of sealed chunks per batch
+                PreparedBatch batch = h.prepareBatch("INSERT INTO firmware_image_chunks (release_id, idx, sealed) VALUES (:r, :i, :s)");
+                for (int i = group; i < Math.min(chunks, group + 16); i++) {
+                    int from = i * CHUNK;
+                    byte[] plain = java.util.Arrays.copyOfRange(image, from, Math.min(image.length, from + CHUNK));
+                    batch.bind("r", id).bind("i", i).bind("s", FileKek.Aead.encrypt(dataKey, chunkNonce(nonce, i), plain,
+                            chunkAad(id, i, chunks))).add();
+                }
+                batch.execute();
+            }
         } finally {
             java.util.Arrays.fill(dataKey, (byte) 0); // our copy; the JCE keeps its own for the cipher's lifetime
         }
-        String targets = new String(env.toJson(), StandardCharsets.UTF_8);
-        h.createUpdate("INSERT INTO firmware_releases (id, tenant_id, model, version, version_number, sha256, length, targets, wrapped_key, "
-                        + "nonce, image, created_ms, created_by) VALUES (:id, :t, :m, :v, :vn, :sha, :len, :targets, :wk, :nonce, :img, :now, :by)")
-                .bind("id", id).bind("t", tenant.value()).bind("m", t.model()).bind("v", t.version()).bind("vn", t.versionNumber())
-                .bind("sha", t.sha256()).bind("len", t.length()).bind("targets", targets).bind("wk", wrapped).bind("nonce", nonce)
-                .bind("img", sealed).bind("now", nowMs).bind("by", actor).execute();
         return new Release(id, tenant.value(), t.model(), t.version(), t.versionNumber(), t.sha256(), t.length(), targets, nowMs, actor);
     }
 
@@ -195,16 +207,131 @@ public final class FirmwareService {
                 .bind("t", tenant).bind("d", device).bind("rel", release).mapTo(Long.class).one() > 0;
     }
 
-    /** The decrypted image; a refusal when the stored ciphertext or key was altered (GCM authentication fails). */
-    public byte[] image(Handle h, String tenant, String id) {
-        Map<String, Object> row = h.createQuery("SELECT wrapped_key, nonce, image FROM firmware_releases WHERE tenant_id = :t AND id = :id")
+    /** The size of an image chunk: the unit in which images are sealed, read and decrypted. */
+    public static final int CHUNK = 64 * 1024;
+
+    static int chunkCount(long length) {
+        return (int) ((length + CHUNK - 1) / CHUNK);
+    }
+
+    /** The nonce of chunk {@code i}: the release's random nonce with the chunk index added into its last four bytes. */
+    static byte[] chunkNonce(byte[] base, int i) {
+        byte[] n = base.clone();
+        int tail = ((n[8] & 0xff) << 24 | (n[9] & 0xff) << 16 | (n[10] & 0xff) << 8 | (n[11] & 0xff)) ^ i;
+        n[8] = (byte) (tail >>> 24);
+        n[9] = (byte) (tail >>> 16);
+        n[10] = (byte) (tail >>> 8);
+        n[11] = (byte) tail;
+        return n;
+    }
+
+    /** What each chunk's tag binds besides its bytes: the release, the chunk's position and the number of chunks (no reordering, splicing or truncation). */
+    static byte[] chunkAad(String id, int i, int chunks) {
+        return (id + "#" + i + "/" + chunks).getBytes(StandardCharsets.UTF_8);
+    }
+
+    /**
+     * A stored image opened for reading: its data key unwrapped, nothing decrypted yet. Ranges are read and
+     * decrypted chunk by chunk ({@link #CHUNK}); a chunk that fails its integrity check, or a missing chunk,
+     * throws {@link IllegalStateException}. {@link #close} erases the data key.
+     */
+    public static final class Image implements AutoCloseable {
+        private final String id;
+        private final long length;
+        private final byte[] nonce;
+        private byte[] dataKey;
+        private final byte[] legacy;
+
+        private Image(String id, long length, byte[] nonce, byte[] dataKey, byte[] legacy) {
+            this.id = id;
+            this.length = length;
+            this.nonce = nonce;
+            this.dataKey = dataKey;
+            this.legacy = legacy;
+        }
+
+        public long length() {
+            return length;
+        }
+
+        /** The plaintext bytes {@code from}..{@code to} (inclusive), reading only the chunks that hold them. */
+        public byte[] read(Handle h, long from, long to) {
+            if (from < 0 || to >= length || from > to || to - from >= Integer.MAX_VALUE) {
+                throw new IllegalArgumentException("range " + from + "-" + to + " outside the image of " + length + " bytes");
+            }
+            if (legacy != null) {
+                return java.util.Arrays.copyOfRange(legacy, (int) from, (int) to + 1);
+            }
+            byte[] key = dataKey;
+            if (key == null) {
+                throw new IllegalStateException("image closed");
+            }
+            int first = (int) (from / CHUNK);
+            int last = (int) (to / CHUNK);
+            int chunks = chunkCount(length);
+            List<Map<String, Object>> rows = h.createQuery("SELECT idx, sealed FROM firmware_image_chunks WHERE release_id = :r "
+                            + "AND idx BETWEEN :a AND :b ORDER BY idx")
+                    .bind("r", id).bind("a", first).bind("b", last).mapToMap().list();
+            if (rows.size() != last - first + 1) {
+                throw new IllegalStateException("image " + id + " is missing chunks");
+            }
+            byte[] out = new byte[(int) (to - from + 1)];
+            int pos = 0;
+            for (Map<String, Object> row : rows) {
+                int i = ((Number) row.get("idx")).intValue();
+                byte[] plain = FileKek.Aead.decrypt(key, chunkNonce(nonce, i), (byte[]) row.get("sealed"), chunkAad(id, i, chunks));
+                long chunkStart = (long) i * CHUNK;
+                if (plain.length != Math.min(CHUNK, length - chunkStart)) {
+                    throw new IllegalStateException("image " + id + " chunk " + i + " has the wrong length");
+                }
+                int a = (int) Math.max(0, from - chunkStart);
+                int b = (int) Math.min(plain.length - 1, to - chunkStart);
+                System.arraycopy(plain, a, out, pos, b - a + 1);
+                pos += b - a + 1;
+            }
+            return out;
+        }
+
+        @Override
+        public synchronized void close() {
+            if (dataKey != null) {
+                java.util.Arrays.fill(dataKey, (byte) 0);
+                dataKey = null;
+            }
+        }
+    }
+
+    /**
+     * Opens a release's stored image. Releases stored before images were chunked are decrypted whole here, once
+     * per opening (they were sealed as one AES-GCM message, which cannot be checked in parts); every release
+     * uploaded since is read chunk by chunk.
+     */
+    public Image openImage(Handle h, String tenant, String id) {
+        Map<String, Object> row = h.createQuery("SELECT wrapped_key, nonce, length, chunk_size FROM firmware_releases WHERE tenant_id = :t "
+                        + "AND id = :id")
                 .bind("t", tenant).bind("id", id).mapToMap().findOne().orElseThrow(Refusal::notFound);
         byte[] aad = id.getBytes(StandardCharsets.UTF_8);
         byte[] dataKey = kek.unwrap((byte[]) row.get("wrapped_key"), aad);
+        long length = ((Number) row.get("length")).longValue();
+        if (row.get("chunk_size") != null) {
+            if (((Number) row.get("chunk_size")).intValue() != CHUNK) {
+                java.util.Arrays.fill(dataKey, (byte) 0);
+                throw new IllegalStateException("image " + id + " has an unknown chunk size");
+            }
+            return new Image(id, length, (byte[]) row.get("nonce"), dataKey, null);
+        }
         try {
-            return FileKek.Aead.decrypt(dataKey, (byte[]) row.get("nonce"), (byte[]) row.get("image"), aad);
+            byte[] sealed = h.createQuery("SELECT image FROM firmware_releases WHERE id = :id").bind("id", id).mapTo(byte[].class).one();
+            return new Image(id, length, null, null, FileKek.Aead.decrypt(dataKey, (byte[]) row.get("nonce"), sealed, aad));
         } finally {
             java.util.Arrays.fill(dataKey, (byte) 0);
+        }
+    }
+
+    /** The whole decrypted image (for small images and tests; devices are served ranges through {@link #openImage}). */
+    public byte[] image(Handle h, String tenant, String id) {
+        try (Image img = openImage(h, tenant, id)) {
+            return img.length() == 0 ? new byte[0] : img.read(h, 0, img.length() - 1);
         }
     }
 

@@ -13,6 +13,7 @@ import dev.bulwark.server.identity.AuthOutcome;
 import dev.bulwark.server.identity.OperatorPrincipal;
 import dev.bulwark.server.monitor.SecurityEvent;
 import dev.bulwark.server.monitor.SecurityEvents;
+import dev.bulwark.server.pki.HandshakeFailures;
 import dev.bulwark.server.pki.PlatformPki;
 import dev.bulwark.server.pki.TlsPolicy;
 import dev.bulwark.server.store.Database;
@@ -57,6 +58,9 @@ public final class ApiServer {
     private final List<ApiRoute> routes;
     private final byte[] openApi;
     private HttpServer server;
+    private HandshakeFailures handshakeFailures;
+    private static final String PRINCIPAL = "bulwark.principal";
+    private static final String BODY_LIMIT = "bulwark.bodyLimit";
 
     public ApiServer(Vertx vertx, ServerConfig config, PlatformPki pki, Database db, AuditLog audit, ApiTokens tokens,
                      SecurityEvents events, Clock clock, List<ApiRoute> routes, String version) {
@@ -94,6 +98,7 @@ public final class ApiServer {
 
         Router router = Router.router(vertx);
         router.route().handler(ctx -> {
+            StrictHttp1.closeWhenBodyUnread(ctx);
             ctx.response().putHeader("Strict-Transport-Security", "max-age=31536000")
                     .putHeader("Cache-Control", "no-store")
                     .putHeader("X-Content-Type-Options", "nosniff")
@@ -101,26 +106,30 @@ public final class ApiServer {
                     .putHeader("Referrer-Policy", "no-referrer");
             ctx.next();
         });
-        BodyHandler body = BodyHandler.create(false).setBodyLimit(config.apiBodyLimit()).setHandleFileUploads(false);
-        router.get("/api/openapi.json").blockingHandler(ctx -> {
-            OperatorPrincipal p = authenticate(ctx, "/api/openapi.json");
-            if (p != null) {
-                ctx.response().putHeader("Content-Type", "application/json").end(Buffer.buffer(openApi));
-            }
-        }, false);
+        router.get("/api/openapi.json").handler(StrictHttp1.beforeBody(ctx -> authenticateFirst(ctx, "/api/openapi.json", config.apiBodyLimit())))
+                .handler(BodyHandler.create(false).setBodyLimit(config.apiBodyLimit()).setHandleFileUploads(false))
+                .handler(ctx -> ctx.response().putHeader("Content-Type", "application/json").end(Buffer.buffer(openApi)));
         for (ApiRoute r : routes) {
+            int limit = r.bodyLimit() > 0 ? r.bodyLimit() : config.apiBodyLimit();
+            BodyHandler body = BodyHandler.create(false).setBodyLimit(limit).setHandleFileUploads(false);
             router.route(HttpMethod.valueOf(r.method()), r.vertxPath())
-                    .handler(r.bodyLimit() > 0 ? BodyHandler.create(false).setBodyLimit(r.bodyLimit()).setHandleFileUploads(false) : body)
+                    .handler(StrictHttp1.beforeBody(ctx -> authenticateFirst(ctx, r.operationId(), limit)))
+                    .handler(body)
                     .blockingHandler(ctx -> dispatch(ctx, r), false);
         }
         router.route().failureHandler(this::failure);
         router.errorHandler(404, ctx -> Problems.send(ctx.response(), Refusal.Kind.NOT_FOUND, "no such route"));
         router.errorHandler(405, ctx -> Problems.send(ctx.response(), Refusal.Kind.METHOD_NOT_ALLOWED, "method not allowed on this route"));
         router.errorHandler(413, ctx -> Problems.send(ctx.response(), Refusal.Kind.TOO_LARGE,
-                "request body exceeds the limit of " + config.apiBodyLimit() + " bytes"));
+                "request body exceeds the limit of " + bodyLimit(ctx) + " bytes"));
 
+        handshakeFailures = new HandshakeFailures(vertx, events, clock, "api", HandshakeFailures.DEFAULT_INTERVAL_MS);
+        handshakeFailures.observe(options);
         try {
-            server = vertx.createHttpServer(options).requestHandler(router)
+            HttpServer http = vertx.createHttpServer(options).requestHandler(router);
+            StrictHttp1.install(http, 4096, 16 * 1024, (type, reason, peer, detail) -> events.record(new SecurityEvent(clock.nowMs(), null,
+                    type, reason, null, peer == null ? null : peer.hostAddress(), peer == null ? 0 : peer.port(), "api", detail)));
+            server = http
                     .listen().toCompletionStage().toCompletableFuture().get(30, TimeUnit.SECONDS);
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
@@ -139,7 +148,7 @@ public final class ApiServer {
     private void failure(RoutingContext ctx) {
         int status = ctx.statusCode();
         if (status == 413) {
-            Problems.send(ctx.response(), Refusal.Kind.TOO_LARGE, "request body exceeds the limit of " + config.apiBodyLimit() + " bytes");
+            Problems.send(ctx.response(), Refusal.Kind.TOO_LARGE, "request body exceeds the limit of " + bodyLimit(ctx) + " bytes");
         } else if (status == 400) {
             Problems.send(ctx.response(), Refusal.Kind.MALFORMED, "malformed request");
         } else if (status == 404) {
@@ -186,10 +195,42 @@ public final class ApiServer {
         return null;
     }
 
+    /**
+     * The first step of every route, before any body is read: pauses the request, authenticates the bearer
+     * token on a worker thread, and only then lets the body handler read the body, with the route's limit. A
+     * refused caller gets 401 and the connection is closed without its body being read; a declared
+     * {@code Content-Length} above the limit gets 413 the same way.
+     */
+    private void authenticateFirst(RoutingContext ctx, String operation, int limit) {
+        ctx.put(BODY_LIMIT, limit);
+        ctx.request().pause();
+        vertx.executeBlocking(() -> authenticate(ctx, operation), false).onComplete(ar -> {
+            if (ar.failed()) {
+                ctx.fail(ar.cause());
+                return;
+            }
+            if (ar.result() == null) {
+                return; // refused and answered; the unread body closes the connection
+            }
+            ctx.put(PRINCIPAL, ar.result());
+            long declared = StrictHttp1.declaredLength(ctx);
+            if (declared > limit) {
+                Problems.send(ctx.response(), Refusal.Kind.TOO_LARGE, "request body exceeds the limit of " + limit + " bytes");
+                return;
+            }
+            ctx.next();
+        });
+    }
+
+    private int bodyLimit(RoutingContext ctx) {
+        Integer limit = ctx.get(BODY_LIMIT);
+        return limit == null ? config.apiBodyLimit() : limit;
+    }
+
     private void dispatch(RoutingContext ctx, ApiRoute route) {
-        OperatorPrincipal principal = authenticate(ctx, route.operationId());
+        OperatorPrincipal principal = ctx.get(PRINCIPAL);
         if (principal == null) {
-            return;
+            throw new IllegalStateException("route " + route.operationId() + " reached without authentication");
         }
         String source = source(ctx);
         String tenant = principal.tenant() == null ? null : principal.tenant().value();
@@ -262,6 +303,9 @@ public final class ApiServer {
     }
 
     public void close() {
+        if (handshakeFailures != null) {
+            handshakeFailures.close();
+        }
         if (server != null) {
             try {
                 server.close().toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);

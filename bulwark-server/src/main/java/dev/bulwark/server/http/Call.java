@@ -137,11 +137,43 @@ public final class Call {
         if (!mediaType.equals("application/json")) {
             throw new Refusal(Refusal.Kind.UNSUPPORTED_MEDIA_TYPE, "request body must be application/json");
         }
+        String charset = charset(ct);
+        if (charset != null && !charset.equals("utf-8")) {
+            throw new Refusal(Refusal.Kind.UNSUPPORTED_MEDIA_TYPE, "request body must be application/json in UTF-8; charset '"
+                    + clip(charset) + "' is not accepted");
+        }
         Buffer b = ctx.body().buffer();
         if (b == null || b.length() == 0) {
             throw new Refusal(Refusal.Kind.MALFORMED, "request body is required");
         }
         return b.getBytes();
+    }
+
+    /**
+     * The {@code charset} parameter of a media type, lower case and unquoted; null when absent. A parameter
+     * given twice, or one that cannot be read, counts as a charset that is not UTF-8.
+     */
+    static String charset(String contentType) {
+        String[] parts = contentType.split(";");
+        String found = null;
+        for (int i = 1; i < parts.length; i++) {
+            String p = parts[i].trim();
+            int eq = p.indexOf('=');
+            String name = (eq < 0 ? p : p.substring(0, eq)).trim().toLowerCase(java.util.Locale.ROOT);
+            if (!name.equals("charset")) {
+                continue;
+            }
+            String value = eq < 0 ? "" : p.substring(eq + 1).trim();
+            if (value.length() >= 2 && value.startsWith("\"") && value.endsWith("\"")) {
+                value = value.substring(1, value.length() - 1);
+            }
+            value = value.toLowerCase(java.util.Locale.ROOT);
+            if (found != null && !found.equals(value)) {
+                return "(" + found + ", " + value + ")";
+            }
+            found = value;
+        }
+        return found;
     }
 
     private static String clip(String s) {

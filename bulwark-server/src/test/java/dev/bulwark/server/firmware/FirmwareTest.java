@@ -157,10 +157,14 @@ class FirmwareTest extends NodePerTest {
         await().atMost(Duration.ofSeconds(10)).until(() -> report(ro, "thermo-1").equals("installed"));
         assertThat(PosixFilePermissions.toString(Files.getPosixFilePermissions(keys.resolve("alice.key")))).isEqualTo("rw-------");
         // the image is stored encrypted: the stored bytes are not the image and contain no piece of it
-        byte[] stored = server.sql(h -> h.createQuery("SELECT image FROM firmware_releases WHERE id = :id").bind("id", rel)
-                .mapTo(byte[].class).one());
-        assertThat(stored).isNotEqualTo(image);
-        assertThat(new String(stored, StandardCharsets.ISO_8859_1)).doesNotContain(new String(image, 1000, 32, StandardCharsets.ISO_8859_1));
+        // (in chunks, each sealed on its own, so that downloads decrypt range by range)
+        List<byte[]> chunks = server.sql(h -> h.createQuery("SELECT sealed FROM firmware_image_chunks WHERE release_id = :id ORDER BY idx")
+                .bind("id", rel).mapTo(byte[].class).list());
+        assertThat(chunks).hasSize((image.length + 65535) / 65536);
+        for (byte[] stored : chunks) {
+            assertThat(new String(stored, StandardCharsets.ISO_8859_1)).doesNotContain(new String(image, 1000, 32, StandardCharsets.ISO_8859_1))
+                    .doesNotContain(new String(image, 5 * 65536 + 7, 32, StandardCharsets.ISO_8859_1));
+        }
         assertThat(server.count("SELECT COUNT(*) FROM audit_log WHERE action IN ('firmware.root.set', 'firmware.upload', 'rollout.create')"))
                 .isEqualTo(3);
     }
@@ -183,9 +187,11 @@ class FirmwareTest extends NodePerTest {
         BulwarkDevice d = device("thermo-2", "thermo", null);
         String rel = release("thermo", 11);
         server.sql(h -> {
-            byte[] stored = h.createQuery("SELECT image FROM firmware_releases WHERE id = :id").bind("id", rel).mapTo(byte[].class).one();
+            byte[] stored = h.createQuery("SELECT sealed FROM firmware_image_chunks WHERE release_id = :id AND idx = 5").bind("id", rel)
+                    .mapTo(byte[].class).one();
             stored[stored.length / 2] ^= 1;
-            return h.createUpdate("UPDATE firmware_releases SET image = :img WHERE id = :id").bind("img", stored).bind("id", rel).execute();
+            return h.createUpdate("UPDATE firmware_image_chunks SET sealed = :s WHERE release_id = :id AND idx = 5").bind("s", stored)
+                    .bind("id", rel).execute();
         });
         String ro = rollout(rel).get("id").asText();
         assertThat(awaitOutcome(d).installed()).isFalse();
@@ -379,6 +385,37 @@ class FirmwareTest extends NodePerTest {
         // a paused rollout's release gets no fresh timestamp and no image
         assertThat(status(fleet.get(0), "/device/v1/firmware/" + bad)).isEqualTo(404);
         assertThat(status(fleet.get(0), "/device/v1/firmware/" + bad + "/image")).isEqualTo(404);
+    }
+
+    @Test
+    void image_ranges_are_read_from_the_sealed_chunks_across_chunk_boundaries_and_whole_downloads_stream() throws Exception {
+        BulwarkDevice device = device("thermo-9", "thermo", null);
+        String rel = release("thermo", 11);
+        rollout(rel);
+        assertThat(awaitOutcome(device).installed()).isTrue(); // offered and installed; the rollout keeps running
+        Path pem = home.resolve("thermo-9").resolve("credentials.pem");
+        MqttKit.Device d = new MqttKit.Device("thermo-9", pem, pem, null);
+        String path = "/device/v1/firmware/" + rel + "/image";
+        assertThat(download(d, path, "65530-65545")).isEqualTo(java.util.Arrays.copyOfRange(image, 65530, 65546));
+        assertThat(download(d, path, "131072-131072")).isEqualTo(java.util.Arrays.copyOfRange(image, 131072, 131073));
+        assertThat(download(d, path, (image.length - 5) + "-")).isEqualTo(java.util.Arrays.copyOfRange(image, image.length - 5, image.length));
+        // more than one piece of a download (512 KiB), from an offset inside a chunk
+        assertThat(download(d, path, "100-" + (image.length - 1))).isEqualTo(java.util.Arrays.copyOfRange(image, 100, image.length));
+        assertThat(download(d, path, null)).isEqualTo(image);
+        assertThat(download(d, path, image.length + "-")).isEmpty(); // 416, no body
+    }
+
+    /** The body curl receives for {@code path} with a client certificate and an optional range. */
+    private byte[] download(MqttKit.Device d, String path, String range) throws Exception {
+        Path out = Files.createTempFile(home, "range-", ".bin");
+        List<String> cmd = new ArrayList<>(List.of("curl", "-s", "-f", "-o", out.toString(), "--cacert", server.dataDir().resolve("pki/ca.pem")
+                .toString(), "--cert", d.cert().toString(), "--key", d.key().toString()));
+        if (range != null) {
+            cmd.addAll(List.of("-r", range));
+        }
+        cmd.add("https://localhost:" + server.node().deviceHttpsPort() + path);
+        MqttKit.run(cmd, 30);
+        return Files.readAllBytes(out);
     }
 
     private JsonNode fetch(BulwarkDevice d, String path) throws Exception {
