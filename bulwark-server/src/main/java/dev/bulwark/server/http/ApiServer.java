@@ -177,7 +177,7 @@ public final class ApiServer {
             return null;
         }
         AuthOutcome.Refused<OperatorPrincipal> r = (AuthOutcome.Refused<OperatorPrincipal>) outcome;
-        record(ctx, null, "api-authentication-failed", r.reason(), r.claimedIdentity(), operation);
+        record(ctx, r.tenantId(), "api-authentication-failed", r.reason(), r.claimedIdentity(), operation);
         // the monitor: the detector, the tarpit (the 401 is delayed on a timer, no thread waits) and the bans (403)
         var verdict = events.logins().failed(r.reason(), r.claimedIdentity(), ctx.request().getHeader("Authorization"),
                 peer == null ? null : peer.hostAddress(), peer == null ? 0 : peer.port());

@@ -71,17 +71,19 @@ public final class ApiTokens {
             }
             Object[] r = row.get();
             String claimed = "operator:" + r[0] + "/" + r[1] + " token:" + presented.id();
+            // a refusal of a tenant operator's token is that tenant's to see (its analysts watch attacks on its operators)
+            String owner = OperatorPrincipal.PLATFORM_SCOPE.equals(r[0]) ? null : (String) r[0];
             if (!presented.matches((String) r[2])) {
-                return new AuthOutcome.Refused<OperatorPrincipal>("wrong-secret", claimed);
+                return new AuthOutcome.Refused<OperatorPrincipal>("wrong-secret", claimed, owner);
             }
             if (r[4] != null) {
-                return new AuthOutcome.Refused<OperatorPrincipal>("revoked", claimed);
+                return new AuthOutcome.Refused<OperatorPrincipal>("revoked", claimed, owner);
             }
             if ((Long) r[3] <= clock.nowMs()) {
-                return new AuthOutcome.Refused<OperatorPrincipal>("expired", claimed);
+                return new AuthOutcome.Refused<OperatorPrincipal>("expired", claimed, owner);
             }
             if (r[5] == null) {
-                return new AuthOutcome.Refused<OperatorPrincipal>("operator-removed", claimed);
+                return new AuthOutcome.Refused<OperatorPrincipal>("operator-removed", claimed, owner);
             }
             String scope = (String) r[0];
             TenantId tenant = OperatorPrincipal.PLATFORM_SCOPE.equals(scope) ? null : TenantId.of(scope);

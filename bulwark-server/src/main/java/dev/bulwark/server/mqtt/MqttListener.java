@@ -72,6 +72,7 @@ public final class MqttListener implements DeviceLink {
     }
 
     /** Refusals an outsider can repeat at will, recorded at most once per interval per source and kind. */
+    private dev.bulwark.server.pki.HandshakeFailures handshakeFailures;
     private final RecordThrottle throttle;
     private long flushTimer = -1;
     /** How long a connection may stay without a complete CONNECT (after its TLS handshake). */
@@ -144,6 +145,12 @@ public final class MqttListener implements DeviceLink {
                 .setTimeoutOnConnect(CONNECT_IDLE_FALLBACK_S)
                 .setAutoClientId(false);
         TlsPolicy.deviceServer(options, s.pki());
+        // failed handshakes with their source address, port and reason, one event per source and interval plus a count
+        if (handshakeFailures == null) {
+            handshakeFailures = new dev.bulwark.server.pki.HandshakeFailures(vertx, s.securityEvents(), s.clock(), "mqtt",
+                    dev.bulwark.server.pki.HandshakeFailures.DEFAULT_INTERVAL_MS);
+        }
+        handshakeFailures.observe(options);
         shuttingDown = false;
         int port = tlsPort >= 0 ? tlsPort : s.config().mqttPort();
         // one server instance per event loop on the same port: Vert.x spreads connections over them, so TLS,
@@ -194,7 +201,6 @@ public final class MqttListener implements DeviceLink {
                     LOG.debug("MQTT connection error: {}", e.toString());
                     record(null, null, "mqtt-connection-error", clip(String.valueOf(e.getMessage())), null);
                 });
-                recordHandshakeFailures(server);
                 guardConnections(server);
                 return server.listen().onComplete(ar -> {
                     if (ar.succeeded()) {
@@ -214,35 +220,9 @@ public final class MqttListener implements DeviceLink {
     }
 
     /**
-     * Records handshakes that the TLS layer refuses (no common protocol version or cipher suite, garbage
-     * instead of a ClientHello). Vert.x MQTT reports only exceptions of established connections; handshake
-     * failures go to its internal {@link io.vertx.core.net.NetServer}, which has no public accessor, so it is
-     * reached here by reflection. If a Vert.x upgrade removes the field, the node says so loudly at start
-     * and {@code MqttDeviceEndpointTest} fails.
-     */
-    private void recordHandshakeFailures(MqttServer server) {
-        try {
-            java.lang.reflect.Field f = server.getClass().getDeclaredField("server");
-            f.setAccessible(true);
-            io.vertx.core.net.NetServer net = (io.vertx.core.net.NetServer) f.get(server);
-            net.exceptionHandler(e -> {
-                Throwable root = e;
-                while (root.getCause() != null && root.getCause() != root) {
-                    root = root.getCause();
-                }
-                // through the throttle: a scan or a flood of broken handshakes must not become a flood of events
-                throttle.record(new SecurityEvent(s.clock().nowMs(), null, "tls-handshake-failed", clip(String.valueOf(root.getMessage())),
-                        null, null, 0, "mqtt", null));
-            });
-        } catch (ReflectiveOperationException | RuntimeException e) {
-            LOG.warn("TLS handshake failures on the MQTT listener cannot be recorded as security events: {}", e.toString());
-        }
-    }
-
-    /**
      * Puts {@link MqttGuard} on every connection of {@code server}, right after Vert.x MQTT set up its pipeline:
      * Vert.x MQTT installs its connection handler on its internal {@link io.vertx.core.net.NetServer} (no public
-     * accessor, reached by reflection like {@link #recordHandshakeFailures}), which is wrapped here. Without the
+     * accessor, reached by reflection), which is wrapped here. Without the
      * guard the protocol checks would be missing, so the node refuses to start.
      */
     @SuppressWarnings("unchecked")
@@ -482,6 +462,10 @@ public final class MqttListener implements DeviceLink {
      */
     public void close() {
         shuttingDown = true;
+        if (handshakeFailures != null) {
+            handshakeFailures.close();
+            handshakeFailures = null;
+        }
         if (flushTimer >= 0) {
             vertx.cancelTimer(flushTimer);
             flushTimer = -1;

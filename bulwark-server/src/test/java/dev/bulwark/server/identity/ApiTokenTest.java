@@ -172,6 +172,7 @@ class ApiTokenTest extends NodePerTest {
         var event = server.sql(h -> h.createQuery("SELECT * FROM security_events WHERE reason = 'wrong-secret'").mapToMap().one());
         assertThat(event.get("source_address")).isEqualTo("127.0.0.1");
         assertThat(event.get("channel")).isEqualTo("api");
+        assertThat(event.get("tenant_id")).as("a guess at acme's operator token is acme's to see").isEqualTo("acme");
         assertThat(event.toString()).doesNotContain(forged.substring(forged.lastIndexOf('.') + 1));
         java.nio.file.Path jsonl = server.dataDir().resolve("log/security-events.jsonl");
         await().atMost(Duration.ofSeconds(10)).until(() -> java.nio.file.Files.exists(jsonl)

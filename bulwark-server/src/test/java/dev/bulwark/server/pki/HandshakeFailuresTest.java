@@ -60,8 +60,10 @@ class HandshakeFailuresTest extends NodePerTest {
     void plaintext_http_sent_to_the_tls_ports_is_recorded_with_its_source_port() throws IOException {
         int api = plaintextTo(server.node().httpsPort());
         int device = plaintextTo(server.node().deviceHttpsPort());
+        int mqtt = plaintextTo(server.node().mqttPort());
         await().atMost(Duration.ofSeconds(10)).until(() -> events("api", "not-tls", " AND source_port = " + api) == 1
-                && events("device-https", "not-tls", " AND source_port = " + device) == 1);
+                && events("device-https", "not-tls", " AND source_port = " + device) == 1
+                && events("mqtt", "not-tls", " AND source_port = " + mqtt) == 1);
         // the event does not carry what the peer sent (a hex dump of an attacker's bytes)
         String detail = server.sql(h -> h.createQuery("SELECT detail FROM security_events WHERE type = 'tls-handshake-failed' AND source_port = "
                 + api).mapTo(String.class).one());
