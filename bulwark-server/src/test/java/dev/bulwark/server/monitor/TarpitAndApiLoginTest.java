@@ -133,8 +133,9 @@ class TarpitAndApiLoginTest extends NodePerTest {
             // each refusal delayed on its own would answer all of them within about a second (the longest delay); queued,
             // they come back one after the other, up to the 8 s the source's queue holds
             assertThat(waits.get(44)).as("slowest refusal, ms (all: %s)", waits).isGreaterThanOrEqualTo(6_000);
+            // (how many fit before the queue is full depends on how the delays grew meanwhile: at least the last three)
             assertThat(waits.stream().filter(w -> w >= 4_000).count()).as("refusals that waited 4 s or more (all: %s)", waits)
-                    .isGreaterThanOrEqualTo(5);
+                    .isGreaterThanOrEqualTo(3);
         } finally {
             pool.shutdownNow();
         }

@@ -346,15 +346,31 @@ class MalformedMqttTest {
 
     @Test
     void a_publish_sent_before_the_connack_is_refused_with_a_reason_and_recorded() throws Exception {
+        // the CONNECT's authentication is held until the PUBLISH was sent: it arrives before any CONNACK, whatever the timing
+        java.util.concurrent.CountDownLatch published = new java.util.concurrent.CountDownLatch(1);
+        server.node().mqtt().afterAuthentication(outcome -> {
+            try {
+                published.await(5, java.util.concurrent.TimeUnit.SECONDS);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        });
         try (RawMqttClient c = client()) {
-            // CONNECT and PUBLISH in one write: the PUBLISH arrives while the CONNECT is still being authenticated
-            assertRefused(c, concat(CONNECT_5, new int[] {
+            int port = c.localPort();
+            c.send(CONNECT_5);
+            c.send(concat(new int[] {
                 0x30, 0x19,                         // PUBLISH QoS 0, remaining length 25
             }, topic(), new int[] {
                 0x00,                               // properties: length 0
                 'x',                                // payload
-            }), new int[] {0x20, 0x03, 0x00, 0x83, 0x00}, // CONNACK 0x83 implementation specific error
-                    "a PUBLISH before the CONNACK");
+            }));
+            assertRecorded("mqtt-protocol-violation", "a PUBLISH before the CONNACK", port);
+            published.countDown();
+            assertThat(bytes(c.readPacket())).containsExactly(0x20, 0x03, 0x00, 0x83, 0x00); // CONNACK 0x83 implementation specific error
+            assertThat(c.readPacket()).as("the server closes the connection").isNull();
+        } finally {
+            published.countDown();
+            server.node().mqtt().afterAuthentication(null);
         }
         await().atMost(Duration.ofSeconds(5)).until(() -> !server.node().mqtt().sessions().connected(dev.bulwark.protocol.TenantId.of("acme"),
                 dev.bulwark.protocol.DeviceId.of("mal")));
