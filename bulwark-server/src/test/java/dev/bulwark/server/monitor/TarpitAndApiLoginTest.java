@@ -130,12 +130,13 @@ class TarpitAndApiLoginTest extends NodePerTest {
                 waits.add(r[1]);
             }
             waits.sort(null);
-            // each refusal delayed on its own would answer all of them within about a second (the longest delay); queued,
-            // they come back one after the other, up to the 8 s the source's queue holds
-            assertThat(waits.get(44)).as("slowest refusal, ms (all: %s)", waits).isGreaterThanOrEqualTo(6_000);
-            // (how many fit before the queue is full depends on how the delays grew meanwhile: at least the last three)
-            assertThat(waits.stream().filter(w -> w >= 4_000).count()).as("refusals that waited 4 s or more (all: %s)", waits)
-                    .isGreaterThanOrEqualTo(3);
+            // Each refusal delayed on its own would answer all of them within about a second (the longest delay is 1 s).
+            // Queued, those that reach authentication come back one after the other, a second apart; the others are
+            // refused before authentication once the source is banned or its queue is full. How many get in first
+            // depends on timing, so the check is the chain: several refusals two seconds or more after the start.
+            assertThat(waits.get(44)).as("slowest refusal, ms (all: %s)", waits).isGreaterThanOrEqualTo(3_000);
+            assertThat(waits.stream().filter(w -> w >= 2_000).count()).as("refusals that waited 2 s or more (all: %s)", waits)
+                    .isGreaterThanOrEqualTo(2);
         } finally {
             pool.shutdownNow();
         }
