@@ -21,7 +21,6 @@ import java.util.Map;
 import java.util.concurrent.TimeUnit;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.Assertions;
-import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -47,11 +46,8 @@ class Pkcs11KekTest {
     @BeforeEach
     void token() throws Exception {
         if (!Files.exists(Path.of(LIBRARY)) || !onPath("softhsm2-util")) {
-            String msg = "SoftHSM2 is not installed (apt-get install -y softhsm2)";
-            if ("true".equalsIgnoreCase(System.getenv("CI"))) {
-                Assertions.fail(msg + " -- the HSM test is mandatory when CI=true");
-            }
-            Assumptions.abort(msg);
+            // never skipped: the HSM path is what keeps keys out of a backup (.ci/run installs the package)
+            Assertions.fail("SoftHSM2 is not installed (apt-get install -y softhsm2): the HSM test needs it");
         }
         hsm = Files.createDirectories(dir.resolve("hsm"));
         Files.createDirectories(hsm.resolve("tokens"));

@@ -19,7 +19,6 @@ import java.util.Map;
 import java.util.concurrent.TimeUnit;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.Assertions;
-import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedClass;
@@ -170,10 +169,8 @@ class SealedExportAndKeyDestructionTest extends NodePerTest {
             if (!on) {
                 throw new IllegalStateException(msg);
             }
-            if ("true".equalsIgnoreCase(System.getenv("CI"))) {
-                Assertions.fail(msg + " -- mandatory when CI=true");
-            }
-            Assumptions.abort(msg);
+            // never skipped: a real failed destruction is what the test proves is reported (.ci/run installs e2fsprogs)
+            Assertions.fail(msg);
         }
     }
 }
