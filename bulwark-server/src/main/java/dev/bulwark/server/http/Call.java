@@ -55,6 +55,18 @@ public final class Call {
         return source;
     }
 
+    /** The caller's address (for security events), or null when unknown. */
+    public String sourceAddress() {
+        var a = ctx.request().remoteAddress();
+        return a == null ? null : a.hostAddress();
+    }
+
+    /** The caller's port (for security events), or 0 when unknown. */
+    public int sourcePort() {
+        var a = ctx.request().remoteAddress();
+        return a == null ? 0 : a.port();
+    }
+
     /** A path parameter parsed with {@code parser}; an invalid value is answered 404 (there is no such object). */
     public <T> T path(String name, Function<String, T> parser) {
         String raw = ctx.pathParam(name);

@@ -156,7 +156,7 @@ public final class IdentityRoutes {
         if (!self) {
             s.securityEvents().record(new dev.bulwark.server.monitor.SecurityEvent(s.clock().nowMs(), tenant.value(),
                     "operator-token-issued-on-behalf", "a tenant admin issued a token for another operator: " + reason,
-                    p.actor(), sourceAddress(call), sourcePort(call), "api", "operator:" + name + " token:" + issued.info().id()));
+                    p.actor(), call.sourceAddress(), call.sourcePort(), "api", "operator:" + name + " token:" + issued.info().id()));
         }
         Map<String, Object> out = new LinkedHashMap<>();
         out.put("name", name);
@@ -205,21 +205,6 @@ public final class IdentityRoutes {
             throw Refusal.invalid("issuing a token for another operator needs a \"reason\" (it is audited and recorded as a security event)");
         }
         return name(reason.strip());
-    }
-
-    private static String sourceAddress(Call call) {
-        String src = call.source();
-        int i = src.lastIndexOf(':');
-        return i < 0 ? src : src.substring(0, i);
-    }
-
-    private static int sourcePort(Call call) {
-        String src = call.source();
-        try {
-            return Integer.parseInt(src.substring(src.lastIndexOf(':') + 1));
-        } catch (RuntimeException e) {
-            return 0;
-        }
     }
 
     /** The tenant named in the path, if the caller may see it: platform admins see all, others only their own. */
