@@ -1,17 +1,18 @@
-package dev.bulwark.server.cli;
+package dev.bulwark.app;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import dev.bulwark.app.sim.FleetSimulator;
 import dev.bulwark.device.DeviceKeys;
 import dev.bulwark.protocol.DeviceId;
 import dev.bulwark.server.BulwarkServer;
+import dev.bulwark.server.cli.ApiClient;
 import dev.bulwark.server.config.DataDir;
 import dev.bulwark.server.config.ServerConfig;
+import java.net.URI;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Map;
-import dev.bulwark.device.sim.FleetSimulator;
-import java.net.URI;
 import java.util.concurrent.Callable;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;

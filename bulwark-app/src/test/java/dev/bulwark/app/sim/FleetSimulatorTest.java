@@ -1,11 +1,10 @@
-package dev.bulwark.server.sdk;
+package dev.bulwark.app.sim;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
+import dev.bulwark.app.BulwarkApp;
 import dev.bulwark.device.Backoff;
-import dev.bulwark.device.sim.FleetSimulator;
-import dev.bulwark.server.cli.BulwarkCli;
 import dev.bulwark.server.config.DataDir;
 import dev.bulwark.server.testkit.Backend;
 import dev.bulwark.server.testkit.NodePerTest;
@@ -69,7 +68,7 @@ class FleetSimulatorTest extends NodePerTest {
         System.setOut(new PrintStream(out, true));
         int exit;
         try {
-            exit = BulwarkCli.run("simulate", "--data", server.dataDir().toString(), "--token-file", tokenFile.toString(),
+            exit = BulwarkApp.run("simulate", "--data", server.dataDir().toString(), "--token-file", tokenFile.toString(),
                     "--devices", "3", "--rate", "5", "--prefix", "cli", "--model", "meter", "--seconds", "1");
         } finally {
             System.setOut(original);

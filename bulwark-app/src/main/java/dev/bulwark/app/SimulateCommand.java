@@ -1,8 +1,8 @@
-package dev.bulwark.server.cli;
+package dev.bulwark.app;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import dev.bulwark.device.sim.FleetSimulator;
+import dev.bulwark.app.sim.FleetSimulator;
 import dev.bulwark.server.config.DataDir;
 import java.io.IOException;
 import java.net.URI;

@@ -1,11 +1,11 @@
-package dev.bulwark.server.monitor;
+package dev.bulwark.app.monitor;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import dev.bulwark.app.sim.FleetSimulator;
 import dev.bulwark.device.Backoff;
-import dev.bulwark.device.sim.FleetSimulator;
 import dev.bulwark.server.testkit.Backend;
 import dev.bulwark.server.testkit.NodePerTest;
 import java.net.URI;

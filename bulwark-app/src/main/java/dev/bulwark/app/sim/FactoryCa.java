@@ -1,4 +1,4 @@
-package dev.bulwark.device.sim;
+package dev.bulwark.app.sim;
 
 import dev.bulwark.device.CredentialFiles;
 import java.io.IOException;

@@ -1,4 +1,4 @@
-package dev.bulwark.device.sim;
+package dev.bulwark.app.sim;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;

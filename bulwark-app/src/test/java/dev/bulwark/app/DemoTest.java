@@ -1,7 +1,8 @@
-package dev.bulwark.server.cli;
+package dev.bulwark.app;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import dev.bulwark.app.sim.FleetSimulator;
 import dev.bulwark.server.config.DataDir;
 import dev.bulwark.server.testkit.Backend;
 import dev.bulwark.server.testkit.Openssl;
@@ -10,7 +11,6 @@ import java.io.ByteArrayOutputStream;
 import java.io.PrintStream;
 import java.nio.file.Files;
 import java.nio.file.attribute.PosixFilePermissions;
-import dev.bulwark.device.sim.FleetSimulator;
 import java.nio.file.Path;
 import java.time.Duration;
 import org.junit.jupiter.api.Test;
@@ -86,12 +86,12 @@ class DemoTest {
         ByteArrayOutputStream out = new ByteArrayOutputStream();
         System.setOut(new PrintStream(out));
         try {
-            assertThat(BulwarkCli.run("--help")).isZero();
-            assertThat(BulwarkCli.run("serve", "--help")).isZero();
-            assertThat(BulwarkCli.run("demo", "--help")).isZero();
-            assertThat(BulwarkCli.run("simulate", "--help")).isZero();
-            assertThat(BulwarkCli.run("firmware", "sign", "--help")).isZero();
-            assertThat(BulwarkCli.run("audit", "verify", "--help")).isZero();
+            assertThat(BulwarkApp.run("--help")).isZero();
+            assertThat(BulwarkApp.run("serve", "--help")).isZero();
+            assertThat(BulwarkApp.run("demo", "--help")).isZero();
+            assertThat(BulwarkApp.run("simulate", "--help")).isZero();
+            assertThat(BulwarkApp.run("firmware", "sign", "--help")).isZero();
+            assertThat(BulwarkApp.run("audit", "verify", "--help")).isZero();
         } finally {
             System.setOut(original);
         }
