@@ -2,7 +2,6 @@ package dev.bulwark.device;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.bulwark.protocol.DeviceId;
 import dev.bulwark.protocol.Topics;
 import java.net.URI;
@@ -12,24 +11,6 @@ import java.security.cert.X509Certificate;
 import java.time.Duration;
 import java.util.List;
 import java.util.Objects;
-import java.util.concurrent.CountDownLatch;
-import java.util.concurrent.Executors;
-import java.util.concurrent.ScheduledExecutorService;
-import java.util.concurrent.ScheduledFuture;
-import java.util.concurrent.TimeUnit;
-import java.util.concurrent.atomic.AtomicLong;
-import org.eclipse.paho.mqttv5.client.IMqttToken;
-import org.eclipse.paho.mqttv5.client.MqttActionListener;
-import org.eclipse.paho.mqttv5.client.MqttAsyncClient;
-import org.eclipse.paho.mqttv5.client.MqttCallback;
-import org.eclipse.paho.mqttv5.client.MqttConnectionOptions;
-import org.eclipse.paho.mqttv5.client.MqttDisconnectResponse;
-import org.eclipse.paho.mqttv5.client.persist.MemoryPersistence;
-import org.eclipse.paho.mqttv5.common.MqttException;
-import org.eclipse.paho.mqttv5.common.MqttMessage;
-import org.eclipse.paho.mqttv5.common.packet.MqttProperties;
-import org.slf4j.Logger;
-import org.slf4j.LoggerFactory;
 
 /**
  * A device's connection to Bulwark, secure by default.
@@ -56,13 +37,7 @@ import org.slf4j.LoggerFactory;
  * publish later.
  */
 public final class BulwarkDevice implements AutoCloseable {
-    private static final Logger LOG = LoggerFactory.getLogger(BulwarkDevice.class);
     private static final ObjectMapper JSON = new ObjectMapper();
-    private static final ScheduledExecutorService SHARED = Executors.newScheduledThreadPool(4, r -> {
-        Thread t = new Thread(r, "bulwark-device-timer");
-        t.setDaemon(true);
-        return t;
-    });
 
     /** Receives a new desired configuration; returns the configuration now in effect (reported), or null. */
     @FunctionalInterface
@@ -96,68 +71,36 @@ public final class BulwarkDevice implements AutoCloseable {
     }
 
     private final DeviceId id;
-    private final CredentialFiles files;
-    private final List<X509Certificate> anchors;
-    private final EstClient est;
-    private final URI mqtt;
-    private final String enrollmentToken;
     private final OutboundBuffer buffer;
-    private final Backoff backoff;
-    private final int window;
-    private final Duration renewBefore;
-    private final Duration keepAlive;
-    private final ConfigHandler configHandler;
-    private final CommandHandler commandHandler;
     private final FirmwareUpdater firmware;
-    private final AtomicLong firmwareInstalled = new AtomicLong();
-    private volatile FirmwareUpdater.Outcome lastFirmware;
-
-    private CredentialFiles.Credential credential;
-    private MqttAsyncClient client;
-    private int generation;
-    private boolean connected;
-    private boolean closed;
-    private int attempt;
-    private long offlineUntilMs;
-    private long lastConfigVersion = -1;
-    private ScheduledFuture<?> pending;
-    private ScheduledFuture<?> renewal;
-    private String lastError;
-    private final CountDownLatch firstConnect = new CountDownLatch(1);
-    private final AtomicLong connects = new AtomicLong();
-    private final AtomicLong connectFailures = new AtomicLong();
-    private final AtomicLong renewals = new AtomicLong();
-    private final AtomicLong configsApplied = new AtomicLong();
-    private final AtomicLong commandsHandled = new AtomicLong();
+    private final InboundMessages inbound;
+    private final MqttSession session;
+    private final Enrollment enrollment;
 
     private BulwarkDevice(Builder b) {
         this.id = Objects.requireNonNull(b.id, "device id");
-        this.files = new CredentialFiles(Objects.requireNonNull(b.stateDir, "stateDir"));
-        this.anchors = DeviceTls.readCertificates(Objects.requireNonNull(b.trustAnchor, "trustAnchor"));
-        this.est = new EstClient(Objects.requireNonNull(b.est, "est"), anchors);
-        this.mqtt = Objects.requireNonNull(b.mqtt, "mqtt");
+        CredentialFiles files = new CredentialFiles(Objects.requireNonNull(b.stateDir, "stateDir"));
+        List<X509Certificate> anchors = DeviceTls.readCertificates(Objects.requireNonNull(b.trustAnchor, "trustAnchor"));
+        EstClient est = new EstClient(Objects.requireNonNull(b.est, "est"), anchors);
+        URI mqtt = Objects.requireNonNull(b.mqtt, "mqtt");
         if (!"ssl".equals(mqtt.getScheme())) {
             throw new IllegalArgumentException("the MQTT address must be ssl://host:port: Bulwark devices speak MQTT over TLS only");
         }
-        this.enrollmentToken = b.enrollmentToken;
         this.buffer = new OutboundBuffer(b.bufferCapacity, b.dropPolicy);
-        this.backoff = b.backoff;
-        this.window = b.window;
-        this.renewBefore = b.renewBefore;
-        this.keepAlive = b.keepAlive;
-        this.configHandler = b.configHandler;
-        this.commandHandler = b.commandHandler;
         this.firmware = b.firmwareSettings == null ? null
                 : new FirmwareUpdater(b.est, anchors, this::currentCredential, b.firmwareSettings, b.installer);
+        this.inbound = new InboundMessages(id, b.configHandler, b.commandHandler, firmware, this::enqueue);
+        this.session = new MqttSession(id, mqtt, anchors, buffer, b.backoff, b.window, b.keepAlive, firmware != null, inbound::handle);
+        this.enrollment = new Enrollment(id, files, est, b.enrollmentToken, b.renewBefore, session);
     }
 
-    private synchronized CredentialFiles.Credential currentCredential() {
-        return credential;
+    private CredentialFiles.Credential currentCredential() {
+        return session.credential();
     }
 
     /** The outcome of the last firmware offer handled, or null. */
     public FirmwareUpdater.Outcome lastFirmware() {
-        return lastFirmware;
+        return inbound.lastFirmware();
     }
 
     /** The firmware updater, when firmware updates are configured. */
@@ -178,13 +121,13 @@ public final class BulwarkDevice implements AutoCloseable {
      * then connects and keeps connecting. Returns at once; see {@link #awaitConnected(Duration)}.
      */
     public BulwarkDevice start() {
-        SHARED.execute(this::boot);
+        DeviceThreads.SHARED.execute(enrollment::boot);
         return this;
     }
 
     /** Waits until the first connection is up; false on timeout. */
     public boolean awaitConnected(Duration timeout) throws InterruptedException {
-        return firstConnect.await(timeout.toMillis(), TimeUnit.MILLISECONDS);
+        return session.awaitConnected(timeout);
     }
 
     /** Queues telemetry (QoS 1); false when the buffer refused it (full, drop policy {@code REJECT_NEWEST}). */
@@ -201,446 +144,42 @@ public final class BulwarkDevice implements AutoCloseable {
         return enqueue(Topics.configReported(id), reported.toString().getBytes(StandardCharsets.UTF_8));
     }
 
-    public synchronized Stats stats() {
-        return new Stats(connected, connects.get(), connectFailures.get(), buffer.accepted(), buffer.acknowledged(), buffer.dropped(),
-                buffer.size(), renewals.get(), configsApplied.get(), commandsHandled.get(), lastError);
+    public Stats stats() {
+        MqttSession.Status s = session.status();
+        return new Stats(s.connected(), s.connects(), s.connectFailures(), buffer.accepted(), buffer.acknowledged(), buffer.dropped(),
+                buffer.size(), enrollment.renewals(), inbound.configsApplied(), inbound.commandsHandled(), s.lastError());
     }
 
     /** The certificate in use, or null before enrollment. */
-    public synchronized X509Certificate certificate() {
-        return credential == null ? null : credential.certificate();
+    public X509Certificate certificate() {
+        CredentialFiles.Credential c = session.credential();
+        return c == null ? null : c.certificate();
     }
 
     /**
      * Simulates losing the network for {@code d}: the connection is cut without a DISCONNECT packet and no
      * reconnect is tried before {@code d} has passed (then the normal backoff applies).
      */
-    public synchronized void dropNetwork(Duration d) {
-        offlineUntilMs = System.currentTimeMillis() + d.toMillis();
-        if (client != null) {
-            lost("network dropped (simulated)");
-        }
+    public void dropNetwork(Duration d) {
+        session.dropNetwork(d);
     }
 
     /** Renews the certificate now (new key, EST simplereenroll), then reconnects with it. */
     public void renewNow() {
-        SHARED.execute(this::renew);
+        DeviceThreads.SHARED.execute(enrollment::renew);
     }
 
     private boolean enqueue(String topic, byte[] payload) {
         boolean ok = buffer.offer(topic, payload);
-        SHARED.execute(this::pump);
+        DeviceThreads.SHARED.execute(session::pump);
         return ok;
-    }
-
-    // ---- enrollment and renewal -------------------------------------------------------------------------
-
-    private void boot() {
-        try {
-            CredentialFiles.Credential c = files.load().orElse(null);
-            if (c == null) {
-                if (enrollmentToken == null) {
-                    fail("no stored credential and no enrollment token: the device cannot enroll");
-                    return;
-                }
-                DeviceKeys keys = DeviceKeys.generate(id);
-                X509Certificate cert = est.enroll(enrollmentToken, keys.csrDer());
-                files.store(keys.keyPair(), cert);
-                c = new CredentialFiles.Credential(keys.keyPair(), cert);
-                LOG.info("device {} enrolled over EST: certificate serial {}", id, cert.getSerialNumber().toString(16));
-            }
-            synchronized (this) {
-                credential = c;
-            }
-            scheduleRenewal();
-            connect();
-        } catch (EstClient.EstException e) {
-            fail(e.getMessage());
-            if (e.retryable()) {
-                retryLater(this::boot);
-            }
-        } catch (RuntimeException e) {
-            fail("start failed: " + e.getMessage());
-        }
-    }
-
-    private void scheduleRenewal() {
-        X509Certificate cert;
-        synchronized (this) {
-            if (closed || credential == null) {
-                return;
-            }
-            cert = credential.certificate();
-        }
-        long notBefore = cert.getNotBefore().getTime();
-        long notAfter = cert.getNotAfter().getTime();
-        long lifetime = Math.max(1, notAfter - notBefore);
-        // at most 90% of the lifetime ahead: a margin as long as the lifetime would renew in a tight loop
-        long margin = Math.min(renewBefore != null ? renewBefore.toMillis() : lifetime / 3, lifetime * 9 / 10);
-        long delay = Math.max(0, notAfter - margin - System.currentTimeMillis());
-        if (renewals.get() > 0) {
-            delay = Math.max(delay, lifetime / 20); // never straight again after a renewal
-        }
-        synchronized (this) {
-            if (renewal != null) {
-                renewal.cancel(false);
-            }
-            renewal = SHARED.schedule(this::renew, delay, TimeUnit.MILLISECONDS);
-        }
-    }
-
-    private void renew() {
-        CredentialFiles.Credential current;
-        synchronized (this) {
-            if (closed || credential == null) {
-                return;
-            }
-            current = credential;
-        }
-        try {
-            DeviceKeys keys = DeviceKeys.generate(id);
-            X509Certificate cert = est.reenroll(current, keys.csrDer());
-            files.store(keys.keyPair(), cert);
-            renewals.incrementAndGet();
-            LOG.info("device {} renewed its certificate: serial {}", id, cert.getSerialNumber().toString(16));
-            synchronized (this) {
-                credential = new CredentialFiles.Credential(keys.keyPair(), cert);
-                if (client != null) {
-                    // reconnect with the new certificate; what was in flight is sent again
-                    closeClient(true);
-                    connected = false;
-                    schedule(this::connect, 0);
-                }
-            }
-            scheduleRenewal();
-        } catch (RuntimeException e) {
-            fail("renewal failed: " + e.getMessage());
-            retryLater(this::renew);
-        }
-    }
-
-    // ---- the MQTT session -------------------------------------------------------------------------------
-
-    private void connect() {
-        MqttAsyncClient c;
-        int gen;
-        MqttConnectionOptions o = new MqttConnectionOptions();
-        synchronized (this) {
-            if (closed || connected || client != null) {
-                return;
-            }
-            long wait = offlineUntilMs - System.currentTimeMillis();
-            if (wait > 0) {
-                schedule(this::connect, wait);
-                return;
-            }
-            try {
-                c = new MqttAsyncClient(mqtt.toString(), id.value(), new MemoryPersistence());
-            } catch (MqttException e) {
-                fail("bad MQTT address: " + e.getMessage());
-                return;
-            }
-            gen = ++generation;
-            client = c;
-            o.setCleanStart(true);
-            o.setSessionExpiryInterval(0L);
-            o.setAutomaticReconnect(false);
-            o.setKeepAliveInterval((int) keepAlive.toSeconds());
-            o.setConnectionTimeout(15);
-            o.setHttpsHostnameVerificationEnabled(true);
-            o.setSocketFactory(DeviceTls.context(anchors, credential).getSocketFactory());
-            c.setCallback(new Callback(gen));
-        }
-        try {
-            c.connect(o, null, new MqttActionListener() {
-                @Override
-                public void onSuccess(IMqttToken token) {
-                    connected(gen);
-                }
-
-                @Override
-                public void onFailure(IMqttToken token, Throwable e) {
-                    connectFailed(gen, e);
-                }
-            });
-        } catch (MqttException e) {
-            connectFailed(gen, e);
-        }
-    }
-
-    private void connected(int gen) {
-        MqttAsyncClient c;
-        synchronized (this) {
-            if (gen != generation || closed) {
-                return;
-            }
-            connected = true;
-            attempt = 0;
-            lastError = null;
-            c = client;
-            // What the previous connection left unacknowledged is sent again now, not when that connection
-            // broke: acknowledgements still on their way from it had the reconnect's time to arrive.
-            buffer.requeueInFlight();
-        }
-        connects.incrementAndGet();
-        firstConnect.countDown();
-        try {
-            if (firmware != null) {
-                c.subscribe(new String[] {Topics.configDesired(id), Topics.commands(id), Topics.firmware(id)}, new int[] {1, 1, 1});
-            } else {
-                c.subscribe(new String[] {Topics.configDesired(id), Topics.commands(id)}, new int[] {1, 1});
-            }
-        } catch (MqttException e) {
-            lost("subscribe failed: " + e.getMessage());
-            return;
-        }
-        pump();
-    }
-
-    private void connectFailed(int gen, Throwable e) {
-        synchronized (this) {
-            if (gen != generation || closed) {
-                return;
-            }
-            connectFailures.incrementAndGet();
-            lastError = "connect failed: " + describe(e);
-            closeClient(false);
-            long delay = backoff.delayMs(attempt++);
-            schedule(this::connect, delay);
-        }
-    }
-
-    /** The connection is gone (or must go): requeue what was in flight and reconnect after a backoff delay. */
-    private synchronized void lost(String why) {
-        if (client == null) {
-            return;
-        }
-        lastError = why;
-        boolean wasConnected = connected;
-        connected = false;
-        closeClient(false);
-        if (!closed) {
-            schedule(this::connect, wasConnected ? backoff.delayMs(0) : backoff.delayMs(attempt++));
-        }
-    }
-
-    private void pump() {
-        while (true) {
-            MqttAsyncClient c;
-            int gen;
-            OutboundBuffer.Message m;
-            synchronized (this) {
-                if (!connected || closed) {
-                    return;
-                }
-                m = buffer.take(window);
-                if (m == null) {
-                    return;
-                }
-                c = client;
-                gen = generation;
-            }
-            try {
-                c.publish(m.topic(), m.payload(), 1, false, null, new MqttActionListener() {
-                    @Override
-                    public void onSuccess(IMqttToken token) {
-                        int[] codes = token.getReasonCodes();
-                        if (codes != null && codes.length > 0 && codes[0] >= 0x80) {
-                            lostIf(gen, "the server refused a message (reason " + codes[0] + ")");
-                            return;
-                        }
-                        buffer.acknowledged(m);
-                        SHARED.execute(BulwarkDevice.this::pump);
-                    }
-
-                    @Override
-                    public void onFailure(IMqttToken token, Throwable e) {
-                        lostIf(gen, "publish failed: " + describe(e));
-                    }
-                });
-            } catch (MqttException e) {
-                lostIf(gen, "publish failed: " + describe(e));
-                return;
-            }
-        }
-    }
-
-    private synchronized void lostIf(int gen, String why) {
-        if (gen == generation) {
-            lost(why);
-        }
-    }
-
-    private final class Callback implements MqttCallback {
-        private final int gen;
-
-        Callback(int gen) {
-            this.gen = gen;
-        }
-
-        @Override
-        public void disconnected(MqttDisconnectResponse response) {
-            lostIf(gen, "disconnected by the server" + (response == null ? "" : " (reason " + response.getReturnCode() + ")"));
-        }
-
-        @Override
-        public void mqttErrorOccurred(MqttException e) {
-            lostIf(gen, "MQTT error: " + describe(e));
-        }
-
-        @Override
-        public void messageArrived(String topic, MqttMessage message) {
-            synchronized (BulwarkDevice.this) {
-                if (gen != generation) {
-                    return;
-                }
-            }
-            handle(topic, message.getPayload());
-        }
-
-        @Override
-        public void deliveryComplete(IMqttToken token) {
-        }
-
-        @Override
-        public void connectComplete(boolean reconnect, String serverURI) {
-        }
-
-        @Override
-        public void authPacketArrived(int reasonCode, MqttProperties properties) {
-        }
-    }
-
-    private void handle(String topic, byte[] payload) {
-        if (firmware != null && topic.equals(Topics.firmware(id))) {
-            // off the callback thread: downloading and installing take time
-            SHARED.execute(() -> {
-                FirmwareUpdater.Outcome o = firmware.handleOffer(payload);
-                lastFirmware = o;
-                if (o.installed()) {
-                    firmwareInstalled.incrementAndGet();
-                    LOG.info("device {} installed firmware {}", id, o.version());
-                } else {
-                    LOG.warn("device {} refused a firmware offer: {}", id, o.reason());
-                }
-            });
-            return;
-        }
-        JsonNode doc;
-        try {
-            doc = JSON.readTree(payload);
-        } catch (java.io.IOException e) {
-            LOG.warn("device {}: ignored a message on {} that is not JSON", id, topic);
-            return;
-        }
-        if (topic.equals(Topics.configDesired(id))) {
-            long version = doc.path("version").asLong(-1);
-            synchronized (this) {
-                if (version <= lastConfigVersion) {
-                    return;
-                }
-                lastConfigVersion = version;
-            }
-            if (configHandler != null) {
-                JsonNode reported = configHandler.onDesired(version, doc.path("desired"));
-                configsApplied.incrementAndGet();
-                if (reported != null) {
-                    reportConfig(reported);
-                }
-            }
-        } else if (topic.equals(Topics.commands(id))) {
-            Command cmd = new Command(doc.path("id").asText(), doc.path("name").asText(), doc.path("params"), doc.path("expiresAt").asText(null));
-            CommandResult r;
-            try {
-                r = commandHandler == null ? CommandResult.failed("this device handles no commands") : commandHandler.handle(cmd);
-            } catch (RuntimeException e) {
-                r = CommandResult.failed("handler error: " + e.getClass().getSimpleName());
-            }
-            commandsHandled.incrementAndGet();
-            ObjectNode out = JSON.createObjectNode();
-            out.put("status", r.succeeded() ? "succeeded" : "failed");
-            if (r.result() != null) {
-                out.set("result", r.result());
-            }
-            if (cmd.id().matches("[A-Za-z0-9._-]{1,64}")) {
-                enqueue(Topics.commandResult(id, cmd.id()), out.toString().getBytes(StandardCharsets.UTF_8));
-            }
-        }
-    }
-
-    // ---- plumbing ---------------------------------------------------------------------------------------
-
-    private synchronized void closeClient(boolean graceful) {
-        MqttAsyncClient c = client;
-        client = null;
-        generation++;
-        if (c == null) {
-            return;
-        }
-        SHARED.execute(() -> {
-            try {
-                if (graceful && c.isConnected()) {
-                    c.disconnect(2_000).waitForCompletion(3_000);
-                } else {
-                    c.disconnectForcibly(0, 0, false);
-                }
-            } catch (MqttException | RuntimeException e) {
-                // already gone
-            }
-            try {
-                c.close(true);
-            } catch (MqttException | RuntimeException e) {
-                // already closed
-            }
-        });
-    }
-
-    private synchronized void schedule(Runnable r, long delayMs) {
-        if (closed) {
-            return;
-        }
-        pending = SHARED.schedule(r, delayMs, TimeUnit.MILLISECONDS);
-    }
-
-    private void retryLater(Runnable r) {
-        long delay;
-        synchronized (this) {
-            delay = backoff.delayMs(attempt++);
-        }
-        schedule(r, delay);
-    }
-
-    private synchronized void fail(String why) {
-        lastError = why;
-        LOG.warn("device {}: {}", id, why);
-    }
-
-    private static String describe(Throwable e) {
-        if (e == null) {
-            return "unknown";
-        }
-        Throwable root = e;
-        while (root.getCause() != null && root.getCause() != root) {
-            root = root.getCause();
-        }
-        return root == e ? String.valueOf(e.getMessage()) : e.getMessage() + " (" + root.getMessage() + ")";
     }
 
     /** Disconnects cleanly (what was not acknowledged stays counted as buffered) and stops every timer. */
     @Override
     public void close() {
-        synchronized (this) {
-            closed = true;
-            if (pending != null) {
-                pending.cancel(false);
-            }
-            if (renewal != null) {
-                renewal.cancel(false);
-            }
-            connected = false;
-            closeClient(true);
-            buffer.requeueInFlight();
-        }
+        session.close();
+        enrollment.close();
     }
 
     /** Settings; only the device id, state directory, trust anchor and the two addresses are required. */
