@@ -20,6 +20,9 @@ import org.jdbi.v3.core.mapper.RowMapper;
  * <p>After each commit the newest checkpoint is also written to {@code audit/anchor} in the data
  * directory, so that deleting the newest entries together with their checkpoints in the database
  * (truncating the tail) is still detected by {@code bulwark audit verify --data}.
+ *
+ * <p>Reads of entries are keyed by tenant ({@link #page}); the chain itself (head, checkpoints, the walk of
+ * {@link AuditVerifier}) spans every tenant, since it is one chain.
  */
 public final class AuditLog {
     static final RowMapper<AuditRecord> MAPPER = (rs, ctx) -> new AuditRecord(
