@@ -34,10 +34,12 @@ import dev.bulwark.server.command.CommandService;
 import dev.bulwark.server.shadow.ConfigService;
 import dev.bulwark.server.shadow.ModelStore;
 import dev.bulwark.server.shadow.ShadowRoutes;
+import dev.bulwark.server.device.DeviceCredentialRoutes;
 import dev.bulwark.server.device.DeviceRoutes;
 import dev.bulwark.server.device.DeviceStore;
 import dev.bulwark.server.http.ApiRoute;
 import dev.bulwark.server.http.ApiServer;
+import dev.bulwark.server.identity.ApiTokenStore;
 import dev.bulwark.server.identity.ApiTokens;
 import dev.bulwark.server.identity.IdentityRoutes;
 import dev.bulwark.server.identity.OperatorPrincipal;
@@ -48,6 +50,7 @@ import dev.bulwark.server.monitor.SecurityEvents;
 import dev.bulwark.server.monitor.SecurityRoutes;
 import dev.bulwark.server.pki.CaRoutes;
 import dev.bulwark.server.pki.PlatformPki;
+import dev.bulwark.server.pki.EnrollmentTokenStore;
 import dev.bulwark.server.pki.TenantCaStore;
 import dev.bulwark.server.store.Database;
 import io.vertx.core.Vertx;
@@ -125,17 +128,20 @@ public final class BulwarkServer implements AutoCloseable {
             monitor = new Monitor(bus, metrics, events, new SourceGuard(clock, config.detection()), new AlertStore(db),
                     new Webhooks(db, clock, config.allowPrivateWebhookTargets(), config.webhookTrust(), kek, vertx), clock, config.detection());
             LiveSessions sessions = new LiveSessions();
-            Services s = new Services(config, dataDir, clock, db, pki, audit, events, new ApiTokens(db, clock),
+            Services s = new Services(config, dataDir, clock, db, pki, audit, events, new ApiTokens(db, new ApiTokenStore(), clock),
                     new TenantStore(), new OperatorStore(), new DeviceStore(), new CredentialStore(), new TenantCaStore(),
                     sessions, new DeviceRateLimits(config.deviceMessagesPerSecond()), monitor,
                     new TenantQuotas(config.tenantMaxConnections(), config.tenantMessagesPerSecond()));
             bootstrap(s);
             Ownership ownership = new Ownership(new DataKeys(dataDir, kek));
             List<ApiRoute> routes = new ArrayList<>();
-            routes.addAll(new IdentityRoutes(s).routes());
-            routes.addAll(new DeviceRoutes(s).routes());
-            routes.addAll(new CaRoutes(s).routes());
-            routes.addAll(new AuditRoutes(s).routes());
+            EnrollmentTokenStore enrollmentTokens = new EnrollmentTokenStore();
+            routes.addAll(new IdentityRoutes(clock, config.operatorTokenTtl(), s.tenants(), s.operators(), s.apiTokens(), events).routes());
+            routes.addAll(new DeviceRoutes(clock, s.devices(), s.credentials(), sessions).routes());
+            routes.addAll(new DeviceCredentialRoutes(clock, pki, config.deviceCertificateTtl(), s.devices(), s.credentials(), s.tenantCas(),
+                    enrollmentTokens, sessions).routes());
+            routes.addAll(new CaRoutes(clock, s.tenantCas(), sessions).routes());
+            routes.addAll(new AuditRoutes(audit).routes());
             routes.addAll(new SecurityRoutes(s).routes());
             routes.addAll(new dev.bulwark.server.monitor.MonitorRoutes(s).routes());
             dev.bulwark.server.telemetry.MessageLog messageLog;
@@ -169,7 +175,7 @@ public final class BulwarkServer implements AutoCloseable {
             }
             writer = new GroupCommitWriter(db, telemetry, 100_000, 4_096, config.plaintextPayloads() ? null : ownership);
             registerMetrics(s, writer, telemetry);
-            DeviceAuthenticator deviceAuth = new DeviceAuthenticator(db, pki, clock);
+            DeviceAuthenticator deviceAuth = new DeviceAuthenticator(db, pki, clock, s.devices(), s.credentials(), s.tenantCas());
             MqttListener mqtt = new MqttListener(vertx, s, deviceAuth, writer, shadow, commands);
             shadow.attach(mqtt);
             commands.attach(mqtt);
@@ -183,7 +189,8 @@ public final class BulwarkServer implements AutoCloseable {
                 rollouts.tick();
                 return null;
             }, false));
-            DeviceHttpsServer deviceHttps = new DeviceHttpsServer(vertx, s, deviceAuth, writer, new dev.bulwark.server.pki.EstService(s, deviceAuth),
+            DeviceHttpsServer deviceHttps = new DeviceHttpsServer(vertx, s, deviceAuth, writer, new dev.bulwark.server.pki.EstService(db, clock, pki,
+                    config.deviceCertificateTtl(), audit, s.devices(), s.credentials(), s.tenantCas(), enrollmentTokens, deviceAuth),
                     firmware, rollouts);
             deviceHttps.start();
             BulwarkServer server = new BulwarkServer(s, vertx, api, port, writer, telemetry, mqtt, deviceHttps);

@@ -1,9 +1,12 @@
 package dev.bulwark.server.audit;
 
+import dev.bulwark.protocol.TenantId;
 import dev.bulwark.server.Clock;
 import dev.bulwark.server.config.DataDir;
 import java.nio.file.Path;
 import java.util.List;
+import java.util.Optional;
+import java.util.function.Predicate;
 import org.jdbi.v3.core.Handle;
 import org.jdbi.v3.core.mapper.RowMapper;
 
@@ -17,6 +20,9 @@ import org.jdbi.v3.core.mapper.RowMapper;
  * <p>After each commit the newest checkpoint is also written to {@code audit/anchor} in the data
  * directory, so that deleting the newest entries together with their checkpoints in the database
  * (truncating the tail) is still detected by {@code bulwark audit verify --data}.
+ *
+ * <p>Reads of entries are keyed by tenant ({@link #page}); the chain itself (head, checkpoints, the walk of
+ * {@link AuditVerifier}) spans every tenant, since it is one chain.
  */
 public final class AuditLog {
     static final RowMapper<AuditRecord> MAPPER = (rs, ctx) -> new AuditRecord(
@@ -70,13 +76,50 @@ public final class AuditLog {
     }
 
     /**
-     * Entries of one tenant (or the platform's, when {@code tenantId} is null), newest first,
+     * Entries of one tenant (or the platform's, when {@code tenant} is null), newest first,
      * with seq below {@code beforeSeq}.
      */
-    public List<AuditRecord> page(Handle h, String tenantId, long beforeSeq, int limit) {
-        String where = tenantId == null ? "tenant_id IS NULL" : "tenant_id = :tenant";
+    public List<AuditRecord> page(Handle h, TenantId tenant, long beforeSeq, int limit) {
+        String where = tenant == null ? "tenant_id IS NULL" : "tenant_id = :tenant";
         return h.createQuery("SELECT * FROM audit_log WHERE " + where + " AND seq < :before ORDER BY seq DESC LIMIT :limit")
-                .bind("tenant", tenantId).bind("before", beforeSeq).bind("limit", limit)
+                .bind("tenant", tenant == null ? null : tenant.value()).bind("before", beforeSeq).bind("limit", limit)
                 .map(MAPPER).list();
+    }
+
+    /** A signed checkpoint as stored. */
+    record Checkpoint(long seq, String hash, long timeMs, String signature) {
+    }
+
+    /** The head of the chain as stored: the last sequence number and its hash. */
+    record Head(long seq, String hash) {
+    }
+
+    /** Every checkpoint, in sequence order (the whole chain, across tenants: it is one chain). */
+    static List<Checkpoint> checkpoints(Handle h) {
+        return h.createQuery("SELECT seq, hash, time_ms, signature FROM audit_checkpoints ORDER BY seq")
+                .map((rs, ctx) -> new Checkpoint(rs.getLong("seq"), rs.getString("hash"), rs.getLong("time_ms"), rs.getString("signature")))
+                .list();
+    }
+
+    /** Streams every entry in sequence order to {@code visitor} until it returns false; false when it stopped early. */
+    static boolean eachInOrder(Handle h, Predicate<AuditRecord> visitor) {
+        try (var it = h.createQuery("SELECT * FROM audit_log ORDER BY seq").map(MAPPER).iterator()) {
+            while (it.hasNext()) {
+                if (!visitor.test(it.next())) {
+                    return false;
+                }
+            }
+        }
+        return true;
+    }
+
+    static Optional<Head> head(Handle h) {
+        return h.createQuery("SELECT seq, hash FROM audit_head WHERE id = 1")
+                .map((rs, ctx) -> new Head(rs.getLong("seq"), rs.getString("hash"))).findOne();
+    }
+
+    /** The hash of entry {@code seq}, if there is one. */
+    static Optional<String> hashAt(Handle h, long seq) {
+        return h.createQuery("SELECT hash FROM audit_log WHERE seq = :seq").bind("seq", seq).mapTo(String.class).findOne();
     }
 }

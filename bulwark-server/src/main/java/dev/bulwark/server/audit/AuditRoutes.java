@@ -5,7 +5,7 @@ import static dev.bulwark.server.identity.Role.PLATFORM_ADMIN;
 import static dev.bulwark.server.identity.Role.SECURITY_ANALYST;
 import static dev.bulwark.server.identity.Role.TENANT_ADMIN;
 
-import dev.bulwark.server.Services;
+import dev.bulwark.protocol.TenantId;
 import dev.bulwark.server.http.ApiRoute;
 import dev.bulwark.server.http.Call;
 import dev.bulwark.server.http.Response;
@@ -16,10 +16,10 @@ import java.util.Map;
 
 /** Reading the audit log: tenant operators see their tenant's entries, platform admins the platform's. */
 public final class AuditRoutes {
-    private final Services s;
+    private final AuditLog audit;
 
-    public AuditRoutes(Services s) {
-        this.s = s;
+    public AuditRoutes(AuditLog audit) {
+        this.audit = audit;
     }
 
     public List<ApiRoute> routes() {
@@ -30,8 +30,8 @@ public final class AuditRoutes {
     private Response list(Call call) {
         int limit = call.queryInt("limit", 100, 1, 1000);
         long before = call.queryInt("before", Integer.MAX_VALUE, 1, Integer.MAX_VALUE);
-        String tenant = call.principal().isPlatform() ? null : call.principal().tenant().value();
-        var page = call.read(h -> s.audit().page(h, tenant, before, limit));
+        TenantId tenant = call.principal().isPlatform() ? null : call.principal().tenant();
+        var page = call.read(h -> audit.page(h, tenant, before, limit));
         Map<String, Object> out = new LinkedHashMap<>();
         out.put("items", page.stream().map(AuditRoutes::view).toList());
         out.put("nextBefore", page.size() == limit ? page.get(page.size() - 1).seq() : null);

@@ -43,67 +43,72 @@ public final class AuditVerifier {
     }
 
     public Result verify(Handle h) {
-        Map<Long, String[]> checkpoints = new TreeMap<>();
-        h.createQuery("SELECT seq, hash, time_ms, signature FROM audit_checkpoints ORDER BY seq")
-                .map((rs, ctx) -> new String[] {rs.getString("seq"), rs.getString("hash"), rs.getString("time_ms"), rs.getString("signature")})
-                .forEach(c -> checkpoints.put(Long.parseLong(c[0]), c));
+        Map<Long, AuditLog.Checkpoint> checkpoints = new TreeMap<>();
+        AuditLog.checkpoints(h).forEach(c -> checkpoints.put(c.seq(), c));
 
-        long expectedSeq = 1;
-        String prevHash = AuditRecord.GENESIS_HASH;
-        long count = 0;
-        try (var it = h.createQuery("SELECT * FROM audit_log ORDER BY seq").map(AuditLog.MAPPER).iterator()) {
-            while (it.hasNext()) {
-                AuditRecord r = it.next();
-                if (r.seq() != expectedSeq) {
-                    return Result.bad(count, expectedSeq, r.seq() > expectedSeq
-                            ? "missing: the chain jumps from " + (expectedSeq - 1) + " to " + r.seq() + " (entries deleted)"
-                            : "sequence out of order");
-                }
-                if (!r.prevHash().equals(prevHash)) {
-                    return Result.bad(count, r.seq(), "previous-hash link broken (an entry before it was deleted, reordered or rewritten)");
-                }
-                if (!r.recomputeHash().equals(r.hash())) {
-                    return Result.bad(count, r.seq(), "content does not match its hash (entry edited)");
-                }
-                String[] cp = checkpoints.get(r.seq());
-                if (cp != null) {
-                    if (!cp[1].equals(r.hash()) || !key.verify(r.seq(), cp[1], Long.parseLong(cp[2]), cp[3])) {
-                        return Result.bad(count, r.seq(), "signed checkpoint does not match (chain rewritten after this entry was signed)");
-                    }
-                } else {
-                    return Result.bad(count, r.seq(), "no signed checkpoint for this entry (entry inserted or checkpoint deleted)");
-                }
-                prevHash = r.hash();
-                expectedSeq++;
-                count++;
+        long[] expectedSeq = {1};
+        String[] prevHash = {AuditRecord.GENESIS_HASH};
+        long[] count = {0};
+        Result[] bad = {null};
+        AuditLog.eachInOrder(h, r -> {
+            bad[0] = check(r, expectedSeq[0], prevHash[0], checkpoints.get(r.seq()), count[0]);
+            if (bad[0] != null) {
+                return false;
             }
+            prevHash[0] = r.hash();
+            expectedSeq[0]++;
+            count[0]++;
+            return true;
+        });
+        if (bad[0] != null) {
+            return bad[0];
         }
-        long last = expectedSeq - 1;
-        for (Map.Entry<Long, String[]> cp : checkpoints.entrySet()) {
-            if (cp.getKey() > last && key.verify(cp.getKey(), cp.getValue()[1], Long.parseLong(cp.getValue()[2]), cp.getValue()[3])) {
-                return Result.bad(count, last + 1, "missing: a signed checkpoint exists for entry " + cp.getKey()
+        long last = expectedSeq[0] - 1;
+        for (AuditLog.Checkpoint cp : checkpoints.values()) {
+            if (cp.seq() > last && key.verify(cp.seq(), cp.hash(), cp.timeMs(), cp.signature())) {
+                return Result.bad(count[0], last + 1, "missing: a signed checkpoint exists for entry " + cp.seq()
                         + " but the chain ends at " + last + " (newest entries deleted)");
             }
         }
-        var head = h.createQuery("SELECT seq, hash FROM audit_head WHERE id = 1")
-                .map((rs, ctx) -> new Object[] {rs.getLong("seq"), rs.getString("hash")}).findOne();
-        if (head.isPresent() && ((Long) head.get()[0] != last || !head.get()[1].equals(prevHash))) {
-            return Result.bad(count, Math.min(last + 1, (Long) head.get()[0]), "chain head does not match the last entry (entries deleted or appended outside the log)");
+        var head = AuditLog.head(h);
+        if (head.isPresent() && (head.get().seq() != last || !head.get().hash().equals(prevHash[0]))) {
+            return Result.bad(count[0], Math.min(last + 1, head.get().seq()), "chain head does not match the last entry (entries deleted or appended outside the log)");
         }
         if (anchorFile != null) {
             AuditAnchor anchor = AuditAnchor.read(anchorFile);
             if (anchor != null && key.verify(anchor.seq(), anchor.hash(), anchor.timeMs(), anchor.signature())) {
                 if (anchor.seq() > last) {
-                    return Result.bad(count, last + 1, "missing: the node's anchor names entry " + anchor.seq()
+                    return Result.bad(count[0], last + 1, "missing: the node's anchor names entry " + anchor.seq()
                             + " but the chain ends at " + last + " (newest entries deleted)");
                 }
-                String hashAt = h.createQuery("SELECT hash FROM audit_log WHERE seq = :seq").bind("seq", anchor.seq())
-                        .mapTo(String.class).findOne().orElse("");
+                String hashAt = AuditLog.hashAt(h, anchor.seq()).orElse("");
                 if (!hashAt.equals(anchor.hash())) {
-                    return Result.bad(count, anchor.seq(), "does not match the node's signed anchor (chain rewritten)");
+                    return Result.bad(count[0], anchor.seq(), "does not match the node's signed anchor (chain rewritten)");
                 }
             }
         }
-        return Result.ok(count);
+        return Result.ok(count[0]);
+    }
+
+    /** The verdict on one entry, or null when it is sound. */
+    private Result check(AuditRecord r, long expectedSeq, String prevHash, AuditLog.Checkpoint cp, long count) {
+        if (r.seq() != expectedSeq) {
+            return Result.bad(count, expectedSeq, r.seq() > expectedSeq
+                    ? "missing: the chain jumps from " + (expectedSeq - 1) + " to " + r.seq() + " (entries deleted)"
+                    : "sequence out of order");
+        }
+        if (!r.prevHash().equals(prevHash)) {
+            return Result.bad(count, r.seq(), "previous-hash link broken (an entry before it was deleted, reordered or rewritten)");
+        }
+        if (!r.recomputeHash().equals(r.hash())) {
+            return Result.bad(count, r.seq(), "content does not match its hash (entry edited)");
+        }
+        if (cp == null) {
+            return Result.bad(count, r.seq(), "no signed checkpoint for this entry (entry inserted or checkpoint deleted)");
+        }
+        if (!cp.hash().equals(r.hash()) || !key.verify(r.seq(), cp.hash(), cp.timeMs(), cp.signature())) {
+            return Result.bad(count, r.seq(), "signed checkpoint does not match (chain rewritten after this entry was signed)");
+        }
+        return null;
     }
 }

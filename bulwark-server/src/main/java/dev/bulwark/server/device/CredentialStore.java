@@ -18,7 +18,7 @@ public final class CredentialStore {
 
     public record CertificateRecord(String tenantId, String deviceId, String serial, String caId, String fingerprint,
                                     String keyFingerprint, String subject, long notBeforeMs, long notAfterMs,
-                                    String status, Long revokedMs, String revokeReason, String pem) {
+                                    CertificateStatus status, Long revokedMs, String revokeReason, String pem) {
     }
 
     /** The record of a certificate issued by or registered for {@code device}. */
@@ -27,7 +27,7 @@ public final class CredentialStore {
         try {
             return new CertificateRecord(tenant.value(), id.value(), dev.bulwark.server.pki.PlatformPki.serialHex(cert), caId,
                     dev.bulwark.server.crypto.Secrets.sha256Hex(cert.getEncoded()), keyFingerprint, cert.getSubjectX500Principal().getName(),
-                    cert.getNotBefore().getTime(), cert.getNotAfter().getTime(), "active", null, null,
+                    cert.getNotBefore().getTime(), cert.getNotAfter().getTime(), CertificateStatus.ACTIVE, null, null,
                     dev.bulwark.server.pki.Pem.encode(cert));
         } catch (java.security.cert.CertificateEncodingException e) {
             throw Refusal.invalid("certificate cannot be encoded");
@@ -37,12 +37,16 @@ public final class CredentialStore {
     public record TokenRecord(String id, String tenantId, String deviceId, long createdMs, long expiresMs, Long revokedMs) {
     }
 
+    /** A device token with the SHA-256 digest of its secret, for the authenticator to compare (never the secret itself). */
+    public record TokenWithDigest(TokenRecord token, String secretSha256) {
+    }
+
     private static final RowMapper<CertificateRecord> CERT = (rs, ctx) -> {
         long revoked = rs.getLong("revoked_ms");
         Long revokedMs = rs.wasNull() ? null : revoked;
         return new CertificateRecord(rs.getString("tenant_id"), rs.getString("device_id"), rs.getString("serial"),
                 rs.getString("ca_id"), rs.getString("fingerprint"), rs.getString("key_fingerprint"), rs.getString("subject"),
-                rs.getLong("not_before_ms"), rs.getLong("not_after_ms"), rs.getString("status"), revokedMs,
+                rs.getLong("not_before_ms"), rs.getLong("not_after_ms"), CertificateStatus.fromWire(rs.getString("status")), revokedMs,
                 rs.getString("revoke_reason"), rs.getString("pem"));
     };
 
@@ -69,12 +73,16 @@ public final class CredentialStore {
 
     public void insertCertificate(Handle h, CertificateRecord c, long nowMs) {
         h.createUpdate("INSERT INTO device_certificates (tenant_id, device_id, serial, ca_id, fingerprint, key_fingerprint, subject, "
-                        + "not_before_ms, not_after_ms, status, created_ms, pem) VALUES (:t, :d, :serial, :ca, :fp, :kfp, :subject, :nb, :na, 'active', :now, :pem)")
-                .bind("t", c.tenantId()).bind("d", c.deviceId()).bind("serial", c.serial()).bind("ca", c.caId())
+                        + "not_before_ms, not_after_ms, status, created_ms, pem) VALUES (:t, :d, :serial, :ca, :fp, :kfp, :subject, :nb, :na, :status, :now, :pem)")
+                .bind("status", c.status().wireName()).bind("t", c.tenantId()).bind("d", c.deviceId()).bind("serial", c.serial()).bind("ca", c.caId())
                 .bind("fp", c.fingerprint()).bind("kfp", c.keyFingerprint()).bind("subject", c.subject())
                 .bind("nb", c.notBeforeMs()).bind("na", c.notAfterMs()).bind("now", nowMs).bind("pem", c.pem()).execute();
     }
 
+    /**
+     * The certificate with this SHA-256 fingerprint, of whichever tenant registered it: the lookup that tells an
+     * authenticator which tenant and device a presented certificate belongs to (the tenant is not known before).
+     */
     public Optional<CertificateRecord> findCertificateByFingerprint(Handle h, String fingerprint) {
         return h.createQuery("SELECT * FROM device_certificates WHERE fingerprint = :fp").bind("fp", fingerprint).map(CERT).findOne();
     }
@@ -91,17 +99,17 @@ public final class CredentialStore {
 
     /** Revokes one certificate; false when it was already revoked. */
     public boolean revokeCertificate(Handle h, TenantId tenant, DeviceId device, String serial, String reason, long nowMs) {
-        return h.createUpdate("UPDATE device_certificates SET status = 'revoked', revoked_ms = :now, revoke_reason = :r "
-                        + "WHERE tenant_id = :t AND device_id = :d AND serial = :s AND status = 'active'")
-                .bind("now", nowMs).bind("r", reason).bind("t", tenant.value()).bind("d", device.value()).bind("s", serial)
+        return h.createUpdate("UPDATE device_certificates SET status = :revoked, revoked_ms = :now, revoke_reason = :r "
+                        + "WHERE tenant_id = :t AND device_id = :d AND serial = :s AND status = :active")
+                .bind("revoked", CertificateStatus.REVOKED.wireName()).bind("active", CertificateStatus.ACTIVE.wireName()).bind("now", nowMs).bind("r", reason).bind("t", tenant.value()).bind("d", device.value()).bind("s", serial)
                 .execute() == 1;
     }
 
     /** Revokes every credential of a device (on delete); returns how many were revoked. */
     public int revokeAll(Handle h, TenantId tenant, DeviceId device, String reason, long nowMs) {
-        int certs = h.createUpdate("UPDATE device_certificates SET status = 'revoked', revoked_ms = :now, revoke_reason = :r "
-                        + "WHERE tenant_id = :t AND device_id = :d AND status = 'active'")
-                .bind("now", nowMs).bind("r", reason).bind("t", tenant.value()).bind("d", device.value()).execute();
+        int certs = h.createUpdate("UPDATE device_certificates SET status = :revoked, revoked_ms = :now, revoke_reason = :r "
+                        + "WHERE tenant_id = :t AND device_id = :d AND status = :active")
+                .bind("revoked", CertificateStatus.REVOKED.wireName()).bind("active", CertificateStatus.ACTIVE.wireName()).bind("now", nowMs).bind("r", reason).bind("t", tenant.value()).bind("d", device.value()).execute();
         int tokens = h.createUpdate("UPDATE device_tokens SET revoked_ms = :now WHERE tenant_id = :t AND device_id = :d AND revoked_ms IS NULL")
                 .bind("now", nowMs).bind("t", tenant.value()).bind("d", device.value()).execute();
         return certs + tokens;
@@ -123,6 +131,13 @@ public final class CredentialStore {
     public boolean revokeToken(Handle h, TenantId tenant, DeviceId device, String tokenId, long nowMs) {
         return h.createUpdate("UPDATE device_tokens SET revoked_ms = :now WHERE tenant_id = :t AND device_id = :d AND id = :id AND revoked_ms IS NULL")
                 .bind("now", nowMs).bind("t", tenant.value()).bind("d", device.value()).bind("id", tokenId).execute() == 1;
+    }
+
+    /** The token {@code tokenId} of this device, with its digest; empty when this device of this tenant has no such token. */
+    public Optional<TokenWithDigest> tokenWithDigest(Handle h, TenantId tenant, DeviceId device, String tokenId) {
+        return h.createQuery("SELECT * FROM device_tokens WHERE tenant_id = :t AND device_id = :d AND id = :id")
+                .bind("t", tenant.value()).bind("d", device.value()).bind("id", tokenId)
+                .map((rs, ctx) -> new TokenWithDigest(TOKEN.map(rs, ctx), rs.getString("secret_sha256"))).findOne();
     }
 
     public Optional<TokenRecord> token(Handle h, TenantId tenant, DeviceId device, String tokenId) {

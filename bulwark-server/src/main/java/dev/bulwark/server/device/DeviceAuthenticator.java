@@ -8,13 +8,16 @@ import dev.bulwark.server.crypto.BearerSecret;
 import dev.bulwark.server.crypto.Secrets;
 import dev.bulwark.server.identity.AuthOutcome;
 import dev.bulwark.server.pki.Pem;
+import dev.bulwark.server.pki.CaStatus;
 import dev.bulwark.server.pki.PlatformPki;
+import dev.bulwark.server.pki.TenantCaStore;
 import dev.bulwark.server.store.Database;
 import java.nio.charset.StandardCharsets;
 import java.security.GeneralSecurityException;
 import java.security.cert.CertificateEncodingException;
 import java.security.cert.X509Certificate;
 import java.util.Optional;
+import org.jdbi.v3.core.Handle;
 
 /**
  * The one place that turns a device's presented credential into a {@link DevicePrincipal}, or a refusal
@@ -39,6 +42,9 @@ public final class DeviceAuthenticator {
     private final Database db;
     private final PlatformPki pki;
     private final Clock clock;
+    private final DeviceStore devices;
+    private final CredentialStore credentials;
+    private final TenantCaStore tenantCas;
 
     private static final int REGISTRY_CACHE = 100_000;
     private static final long REGISTRY_TTL_MS = 30_000;
@@ -50,10 +56,14 @@ public final class DeviceAuthenticator {
                 }
             });
 
-    public DeviceAuthenticator(Database db, PlatformPki pki, Clock clock) {
+    public DeviceAuthenticator(Database db, PlatformPki pki, Clock clock, DeviceStore devices, CredentialStore credentials,
+                               TenantCaStore tenantCas) {
         this.db = db;
         this.pki = pki;
         this.clock = clock;
+        this.devices = devices;
+        this.credentials = credentials;
+        this.tenantCas = tenantCas;
     }
 
     /** The tenant when {@code device} is a registered (not deleted) device of {@code tenant}, else null; cached. */
@@ -62,16 +72,12 @@ public final class DeviceAuthenticator {
     }
 
     /** As {@link #registeredTenant(TenantId, DeviceId)}, on the caller's handle when it has one (no second connection). */
-    private String registeredTenant(org.jdbi.v3.core.Handle handle, TenantId tenant, DeviceId device) {
+    private String registeredTenant(Handle handle, TenantId tenant, DeviceId device) {
         String key = tenant.value() + "/" + device.value();
         long now = System.nanoTime() / 1_000_000;
         long[] hit = registered.get(key);
         if (hit == null || now - hit[1] > REGISTRY_TTL_MS) {
-            org.jdbi.v3.core.HandleCallback<Boolean, RuntimeException> q = h -> h.createQuery(
-                            "SELECT COUNT(*) FROM devices WHERE tenant_id = :t AND id = :d AND status <> :deleted")
-                    .bind("t", tenant.value()).bind("d", device.value()).bind("deleted", DeviceStatus.DELETED.wireName())
-                    .mapTo(Long.class).one() > 0;
-            boolean yes = handle != null ? q.withHandle(handle) : db.read(q);
+            boolean yes = handle != null ? devices.isRegistered(handle, tenant, device) : db.read(h -> devices.isRegistered(h, tenant, device));
             hit = new long[] {yes ? 1 : 0, now};
             registered.put(key, hit);
         }
@@ -110,24 +116,20 @@ public final class DeviceAuthenticator {
             if (signedBy(leaf, pki.caCertificate())) {
                 caId = PlatformPki.PLATFORM_CA_ID;
             } else {
-                var cas = h.createQuery("SELECT id, status, pem, tenant_id FROM tenant_cas WHERE subject = :s")
-                        .bind("s", leaf.getIssuerX500Principal().getName())
-                        .map((rs, ctx) -> new String[] {rs.getString("id"), rs.getString("status"), rs.getString("pem"),
-                                rs.getString("tenant_id")}).list();
-                for (String[] ca : cas) {
-                    X509Certificate caCert = Pem.certificate(ca[2]);
+                for (TenantCaStore.TenantCa ca : tenantCas.bySubject(h, leaf.getIssuerX500Principal().getName())) {
+                    X509Certificate caCert = Pem.certificate(ca.pem());
                     if (caCert != null && signedBy(leaf, caCert)) {
                         // a certificate of a tenant's CA is about that tenant, registered or not
-                        caTenant = ca[3];
-                        if (!"active".equals(ca[1])) {
+                        caTenant = ca.tenantId();
+                        if (ca.status() != CaStatus.ACTIVE) {
                             return refusedKnown("ca-revoked", claimed, caTenant);
                         }
                         var outside = dev.bulwark.server.pki.TenantCaPolicy.outsideValidity(caCert, now);
                         if (outside.isPresent()) {
                             // the CA's tenant sees it: its devices are refused because its CA expired
-                            return refusedKnown(outside.get(), claimed + " ca:" + ca[0], ca[3]);
+                            return refusedKnown(outside.get(), claimed + " ca:" + ca.id(), ca.tenantId());
                         }
-                        caId = ca[0];
+                        caId = ca.id();
                         break;
                     }
                 }
@@ -135,7 +137,7 @@ public final class DeviceAuthenticator {
             if (caId == null) {
                 return refused("certificate-untrusted", claimed);
             }
-            Optional<CredentialStore.CertificateRecord> rec = new CredentialStore().findCertificateByFingerprint(h, fingerprint);
+            Optional<CredentialStore.CertificateRecord> rec = credentials.findCertificateByFingerprint(h, fingerprint);
             boolean registered = rec.isPresent() && rec.get().caId().equals(caId);
             // a registered certificate names its device and tenant, so that its refusals are attributed to them
             String known = registered ? "device:" + rec.get().tenantId() + "/" + rec.get().deviceId() + " certificate:" + caId + "/"
@@ -152,10 +154,10 @@ public final class DeviceAuthenticator {
             }
             CredentialStore.CertificateRecord r = rec.get();
             String identity = known;
-            if (!"active".equals(r.status())) {
+            if (r.status() != CertificateStatus.ACTIVE) {
                 return refusedKnown("certificate-revoked", identity, r.tenantId());
             }
-            return deviceStatus(h, r.tenantId(), r.deviceId(), "certificate:" + caId + "/" + r.serial(), identity);
+            return deviceStatus(h, TenantId.of(r.tenantId()), DeviceId.of(r.deviceId()), "certificate:" + caId + "/" + r.serial(), identity);
         });
     }
 
@@ -182,36 +184,35 @@ public final class DeviceAuthenticator {
         }
         long now = clock.nowMs();
         return db.read(h -> {
-            var row = h.createQuery("SELECT tenant_id, device_id, secret_sha256, expires_ms, revoked_ms FROM device_tokens WHERE id = :id")
-                    .bind("id", token.get().id()).mapToMap().findOne();
+            // the token of the device the user name names: a token of another device (or tenant) is unknown here
+            var row = credentials.tokenWithDigest(h, tenant, device, token.get().id());
             String identity = "device:" + tenant + "/" + device + " token:" + token.get().id();
-            if (row.isEmpty() || !tenant.value().equals(row.get().get("tenant_id")) || !device.value().equals(row.get().get("device_id"))) {
+            if (row.isEmpty()) {
                 // attributed to the tenant only when the named device is really one of its devices
                 return refusedKnown("token-unknown", identity, registeredTenant(h, tenant, device));
             }
-            if (!token.get().matches((String) row.get().get("secret_sha256"))) {
+            if (!token.get().matches(row.get().secretSha256())) {
                 return refusedKnown("token-wrong-secret", identity, tenant.value());
             }
-            if (row.get().get("revoked_ms") != null) {
+            if (row.get().token().revokedMs() != null) {
                 return refusedKnown("token-revoked", identity, tenant.value());
             }
-            if (((Number) row.get().get("expires_ms")).longValue() <= now) {
+            if (row.get().token().expiresMs() <= now) {
                 return refusedKnown("token-expired", identity, tenant.value());
             }
-            return deviceStatus(h, tenant.value(), device.value(), "token:" + token.get().id(), identity);
+            return deviceStatus(h, tenant, device, "token:" + token.get().id(), identity);
         });
     }
 
-    private AuthOutcome<DevicePrincipal> deviceStatus(org.jdbi.v3.core.Handle h, String tenant, String device, String credential, String identity) {
-        Optional<String> status = h.createQuery("SELECT status FROM devices WHERE tenant_id = :t AND id = :d")
-                .bind("t", tenant).bind("d", device).mapTo(String.class).findOne();
-        if (status.isEmpty() || status.get().equals(DeviceStatus.DELETED.wireName())) {
-            return refusedKnown("device-unknown", identity, tenant);
+    private AuthOutcome<DevicePrincipal> deviceStatus(Handle h, TenantId tenant, DeviceId device, String credential, String identity) {
+        Optional<DeviceStatus> status = devices.status(h, tenant, device);
+        if (status.isEmpty() || status.get() == DeviceStatus.DELETED) {
+            return refusedKnown("device-unknown", identity, tenant.value());
         }
-        if (!status.get().equals(DeviceStatus.ACTIVE.wireName())) {
-            return refusedKnown("device-" + status.get(), identity, tenant);
+        if (status.get() != DeviceStatus.ACTIVE) {
+            return refusedKnown("device-" + status.get().wireName(), identity, tenant.value());
         }
-        return new AuthOutcome.Authenticated<>(new DevicePrincipal(TenantId.of(tenant), DeviceId.of(device), credential));
+        return new AuthOutcome.Authenticated<>(new DevicePrincipal(tenant, device, credential));
     }
 
     /** True when {@code issuer} (by name and signature) issued {@code cert}. */

@@ -2,7 +2,7 @@ package dev.bulwark.server.device;
 
 import java.util.Locale;
 
-/** Lifecycle of a device. Persisted by name. */
+/** Lifecycle of a device. Persisted by its lower-case name ({@link #wireName}), never by ordinal. */
 public enum DeviceStatus {
     ACTIVE, DISABLED, QUARANTINED, DELETED;
 

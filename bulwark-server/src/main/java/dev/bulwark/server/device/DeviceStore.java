@@ -68,8 +68,33 @@ public final class DeviceStore {
 
     /** Devices of the tenant with id greater than {@code afterId}, in id order. */
     public List<Device> list(Handle h, TenantId tenant, String afterId, int limit) {
-        return h.createQuery("SELECT * FROM devices WHERE tenant_id = :t AND status <> 'deleted' AND id > :after ORDER BY id LIMIT :limit")
-                .bind("t", tenant.value()).bind("after", afterId).bind("limit", limit).map(MAPPER).list();
+        return h.createQuery("SELECT * FROM devices WHERE tenant_id = :t AND status <> :deleted AND id > :after ORDER BY id LIMIT :limit")
+                .bind("t", tenant.value()).bind("deleted", DeviceStatus.DELETED.wireName()).bind("after", afterId).bind("limit", limit).map(MAPPER).list();
+    }
+
+    /** The status of the device, deleted included; empty when the tenant has no device with this id. */
+    public Optional<DeviceStatus> status(Handle h, TenantId tenant, DeviceId id) {
+        return h.createQuery("SELECT status FROM devices WHERE tenant_id = :t AND id = :id")
+                .bind("t", tenant.value()).bind("id", id.value()).mapTo(String.class).findOne().map(DeviceStatus::fromWire);
+    }
+
+    /** True when {@code id} is a registered (not deleted) device of {@code tenant}. */
+    public boolean isRegistered(Handle h, TenantId tenant, DeviceId id) {
+        return h.createQuery("SELECT COUNT(*) FROM devices WHERE tenant_id = :t AND id = :id AND status <> :deleted")
+                .bind("t", tenant.value()).bind("id", id.value()).bind("deleted", DeviceStatus.DELETED.wireName())
+                .mapTo(Long.class).one() > 0;
+    }
+
+    /** Remembers the status a device had before it was quarantined, to return to it when the quarantine is lifted. */
+    public void rememberStatusBeforeQuarantine(Handle h, TenantId tenant, DeviceId id, DeviceStatus from) {
+        h.createUpdate("UPDATE devices SET quarantined_from = :from WHERE tenant_id = :t AND id = :id")
+                .bind("from", from.wireName()).bind("t", tenant.value()).bind("id", id.value()).execute();
+    }
+
+    /** The status the device had before its quarantine; empty when none was remembered. */
+    public Optional<DeviceStatus> statusBeforeQuarantine(Handle h, TenantId tenant, DeviceId id) {
+        return h.createQuery("SELECT quarantined_from FROM devices WHERE tenant_id = :t AND id = :id")
+                .bind("t", tenant.value()).bind("id", id.value()).mapTo(String.class).findOne().map(DeviceStatus::fromWire);
     }
 
     public void setStatus(Handle h, TenantId tenant, DeviceId id, DeviceStatus status, long nowMs) {

@@ -9,13 +9,13 @@ import dev.bulwark.server.audit.AuditEntry;
 import dev.bulwark.server.audit.AuditLog;
 import dev.bulwark.server.identity.OperatorPrincipal;
 import dev.bulwark.server.store.Database;
+import dev.bulwark.server.store.UnitOfWork;
 import io.vertx.core.buffer.Buffer;
 import io.vertx.ext.web.RoutingContext;
 import java.io.IOException;
 import java.util.function.Function;
 import java.util.stream.Collectors;
 import org.jdbi.v3.core.Handle;
-import org.jdbi.v3.core.HandleCallback;
 
 /**
  * One authenticated, authorized API call as a handler sees it.
@@ -210,17 +210,17 @@ public final class Call {
      * Runs {@code work} in one transaction together with this call's audit entry (outcome success).
      * If {@code work} throws, nothing is written and the dispatcher audits the refusal.
      */
-    public <R> R tx(HandleCallback<R, RuntimeException> work) {
+    public <R> R tx(UnitOfWork<R> work) {
         return tx(work, null);
     }
 
-    /** As {@link #tx(HandleCallback)}, with a short detail for the audit entry (never a secret). */
-    public <R> R tx(HandleCallback<R, RuntimeException> work, String detail) {
+    /** As {@link #tx(UnitOfWork)}, with a short detail for the audit entry (never a secret). */
+    public <R> R tx(UnitOfWork<R> work, String detail) {
         if (route.auditAction() == null) {
             throw new IllegalStateException("read-only route " + route.operationId() + " cannot open a write transaction");
         }
         return db.tx((Handle h) -> {
-            R r = work.withHandle(h);
+            R r = work.run(h);
             audit.append(h, new AuditEntry(principal.tenant() == null ? null : principal.tenant().value(),
                     principal.actor(), route.auditAction(), target, source, AuditEntry.SUCCESS, detail));
             audited = true;
@@ -238,8 +238,8 @@ public final class Call {
     }
 
     /** Reads in auto-commit mode. */
-    public <R> R read(HandleCallback<R, RuntimeException> work) {
-        return db.read(work);
+    public <R> R read(UnitOfWork<R> work) {
+        return db.read(work::run);
     }
 
     boolean audited() {

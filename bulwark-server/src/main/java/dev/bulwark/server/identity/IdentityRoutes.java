@@ -8,11 +8,14 @@ import dev.bulwark.protocol.IdGrammar;
 import dev.bulwark.protocol.InvalidIdException;
 import dev.bulwark.protocol.TenantId;
 import dev.bulwark.server.Refusal;
-import dev.bulwark.server.Services;
+import dev.bulwark.server.Clock;
 import dev.bulwark.server.http.ApiRoute;
 import dev.bulwark.server.http.Call;
 import dev.bulwark.server.http.Response;
 import dev.bulwark.server.http.Views;
+import dev.bulwark.server.monitor.SecurityEvent;
+import dev.bulwark.server.monitor.SecurityEvents;
+import java.time.Duration;
 import java.util.EnumSet;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -33,10 +36,22 @@ public final class IdentityRoutes {
     record CreateToken(Integer ttlDays, String reason) {
     }
 
-    private final Services s;
+    private final Clock clock;
+    private final Duration operatorTokenTtl;
+    private final TenantStore tenants;
+    private final OperatorStore operators;
+    private final ApiTokens apiTokens;
+    private final SecurityEvents securityEvents;
 
-    public IdentityRoutes(Services s) {
-        this.s = s;
+    /** {@code operatorTokenTtl}: the validity of an operator token issued without {@code ttlDays}. */
+    public IdentityRoutes(Clock clock, Duration operatorTokenTtl, TenantStore tenants, OperatorStore operators, ApiTokens apiTokens,
+                          SecurityEvents securityEvents) {
+        this.clock = clock;
+        this.operatorTokenTtl = operatorTokenTtl;
+        this.tenants = tenants;
+        this.operators = operators;
+        this.apiTokens = apiTokens;
+        this.securityEvents = securityEvents;
     }
 
     public List<ApiRoute> routes() {
@@ -69,14 +84,14 @@ public final class IdentityRoutes {
         TenantId id = parse(() -> TenantId.of(req.id()));
         String name = name(req.name());
         call.target("tenant:" + id);
-        var t = call.tx(h -> s.tenants().create(h, id, name, s.clock().nowMs()));
+        var t = call.tx(h -> tenants.create(h, id, name, clock.nowMs()));
         return Response.created(tenantView(t));
     }
 
     private Response listTenants(Call call) {
         int limit = call.queryInt("limit", 100, 1, 1000);
         String after = Views.decodeCursor(call.query("cursor"));
-        var list = call.read(h -> s.tenants().list(h, after, limit));
+        var list = call.read(h -> tenants.list(h, after, limit));
         Map<String, Object> out = new LinkedHashMap<>();
         out.put("items", list.stream().map(IdentityRoutes::tenantView).toList());
         out.put("nextCursor", list.size() == limit ? Views.cursor(list.get(list.size() - 1).id()) : null);
@@ -85,7 +100,7 @@ public final class IdentityRoutes {
 
     private Response getTenant(Call call) {
         TenantId id = visibleTenant(call);
-        return Response.ok(tenantView(call.read(h -> s.tenants().find(h, id)).orElseThrow(Refusal::notFound)));
+        return Response.ok(tenantView(call.read(h -> tenants.find(h, id)).orElseThrow(Refusal::notFound)));
     }
 
     private Response createOperator(Call call) {
@@ -97,18 +112,18 @@ public final class IdentityRoutes {
         call.target("operator:" + tenant + "/" + name);
         boolean platform = call.principal().isPlatform();
         ApiTokens.Issued issued = call.tx(h -> {
-            s.tenants().find(h, tenant).orElseThrow(Refusal::notFound);
+            tenants.find(h, tenant).orElseThrow(Refusal::notFound);
             if (platform) {
                 // A platform admin provisions a tenant's first operator and nothing more: an operator it created
                 // later would hand it the tenant's data through a tenant token.
-                if (s.operators().anyInScope(h, tenant.value())) {
+                if (operators.anyInScope(h, tenant.value())) {
                     throw new Refusal(Refusal.Kind.FORBIDDEN, "a platform admin creates only a tenant's first operator; "
                             + "the tenant's own admins create the others");
                 }
                 call.auditAlsoIn(h, tenant, "operator.create", "by the platform: the tenant's first operator, roles=" + Role.encode(roles));
             }
-            s.operators().create(h, tenant.value(), name, roles, s.clock().nowMs());
-            return s.apiTokens().issue(h, tenant.value(), name, ttlMs);
+            operators.create(h, tenant.value(), name, roles, clock.nowMs());
+            return apiTokens.issue(h, tenant.value(), name, ttlMs);
         }, "roles=" + Role.encode(roles));
         Map<String, Object> out = new LinkedHashMap<>();
         out.put("tenant", tenant.value());
@@ -122,7 +137,7 @@ public final class IdentityRoutes {
 
     private Response listOperators(Call call) {
         TenantId tenant = visibleTenant(call);
-        var ops = call.read(h -> s.operators().list(h, tenant.value()));
+        var ops = call.read(h -> operators.list(h, tenant.value()));
         return Response.ok(Map.of("items", ops.stream().map(o -> {
             Map<String, Object> m = new LinkedHashMap<>();
             m.put("name", o.name());
@@ -145,8 +160,8 @@ public final class IdentityRoutes {
         String reason = self ? null : onBehalfReason(req.reason());
         call.target("operator:" + tenant + "/" + name);
         ApiTokens.Issued issued = call.tx(h -> {
-            s.operators().find(h, tenant.value(), name).orElseThrow(Refusal::notFound);
-            ApiTokens.Issued t = s.apiTokens().issue(h, tenant.value(), name, ttlMs);
+            operators.find(h, tenant.value(), name).orElseThrow(Refusal::notFound);
+            ApiTokens.Issued t = apiTokens.issue(h, tenant.value(), name, ttlMs);
             if (!self) {
                 // an explicit act of impersonation: in the tenant's audit log under its own name, with the reason
                 call.auditAlsoIn(h, tenant, "token.create.on-behalf", "token " + t.info().id() + " for " + name + "; reason: " + reason);
@@ -154,7 +169,7 @@ public final class IdentityRoutes {
             return t;
         }, self ? null : "on behalf of " + name);
         if (!self) {
-            s.securityEvents().record(new dev.bulwark.server.monitor.SecurityEvent(s.clock().nowMs(), tenant.value(),
+            securityEvents.record(new SecurityEvent(clock.nowMs(), tenant.value(),
                     "operator-token-issued-on-behalf", "a tenant admin issued a token for another operator: " + reason,
                     p.actor(), call.sourceAddress(), call.sourcePort(), "api", "operator:" + name + " token:" + issued.info().id()));
         }
@@ -169,7 +184,7 @@ public final class IdentityRoutes {
     private Response listTokens(Call call) {
         OperatorPrincipal p = call.principal();
         boolean admin = p.has(TENANT_ADMIN) || p.has(PLATFORM_ADMIN);
-        var list = call.read(h -> s.apiTokens().list(h, p.scope(), admin ? null : p.name()));
+        var list = call.read(h -> apiTokens.list(h, p.scope(), admin ? null : p.name()));
         return Response.ok(Map.of("items", list.stream().map(IdentityRoutes::tokenView).toList()));
     }
 
@@ -188,13 +203,13 @@ public final class IdentityRoutes {
         OperatorPrincipal p = call.principal();
         call.target("token:" + id);
         call.tx(h -> {
-            var t = s.apiTokens().find(h, id).orElseThrow(Refusal::notFound);
+            var t = (p.has(PLATFORM_ADMIN) ? apiTokens.findAnyScope(h, id) : apiTokens.find(h, p.scope(), id)).orElseThrow(Refusal::notFound);
             boolean own = t.scope().equals(p.scope()) && t.operator().equals(p.name());
             boolean tenantAdmin = p.has(TENANT_ADMIN) && t.scope().equals(p.scope());
             if (!(own || tenantAdmin || p.has(PLATFORM_ADMIN))) {
                 throw Refusal.notFound();
             }
-            s.apiTokens().revoke(h, id);
+            apiTokens.revoke(h, t.scope(), id);
             return null;
         });
         return Response.noContent();
@@ -237,7 +252,7 @@ public final class IdentityRoutes {
 
     private long ttl(Integer days) {
         if (days == null) {
-            return s.config().operatorTokenTtl().toMillis();
+            return operatorTokenTtl.toMillis();
         }
         if (days < 1 || days > MAX_TTL_DAYS) {
             throw Refusal.invalid("ttlDays must be between 1 and " + MAX_TTL_DAYS);

@@ -7,8 +7,9 @@ import static dev.bulwark.server.identity.Role.TENANT_ADMIN;
 
 import dev.bulwark.protocol.TenantId;
 import dev.bulwark.server.Refusal;
-import dev.bulwark.server.Services;
+import dev.bulwark.server.Clock;
 import dev.bulwark.server.crypto.Secrets;
+import dev.bulwark.server.device.LiveSessions;
 import dev.bulwark.server.http.ApiRoute;
 import dev.bulwark.server.http.Call;
 import dev.bulwark.server.http.Response;
@@ -27,10 +28,14 @@ public final class CaRoutes {
     record RegisterCa(String certificate, String verificationCertificate) {
     }
 
-    private final Services s;
+    private final Clock clock;
+    private final TenantCaStore tenantCas;
+    private final LiveSessions sessions;
 
-    public CaRoutes(Services s) {
-        this.s = s;
+    public CaRoutes(Clock clock, TenantCaStore tenantCas, LiveSessions sessions) {
+        this.clock = clock;
+        this.tenantCas = tenantCas;
+        this.sessions = sessions;
     }
 
     public List<ApiRoute> routes() {
@@ -53,10 +58,10 @@ public final class CaRoutes {
     private Response challenge(Call call) {
         TenantId tenant = call.tenant();
         String challenge = "bulwark-pop-" + Secrets.randomHex(16);
-        long now = s.clock().nowMs();
+        long now = clock.nowMs();
         call.target("tenant:" + tenant);
         call.tx(h -> {
-            s.tenantCas().createChallenge(h, tenant, challenge, now, now + CHALLENGE_TTL_MS);
+            tenantCas.createChallenge(h, tenant, challenge, now, now + CHALLENGE_TTL_MS);
             return null;
         });
         Map<String, Object> out = new LinkedHashMap<>();
@@ -73,19 +78,19 @@ public final class CaRoutes {
         if (req.certificate() == null || req.verificationCertificate() == null) {
             throw Refusal.invalid("certificate and verificationCertificate are both required");
         }
-        long now = s.clock().nowMs();
+        long now = clock.nowMs();
         TenantCaPolicy.CheckedCa ca = TenantCaPolicy.checkCa(req.certificate(), now);
         String cn = TenantCaPolicy.proofOfPossessionCn(ca, req.verificationCertificate(), now);
         String id = "ca-" + ca.fingerprint().substring(0, 16);
         call.target("ca:" + id);
         var stored = call.tx(h -> {
-            s.tenantCas().consumeChallenge(h, tenant, cn, now);
-            if (s.tenantCas().fingerprintRegistered(h, ca.fingerprint(), ca.keyFingerprint())) {
+            tenantCas.consumeChallenge(h, tenant, cn, now);
+            if (tenantCas.fingerprintRegistered(h, ca.fingerprint(), ca.keyFingerprint())) {
                 throw Refusal.conflict("this CA (or its key) is already registered");
             }
             var r = new TenantCaStore.TenantCa(id, tenant.value(), ca.subject(), ca.fingerprint(), ca.keyFingerprint(),
-                    ca.certificate().getNotAfter().getTime(), "active", now, Pem.encode(ca.certificate()));
-            s.tenantCas().insert(h, r);
+                    ca.certificate().getNotAfter().getTime(), CaStatus.ACTIVE, now, Pem.encode(ca.certificate()));
+            tenantCas.insert(h, r);
             return r;
         }, "subject " + ca.subject());
         return Response.created(view(stored));
@@ -93,13 +98,13 @@ public final class CaRoutes {
 
     private Response list(Call call) {
         TenantId tenant = call.tenant();
-        return Response.ok(Map.of("items", call.read(h -> s.tenantCas().list(h, tenant)).stream().map(CaRoutes::view).toList()));
+        return Response.ok(Map.of("items", call.read(h -> tenantCas.list(h, tenant)).stream().map(CaRoutes::view).toList()));
     }
 
     private Response get(Call call) {
         TenantId tenant = call.tenant();
         String id = call.path("caId");
-        return Response.ok(view(call.read(h -> s.tenantCas().find(h, tenant, id)).orElseThrow(Refusal::notFound)));
+        return Response.ok(view(call.read(h -> tenantCas.find(h, tenant, id)).orElseThrow(Refusal::notFound)));
     }
 
     private Response revoke(Call call) {
@@ -107,11 +112,11 @@ public final class CaRoutes {
         String id = call.path("caId");
         call.target("ca:" + id);
         var r = call.tx(h -> {
-            s.tenantCas().find(h, tenant, id).orElseThrow(Refusal::notFound);
-            s.tenantCas().revoke(h, tenant, id, s.clock().nowMs());
-            return s.tenantCas().find(h, tenant, id).orElseThrow();
+            tenantCas.find(h, tenant, id).orElseThrow(Refusal::notFound);
+            tenantCas.revoke(h, tenant, id, clock.nowMs());
+            return tenantCas.find(h, tenant, id).orElseThrow();
         });
-        s.sessions().terminateWhere(d -> d.tenant().equals(tenant) && d.credential().startsWith("certificate:" + id + "/"),
+        sessions.terminateWhere(d -> d.tenant().equals(tenant) && d.credential().startsWith("certificate:" + id + "/"),
                 "tenant CA revoked");
         return Response.ok(view(r));
     }
@@ -122,7 +127,7 @@ public final class CaRoutes {
         m.put("subject", ca.subject());
         m.put("fingerprintSha256", ca.fingerprint());
         m.put("notAfter", Views.time(ca.notAfterMs()));
-        m.put("status", ca.status());
+        m.put("status", ca.status().wireName());
         m.put("createdAt", Views.time(ca.createdMs()));
         m.put("certificate", ca.pem());
         return m;

@@ -4,18 +4,22 @@ import dev.bulwark.protocol.DeviceId;
 import dev.bulwark.protocol.InvalidIdException;
 import dev.bulwark.protocol.TenantId;
 import dev.bulwark.server.Refusal;
-import dev.bulwark.server.Services;
+import dev.bulwark.server.Clock;
 import dev.bulwark.server.audit.AuditEntry;
+import dev.bulwark.server.audit.AuditLog;
 import dev.bulwark.server.crypto.BearerSecret;
+import dev.bulwark.server.device.CertificateStatus;
 import dev.bulwark.server.device.CredentialStore;
 import dev.bulwark.server.device.DeviceAuthenticator;
 import dev.bulwark.server.device.DevicePrincipal;
 import dev.bulwark.server.device.DeviceStatus;
+import dev.bulwark.server.device.DeviceStore;
 import dev.bulwark.server.identity.AuthOutcome;
+import dev.bulwark.server.pki.EnrollmentTokenStore.EnrollmentToken;
+import dev.bulwark.server.store.Database;
 import java.security.cert.X509Certificate;
 import java.time.Duration;
 import java.util.List;
-import java.util.Map;
 import java.util.Optional;
 import org.bouncycastle.asn1.x500.X500Name;
 import org.bouncycastle.pkcs.PKCS10CertificationRequest;
@@ -71,25 +75,36 @@ public final class EstService {
     public record Enrolled(DevicePrincipal device, X509Certificate certificate, String serial) {
     }
 
-    private record TokenRow(String tenantId, String deviceId, String digest, long expiresMs, Long usedMs, String usedSerial) {
-    }
-
-    private final Services s;
+    private final Database db;
+    private final Clock clock;
+    private final PlatformPki pki;
+    private final Duration certificateTtl;
+    private final AuditLog audit;
+    private final DeviceStore devices;
+    private final CredentialStore credentials;
+    private final TenantCaStore tenantCas;
+    private final EnrollmentTokenStore enrollmentTokens;
     private final DeviceAuthenticator authenticator;
 
-    public EstService(Services s, DeviceAuthenticator authenticator) {
-        this.s = s;
+    /** {@code certificateTtl}: the validity of the certificates it issues. */
+    public EstService(Database db, Clock clock, PlatformPki pki, Duration certificateTtl, AuditLog audit, DeviceStore devices,
+                      CredentialStore credentials, TenantCaStore tenantCas, EnrollmentTokenStore enrollmentTokens,
+                      DeviceAuthenticator authenticator) {
+        this.db = db;
+        this.clock = clock;
+        this.pki = pki;
+        this.certificateTtl = certificateTtl;
+        this.audit = audit;
+        this.devices = devices;
+        this.credentials = credentials;
+        this.tenantCas = tenantCas;
+        this.enrollmentTokens = enrollmentTokens;
         this.authenticator = authenticator;
     }
 
-    /** Creates a one-time enrollment token in the caller's transaction; returns the secret to show once. */
-    public static BearerSecret createToken(Handle h, TenantId tenant, DeviceId device, String createdBy, long nowMs, long ttlMs) {
-        BearerSecret secret = BearerSecret.generate(ENROLLMENT_KIND);
-        h.createUpdate("INSERT INTO enrollment_tokens (id, tenant_id, device_id, secret_sha256, created_ms, expires_ms, created_by) "
-                        + "VALUES (:id, :t, :d, :digest, :now, :exp, :by)")
-                .bind("id", secret.id()).bind("t", tenant.value()).bind("d", device.value()).bind("digest", secret.digest())
-                .bind("now", nowMs).bind("exp", nowMs + ttlMs).bind("by", createdBy).execute();
-        return secret;
+    /** A new one-time enrollment token's secret (the caller stores it with {@link EnrollmentTokenStore#create} and shows it once). */
+    public static BearerSecret newEnrollmentSecret() {
+        return BearerSecret.generate(ENROLLMENT_KIND);
     }
 
     /** {@code simpleenroll} authorized by a one-time enrollment token. */
@@ -99,29 +114,27 @@ public final class EstService {
             throw new Unauthenticated("enrollment-token-malformed", null, null);
         }
         String id = token.get().id();
-        long now = s.clock().nowMs();
-        TokenRow row = s.db().read(h -> tokenRow(h, id, false)).orElse(null);
-        String identity = row == null ? "enrollment-token:" + id : "device:" + row.tenantId() + "/" + row.deviceId() + " enrollment-token:" + id;
+        long now = clock.nowMs();
+        EnrollmentToken row = db.read(h -> enrollmentTokens.findForEnrollment(h, id)).orElse(null);
+        String identity = row == null ? "enrollment-token:" + id : "device:" + row.tenant() + "/" + row.device() + " enrollment-token:" + id;
         boolean retry = row != null && row.usedMs() != null && row.usedSerial() != null && row.expiresMs() > now
-                && token.get().matches(row.digest());
+                && token.get().matches(row.secretSha256());
         if (!retry) {
             checkToken(token.get(), row, identity, now);
         }
-        TenantId tenant = TenantId.of(row.tenantId());
-        DeviceId device = DeviceId.of(row.deviceId());
+        TenantId tenant = row.tenant();
+        DeviceId device = row.device();
         CsrPolicy.AcceptedCsr csr = CsrPolicy.check(CsrPolicy.fromDer(csrDer), tenant, device);
         if (retry) {
-            return s.db().tx(h -> answerAgain(h, tenant, device, row, csr, identity, now, source, id));
+            return db.tx(h -> answerAgain(h, tenant, device, row, csr, identity, now, source, id));
         }
-        return s.db().tx(h -> {
+        return db.tx(h -> {
             // Re-read under a row lock: two concurrent uses of one token cannot both pass.
-            TokenRow locked = tokenRow(h, id, true).orElse(null);
+            EnrollmentToken locked = enrollmentTokens.lock(h, tenant, id).orElse(null);
             checkToken(token.get(), locked, identity, now);
             Enrolled e = issue(h, tenant, device, csr, now, "enrollment-token:" + id);
-            int consumed = h.createUpdate("UPDATE enrollment_tokens SET used_ms = :now, used_serial = :serial WHERE id = :id AND used_ms IS NULL")
-                    .bind("now", now).bind("serial", e.serial()).bind("id", id).execute();
-            if (consumed != 1) {
-                throw new Unauthenticated("enrollment-token-used", identity, row.tenantId()); // rolls the issuance back
+            if (!enrollmentTokens.consume(h, tenant, id, e.serial(), now)) {
+                throw new Unauthenticated("enrollment-token-used", identity, tenant.value()); // rolls the issuance back
             }
             audit(h, e, "device.certificate.enroll", source, "EST simpleenroll with enrollment token " + id + ", " + csr.keyDescription());
             return e;
@@ -133,16 +146,16 @@ public final class EstService {
      * it gets the certificate it was issued again (nothing new is issued). The CSR is signed by the key, so only
      * the holder of that key can ask; any other use of a used token is refused as {@code enrollment-token-used}.
      */
-    private Enrolled answerAgain(Handle h, TenantId tenant, DeviceId device, TokenRow row, CsrPolicy.AcceptedCsr csr, String identity,
-                                 long now, String source, String tokenId) {
-        var d = s.devices().lock(h, tenant, device);
+    private Enrolled answerAgain(Handle h, TenantId tenant, DeviceId device, EnrollmentToken row, CsrPolicy.AcceptedCsr csr,
+                                 String identity, long now, String source, String tokenId) {
+        var d = devices.lock(h, tenant, device);
         if (d.status() != DeviceStatus.ACTIVE) {
             throw new Unauthenticated("device-" + d.status().wireName(), identity, tenant.value());
         }
-        var issued = s.credentials().certificate(h, tenant, device, row.usedSerial()).orElse(null);
-        if (issued == null || !"active".equals(issued.status()) || issued.notAfterMs() <= now
+        var issued = credentials.certificate(h, tenant, device, row.usedSerial()).orElse(null);
+        if (issued == null || issued.status() != CertificateStatus.ACTIVE || issued.notAfterMs() <= now
                 || !csr.keyFingerprint().equals(issued.keyFingerprint())) {
-            throw new Unauthenticated("enrollment-token-used", identity, row.tenantId());
+            throw new Unauthenticated("enrollment-token-used", identity, tenant.value());
         }
         Enrolled e = new Enrolled(new DevicePrincipal(tenant, device, "enrollment-token:" + tokenId), Pem.certificate(issued.pem()),
                 issued.serial());
@@ -155,8 +168,8 @@ public final class EstService {
     public Enrolled enrollWithFactoryCertificate(X509Certificate[] chain, byte[] csrDer, String source) {
         X509Certificate leaf = chain[0];
         String claimed = "certificate subject=" + leaf.getSubjectX500Principal().getName() + " serial=" + PlatformPki.serialHex(leaf);
-        long now = s.clock().nowMs();
-        if (DeviceAuthenticator.signedBy(leaf, s.pki().caCertificate())) {
+        long now = clock.nowMs();
+        if (DeviceAuthenticator.signedBy(leaf, pki.caCertificate())) {
             throw new Unauthenticated("platform-certificate-on-simpleenroll", claimed, null);
         }
         String cn = singleCn(leaf);
@@ -168,16 +181,17 @@ public final class EstService {
         }
         record Issuer(String caId, TenantId tenant) {
         }
-        Issuer issuer = s.db().read(h -> {
-            List<Map<String, Object>> cas = h.createQuery("SELECT id, tenant_id, pem FROM tenant_cas WHERE subject = :s AND status = 'active'")
-                    .bind("s", leaf.getIssuerX500Principal().getName()).mapToMap().list();
-            for (Map<String, Object> ca : cas) {
-                X509Certificate caCert = Pem.certificate((String) ca.get("pem"));
+        Issuer issuer = db.read(h -> {
+            for (TenantCaStore.TenantCa ca : tenantCas.bySubject(h, leaf.getIssuerX500Principal().getName())) {
+                if (ca.status() != CaStatus.ACTIVE) {
+                    continue;
+                }
+                X509Certificate caCert = Pem.certificate(ca.pem());
                 if (caCert != null && DeviceAuthenticator.signedBy(leaf, caCert)) {
-                    TenantId tenant = TenantId.of((String) ca.get("tenant_id"));
+                    TenantId tenant = TenantId.of(ca.tenantId());
                     var outside = TenantCaPolicy.outsideValidity(caCert, now);
                     if (outside.isPresent()) {
-                        throw new Unauthenticated(outside.get(), claimed + " ca:" + ca.get("id"), tenant.value());
+                        throw new Unauthenticated(outside.get(), claimed + " ca:" + ca.id(), tenant.value());
                     }
                     try {
                         // the same checks as registering a factory certificate over REST: no CA, acceptable key, valid, CN = device
@@ -185,8 +199,8 @@ public final class EstService {
                     } catch (Refusal r) {
                         throw new Unauthenticated("factory-certificate-refused", claimed + " (" + r.reason() + ")", tenant.value());
                     }
-                    if (s.devices().find(h, tenant, device).isPresent()) {
-                        return new Issuer((String) ca.get("id"), tenant);
+                    if (devices.find(h, tenant, device).isPresent()) {
+                        return new Issuer(ca.id(), tenant);
                     }
                 }
             }
@@ -203,15 +217,15 @@ public final class EstService {
             throw new Unauthenticated("certificate-not-yet-valid", identity, issuer.tenant().value());
         }
         CsrPolicy.AcceptedCsr csr = CsrPolicy.check(CsrPolicy.fromDer(csrDer), issuer.tenant(), device);
-        return s.db().tx(h -> {
+        return db.tx(h -> {
             String fingerprint;
             try {
                 fingerprint = dev.bulwark.server.crypto.Secrets.sha256Hex(leaf.getEncoded());
             } catch (java.security.cert.CertificateEncodingException e) {
                 throw new Unauthenticated("certificate-malformed", identity, issuer.tenant().value());
             }
-            var registered = s.credentials().findCertificateByFingerprint(h, fingerprint);
-            if (registered.isPresent() && !"active".equals(registered.get().status())) {
+            var registered = credentials.findCertificateByFingerprint(h, fingerprint);
+            if (registered.isPresent() && registered.get().status() != CertificateStatus.ACTIVE) {
                 throw new Unauthenticated("certificate-revoked", identity, issuer.tenant().value());
             }
             Enrolled e = issue(h, issuer.tenant(), device, csr, now, "factory-certificate:" + issuer.caId() + "/" + PlatformPki.serialHex(leaf));
@@ -228,9 +242,9 @@ public final class EstService {
             throw new Unauthenticated(r.reason(), r.claimedIdentity(), r.tenantId());
         }
         DevicePrincipal current = ((AuthOutcome.Authenticated<DevicePrincipal>) outcome).principal();
-        long now = s.clock().nowMs();
+        long now = clock.nowMs();
         CsrPolicy.AcceptedCsr csr = CsrPolicy.check(CsrPolicy.fromDer(csrDer), current.tenant(), current.device());
-        return s.db().tx(h -> {
+        return db.tx(h -> {
             Enrolled e = issue(h, current.tenant(), current.device(), csr, now, current.credential());
             audit(h, e, "device.certificate.reenroll", source, "EST simplereenroll with " + current.credential() + ", " + csr.keyDescription());
             return e;
@@ -238,47 +252,34 @@ public final class EstService {
     }
 
     private Enrolled issue(Handle h, TenantId tenant, DeviceId device, CsrPolicy.AcceptedCsr csr, long now, String credential) {
-        var d = s.devices().lock(h, tenant, device);
+        var d = devices.lock(h, tenant, device);
         if (d.status() != DeviceStatus.ACTIVE) {
             throw new Unauthenticated("device-" + d.status().wireName(), "device:" + tenant + "/" + device + " " + credential, tenant.value());
         }
-        s.credentials().requireKeyNotUsedElsewhere(h, tenant, device, csr.keyFingerprint());
-        Duration validity = s.config().deviceCertificateTtl();
-        X509Certificate cert = s.pki().issueDeviceCertificate(csr.csr().getSubjectPublicKeyInfo(), tenant, device, now, validity);
+        credentials.requireKeyNotUsedElsewhere(h, tenant, device, csr.keyFingerprint());
+        X509Certificate cert = pki.issueDeviceCertificate(csr.csr().getSubjectPublicKeyInfo(), tenant, device, now, certificateTtl);
         var r = CredentialStore.recordOf(tenant, device, PlatformPki.PLATFORM_CA_ID, cert, csr.keyFingerprint());
-        s.credentials().insertCertificate(h, r, now);
+        credentials.insertCertificate(h, r, now);
         return new Enrolled(new DevicePrincipal(tenant, device, credential), cert, r.serial());
     }
 
     private void audit(Handle h, Enrolled e, String action, String source, String detail) {
-        s.audit().append(h, new AuditEntry(e.device().tenant().value(), "device:" + e.device().device() + " " + e.device().credential(),
+        audit.append(h, new AuditEntry(e.device().tenant().value(), "device:" + e.device().device() + " " + e.device().credential(),
                 action, "device:" + e.device().device() + " certificate:" + e.serial(), source, AuditEntry.SUCCESS, detail));
     }
 
-    private static Optional<TokenRow> tokenRow(Handle h, String id, boolean lock) {
-        return h.createQuery("SELECT tenant_id, device_id, secret_sha256, expires_ms, used_ms, used_serial FROM enrollment_tokens WHERE id = :id"
-                        + (lock ? " FOR UPDATE" : ""))
-                .bind("id", id)
-                .map((rs, ctx) -> {
-                    long used = rs.getLong("used_ms");
-                    Long usedMs = rs.wasNull() ? null : used;
-                    return new TokenRow(rs.getString("tenant_id"), rs.getString("device_id"), rs.getString("secret_sha256"),
-                            rs.getLong("expires_ms"), usedMs, rs.getString("used_serial"));
-                }).findOne();
-    }
-
-    private static void checkToken(BearerSecret presented, TokenRow row, String identity, long now) {
+    private static void checkToken(BearerSecret presented, EnrollmentToken row, String identity, long now) {
         if (row == null) {
             throw new Unauthenticated("enrollment-token-unknown", identity, null);
         }
-        if (!presented.matches(row.digest())) {
-            throw new Unauthenticated("enrollment-token-wrong-secret", identity, row.tenantId());
+        if (!presented.matches(row.secretSha256())) {
+            throw new Unauthenticated("enrollment-token-wrong-secret", identity, row.tenant().value());
         }
         if (row.usedMs() != null) {
-            throw new Unauthenticated("enrollment-token-used", identity, row.tenantId());
+            throw new Unauthenticated("enrollment-token-used", identity, row.tenant().value());
         }
         if (row.expiresMs() <= now) {
-            throw new Unauthenticated("enrollment-token-expired", identity, row.tenantId());
+            throw new Unauthenticated("enrollment-token-expired", identity, row.tenant().value());
         }
     }
 

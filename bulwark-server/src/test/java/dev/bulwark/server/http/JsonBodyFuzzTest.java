@@ -30,7 +30,7 @@ class JsonBodyFuzzTest {
             "dev.bulwark.server.shadow.ShadowRoutes$AllowCommand",
             "dev.bulwark.server.shadow.ShadowRoutes$CreateModel",
             "dev.bulwark.server.device.DeviceRoutes$CreateDevice",
-            "dev.bulwark.server.device.DeviceRoutes$IssueCertificate",
+            "dev.bulwark.server.device.DeviceCredentialRoutes$IssueCertificate",
             "dev.bulwark.server.device.DeviceRoutes$Quarantine",
             "dev.bulwark.server.lifecycle.OwnerRoutes$Retention",
             "dev.bulwark.server.lifecycle.OwnerRoutes$NewOwner",
