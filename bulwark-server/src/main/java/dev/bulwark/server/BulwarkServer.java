@@ -133,7 +133,10 @@ public final class BulwarkServer implements AutoCloseable {
                     sessions, new DeviceRateLimits(config.deviceMessagesPerSecond()), monitor,
                     new TenantQuotas(config.tenantMaxConnections(), config.tenantMessagesPerSecond()));
             bootstrap(s);
-            Ownership ownership = new Ownership(new DataKeys(dataDir, kek));
+            dev.bulwark.server.lifecycle.PeriodStore periods = new dev.bulwark.server.lifecycle.PeriodStore();
+            Ownership ownership = new Ownership(new DataKeys(dataDir, kek), periods);
+            // bound to the MQTT listener once it exists; configuration, commands and rollouts send through it
+            dev.bulwark.server.device.ForwardingDeviceLink deviceLink = new dev.bulwark.server.device.ForwardingDeviceLink();
             List<ApiRoute> routes = new ArrayList<>();
             EnrollmentTokenStore enrollmentTokens = new EnrollmentTokenStore();
             routes.addAll(new IdentityRoutes(clock, config.operatorTokenTtl(), s.tenants(), s.operators(), s.apiTokens(), events).routes());
@@ -154,18 +157,23 @@ public final class BulwarkServer implements AutoCloseable {
             }
             telemetry = new TelemetryStore(db, ownership.keys(), messageLog, 1000);
             routes.addAll(new TelemetryRoutes(s, ownership, telemetry).routes());
-            lifecycle = new dev.bulwark.server.lifecycle.DataLifecycle(db, clock, audit, ownership, dataDir, telemetry);
-            routes.addAll(new dev.bulwark.server.lifecycle.OwnerRoutes(s, ownership, lifecycle).routes());
+            lifecycle = new dev.bulwark.server.lifecycle.DataLifecycle(db, new dev.bulwark.server.lifecycle.LifecycleStore(), s.tenants(), clock,
+                    audit, ownership, dataDir, telemetry);
+            dev.bulwark.server.lifecycle.OwnerStore owners = new dev.bulwark.server.lifecycle.OwnerStore();
+            routes.addAll(new dev.bulwark.server.lifecycle.OwnerRoutes(db, clock, audit, s.apiTokens(), s.operators(), s.devices(),
+                    config.operatorTokenTtl(), owners, periods, ownership, lifecycle).routes());
+            routes.addAll(new dev.bulwark.server.lifecycle.DataRoutes(db, audit, owners, lifecycle).routes());
+            routes.addAll(new dev.bulwark.server.lifecycle.TransferRoutes(db, clock, s.devices(), owners, periods, ownership, lifecycle).routes());
             ModelStore models = new ModelStore();
-            ConfigService shadow = new ConfigService(db, clock);
-            shadow.attach(ownership);
-            CommandService commands = new CommandService(db, clock);
-            commands.attach(ownership);
-            routes.addAll(new ShadowRoutes(s, models, shadow).routes());
-            routes.addAll(new CommandRoutes(s, models, commands).routes());
-            FirmwareService firmware = new FirmwareService(dataDir, kek);
-            RolloutService rollouts = new RolloutService(db, clock, firmware);
-            routes.addAll(new FirmwareRoutes(s, firmware, rollouts).routes());
+            ConfigService shadow = new ConfigService(db, clock, new dev.bulwark.server.shadow.ConfigStore(), ownership,
+                    new dev.bulwark.server.shadow.LocalConfigDelivery(deviceLink));
+            CommandService commands = new CommandService(db, clock, new dev.bulwark.server.command.CommandStore(), s.tenants(), ownership,
+                    new dev.bulwark.server.command.LocalCommandDelivery(deviceLink));
+            routes.addAll(new ShadowRoutes(s.devices(), clock, models, shadow).routes());
+            routes.addAll(new CommandRoutes(s.devices(), clock, models, commands).routes());
+            FirmwareService firmware = new FirmwareService(dataDir, kek, new dev.bulwark.server.firmware.FirmwareStore());
+            RolloutService rollouts = new RolloutService(db, clock, firmware, new dev.bulwark.server.firmware.RolloutStore(), s.tenants(), deviceLink);
+            routes.addAll(new FirmwareRoutes(clock, firmware, rollouts).routes());
             api = new ApiServer(vertx, config, pki, db, audit, s.apiTokens(), events, clock, routes, VERSION);
             int port = api.start();
             if (config.plaintextPayloads()) {
@@ -177,9 +185,7 @@ public final class BulwarkServer implements AutoCloseable {
             registerMetrics(s, writer, telemetry);
             DeviceAuthenticator deviceAuth = new DeviceAuthenticator(db, pki, clock, s.devices(), s.credentials(), s.tenantCas());
             MqttListener mqtt = new MqttListener(vertx, s, deviceAuth, writer, shadow, commands);
-            shadow.attach(mqtt);
-            commands.attach(mqtt);
-            rollouts.attach(mqtt);
+            deviceLink.bind(mqtt);
             int mqttPort = mqtt.start();
             Vertx loop = vertx;
             loop.setPeriodic(1000, t -> loop.executeBlocking(commands::expire, false));

@@ -9,10 +9,12 @@ import com.fasterxml.jackson.databind.JsonNode;
 import dev.bulwark.protocol.DeviceId;
 import dev.bulwark.protocol.IdGrammar;
 import dev.bulwark.protocol.InvalidIdException;
+import dev.bulwark.protocol.ModelId;
 import dev.bulwark.protocol.TenantId;
 import dev.bulwark.server.Refusal;
-import dev.bulwark.server.Services;
+import dev.bulwark.server.Clock;
 import dev.bulwark.server.crypto.Secrets;
+import dev.bulwark.server.device.DeviceStore;
 import dev.bulwark.server.http.ApiRoute;
 import dev.bulwark.server.http.Call;
 import dev.bulwark.server.http.Response;
@@ -30,12 +32,14 @@ public final class CommandRoutes {
     record CreateCommand(String name, JsonNode params, Integer ttlSeconds) {
     }
 
-    private final Services s;
+    private final DeviceStore devices;
+    private final Clock clock;
     private final ModelStore models;
     private final CommandService commands;
 
-    public CommandRoutes(Services s, ModelStore models, CommandService commands) {
-        this.s = s;
+    public CommandRoutes(DeviceStore devices, Clock clock, ModelStore models, CommandService commands) {
+        this.devices = devices;
+        this.clock = clock;
         this.models = models;
         this.commands = commands;
     }
@@ -55,7 +59,7 @@ public final class CommandRoutes {
     private Response create(Call call) {
         TenantId tenant = call.tenant();
         DeviceId device = call.path("deviceId", DeviceId::of);
-        call.read(h -> s.devices().require(h, tenant, device));
+        call.read(h -> devices.require(h, tenant, device));
         CreateCommand req = call.body(CreateCommand.class);
         String name;
         try {
@@ -68,15 +72,15 @@ public final class CommandRoutes {
         if (ttl < 1 || ttl > MAX_TTL_SECONDS) {
             throw Refusal.invalid("ttlSeconds must be between 1 and " + MAX_TTL_SECONDS);
         }
-        long now = s.clock().nowMs();
+        long now = clock.nowMs();
         String id = "cmd-" + Secrets.randomHex(10);
         call.target("device:" + device + " command:" + id);
-        CommandService.Command c = call.tx(h -> {
-            var d = s.devices().lock(h, tenant, device);
-            JsonNode schema = models.commandSchema(h, tenant, d.model(), name)
+        Command c = call.tx(h -> {
+            var d = devices.lock(h, tenant, device);
+            JsonNode schema = models.commandSchema(h, tenant, ModelId.of(d.model()), name)
                     .orElseThrow(() -> Refusal.invalid("command '" + name + "' is not on the allowlist of model '" + d.model() + "'"));
             JsonSchemas.validate(JsonSchemas.compile(schema), params, "params");
-            var cmd = new CommandService.Command(tenant.value(), id, device.value(), name, params, "queued", now,
+            var cmd = new Command(tenant, id, device, name, params, CommandState.QUEUED, now,
                     now + ttl * 1000L, null, null, null, call.principal().actor());
             commands.insert(h, cmd);
             return cmd;
@@ -90,7 +94,7 @@ public final class CommandRoutes {
         DeviceId device = call.path("deviceId", DeviceId::of);
         int limit = call.queryInt("limit", 100, 1, 1000);
         return Response.ok(Map.of("items", call.read(h -> {
-            s.devices().require(h, tenant, device);
+            devices.require(h, tenant, device);
             return commands.list(h, tenant, device, limit);
         }).stream().map(CommandRoutes::view).toList()));
     }
@@ -100,17 +104,17 @@ public final class CommandRoutes {
         DeviceId device = call.path("deviceId", DeviceId::of);
         String id = call.path("commandId");
         return Response.ok(view(call.read(h -> {
-            s.devices().require(h, tenant, device);
+            devices.require(h, tenant, device);
             return commands.find(h, tenant, device, id).orElseThrow(Refusal::notFound);
         })));
     }
 
-    static Map<String, Object> view(CommandService.Command c) {
+    static Map<String, Object> view(Command c) {
         Map<String, Object> m = new LinkedHashMap<>();
         m.put("id", c.id());
         m.put("name", c.name());
         m.put("params", c.params());
-        m.put("state", c.state());
+        m.put("state", c.state().wireName());
         m.put("createdAt", Views.time(c.createdMs()));
         m.put("expiresAt", Views.time(c.expiresMs()));
         m.put("deliveredAt", Views.time(c.deliveredMs()));

@@ -1,21 +1,18 @@
 package dev.bulwark.server.command;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
-import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.bulwark.protocol.DeviceId;
 import dev.bulwark.protocol.TenantId;
-import dev.bulwark.protocol.Topics;
 import dev.bulwark.server.Clock;
-import dev.bulwark.server.device.DeviceLink;
-import dev.bulwark.server.http.Views;
+import dev.bulwark.server.identity.TenantStore;
+import dev.bulwark.server.lifecycle.Ownership;
 import dev.bulwark.server.store.Database;
-import java.io.IOException;
-import java.nio.charset.StandardCharsets;
 import java.util.List;
+import java.util.Objects;
 import java.util.Optional;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
 import org.jdbi.v3.core.Handle;
-import org.jdbi.v3.core.mapper.RowMapper;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -23,107 +20,74 @@ import org.slf4j.LoggerFactory;
  * Commands to devices: {@code queued} until the device is connected and subscribed to its
  * {@code commands} topic, {@code delivered} once the device acknowledged the message, then
  * {@code succeeded} or {@code failed} from the device's result, or {@code expired} when its time-to-live
- * passes first. Payload to the device: {@code {"id","name","params","expiresAt"}}; the device answers on
- * {@code commands/{id}/result} with {@code {"status":"succeeded"|"failed","result":...}}.
+ * passes first ({@link CommandState}). The device answers on {@code commands/{id}/result} with
+ * {@code {"status":"succeeded"|"failed","result":...}}; results are sealed under the device's
+ * ownership-period key ({@link Ownership}), so a service is never built without it.
+ *
+ * <p>Delivery goes through the {@link CommandDelivery} given at construction (in process:
+ * {@link LocalCommandDelivery} on the node's device link, bound to the MQTT listener once it exists).
  */
 public final class CommandService {
     private static final Logger LOG = LoggerFactory.getLogger(CommandService.class);
-    private static final ObjectMapper JSON = new ObjectMapper();
-
-    /** A stored command. */
-    public record Command(String tenantId, String id, String deviceId, String name, JsonNode params, String state,
-                          long createdMs, long expiresMs, Long deliveredMs, Long completedMs, JsonNode result, String createdBy) {
-    }
-
-    private final RowMapper<Command> MAPPER = (rs, ctx) -> {
-        long d = rs.getLong("delivered_ms");
-        Long delivered = rs.wasNull() ? null : d;
-        long c = rs.getLong("completed_ms");
-        Long completed = rs.wasNull() ? null : c;
-        return new Command(rs.getString("tenant_id"), rs.getString("id"), rs.getString("device_id"), rs.getString("name"),
-                parse(rs.getString("params")), rs.getString("state"), rs.getLong("created_ms"), rs.getLong("expires_ms"),
-                delivered, completed, parse(openResult(rs.getString("tenant_id"), rs.getString("device_id"), rs.getString("result"))),
-                rs.getString("created_by"));
-    };
-
-    private volatile dev.bulwark.server.lifecycle.Ownership ownership;
-
-    /** Seals command results under the device's ownership-period key from now on. */
-    public void attach(dev.bulwark.server.lifecycle.Ownership ownership) {
-        this.ownership = ownership;
-    }
-
-    private String openResult(String tenant, String device, String stored) {
-        dev.bulwark.server.lifecycle.Ownership o = ownership;
-        return o == null ? stored : o.openText(tenant, device, "command-result", stored);
-    }
+    private static final String KIND = "command-result";
 
     private final Database db;
     private final Clock clock;
-    private volatile DeviceLink link = DeviceLink.NONE;
+    private final CommandStore store;
+    private final TenantStore tenants;
+    private final Ownership ownership;
+    private final CommandDelivery delivery;
     /** Database work triggered from event loops (acknowledgements), kept off them. */
-    private final java.util.concurrent.ExecutorService background = java.util.concurrent.Executors.newSingleThreadExecutor(r -> {
+    private final ExecutorService background = Executors.newSingleThreadExecutor(r -> {
         Thread t = new Thread(r, "bulwark-commands");
         t.setDaemon(true);
         return t;
     });
 
-    public CommandService(Database db, Clock clock) {
-        this.db = db;
-        this.clock = clock;
+    public CommandService(Database db, Clock clock, CommandStore store, TenantStore tenants, Ownership ownership, CommandDelivery delivery) {
+        this.db = Objects.requireNonNull(db, "db");
+        this.clock = Objects.requireNonNull(clock, "clock");
+        this.store = Objects.requireNonNull(store, "store");
+        this.tenants = Objects.requireNonNull(tenants, "tenants");
+        this.ownership = Objects.requireNonNull(ownership, "ownership: command results are sealed");
+        this.delivery = Objects.requireNonNull(delivery, "delivery");
     }
 
-    public void attach(DeviceLink link) {
-        this.link = link;
-    }
-
+    /** Stores a new command in the caller's transaction. */
     public void insert(Handle h, Command c) {
-        h.createUpdate("INSERT INTO commands (tenant_id, id, device_id, name, params, state, created_ms, expires_ms, created_by) "
-                        + "VALUES (:t, :id, :d, :name, :params, 'queued', :created, :expires, :by)")
-                .bind("t", c.tenantId()).bind("id", c.id()).bind("d", c.deviceId()).bind("name", c.name())
-                .bind("params", c.params().toString()).bind("created", c.createdMs()).bind("expires", c.expiresMs())
-                .bind("by", c.createdBy()).execute();
+        store.insert(h, c);
     }
 
     public Optional<Command> find(Handle h, TenantId tenant, DeviceId device, String id) {
-        return h.createQuery("SELECT * FROM commands WHERE tenant_id = :t AND device_id = :d AND id = :id")
-                .bind("t", tenant.value()).bind("d", device.value()).bind("id", id).map(MAPPER).findOne();
+        return store.find(h, tenant, device, id).map(this::opened);
     }
 
     public List<Command> list(Handle h, TenantId tenant, DeviceId device, int limit) {
-        return h.createQuery("SELECT * FROM commands WHERE tenant_id = :t AND device_id = :d ORDER BY created_ms DESC, id DESC LIMIT :limit")
-                .bind("t", tenant.value()).bind("d", device.value()).bind("limit", limit).map(MAPPER).list();
+        return store.list(h, tenant, device, limit).stream().map(this::opened).toList();
+    }
+
+    private Command opened(CommandStore.Row r) {
+        Command c = r.command();
+        return new Command(c.tenant(), c.id(), c.device(), c.name(), c.params(), c.state(), c.createdMs(), c.expiresMs(), c.deliveredMs(),
+                c.completedMs(), CommandStore.parse(ownership.openText(c.tenant(), c.device(), KIND, r.storedResult())), c.createdBy());
     }
 
     /** Sends every queued, unexpired command of the device (blocking read; call off the event loop). */
     public void deliverQueued(TenantId tenant, DeviceId device) {
         long now = clock.nowMs();
-        List<Command> queued = db.read(h -> h.createQuery("SELECT * FROM commands WHERE tenant_id = :t AND device_id = :d "
-                        + "AND state = 'queued' AND expires_ms > :now ORDER BY created_ms, id")
-                .bind("t", tenant.value()).bind("d", device.value()).bind("now", now).map(MAPPER).list());
-        for (Command c : queued) {
-            deliver(c);
+        for (CommandStore.Row r : db.read(h -> store.queued(h, tenant, device, now))) {
+            deliver(r.command());
         }
     }
 
     /** Sends one command if the device is listening; it becomes {@code delivered} when the device acknowledges. */
     public boolean deliver(Command c) {
-        ObjectNode msg = JSON.createObjectNode();
-        msg.put("id", c.id());
-        msg.put("name", c.name());
-        msg.set("params", c.params());
-        msg.put("expiresAt", Views.time(c.expiresMs()));
-        TenantId tenant = TenantId.of(c.tenantId());
-        DeviceId device = DeviceId.of(c.deviceId());
-        return link.send(tenant, device, Topics.commands(device), msg.toString().getBytes(StandardCharsets.UTF_8),
-                () -> background.execute(() -> markDelivered(tenant, device, c.id())));
+        return delivery.send(c, () -> background.execute(() -> markDelivered(c.tenant(), c.device(), c.id())));
     }
 
     private void markDelivered(TenantId tenant, DeviceId device, String id) {
         try {
-            db.tx(h -> h.createUpdate("UPDATE commands SET state = 'delivered', delivered_ms = :now "
-                            + "WHERE tenant_id = :t AND device_id = :d AND id = :id AND state = 'queued'")
-                    .bind("now", clock.nowMs()).bind("t", tenant.value()).bind("d", device.value()).bind("id", id).execute());
+            db.tx(h -> store.markDelivered(h, tenant, device, id, clock.nowMs()));
         } catch (RuntimeException e) {
             LOG.warn("cannot mark command {} delivered: {}", id, e.toString());
         }
@@ -135,38 +99,28 @@ public final class CommandService {
      */
     public boolean complete(TenantId tenant, DeviceId device, String id, boolean succeeded, JsonNode result) {
         long now = clock.nowMs();
-        dev.bulwark.server.lifecycle.Ownership o = ownership;
         try {
-            return db.tx(h -> h.createUpdate("UPDATE commands SET state = :state, completed_ms = :now, result = :result "
-                            + "WHERE tenant_id = :t AND device_id = :d AND id = :id AND state IN ('queued', 'delivered') AND expires_ms > :now")
-                    .bind("state", succeeded ? "succeeded" : "failed").bind("now", now)
-                    .bind("result", result == null ? null : o == null ? result.toString()
-                            : o.sealText(h, tenant.value(), device.value(), "command-result", result.toString(), now))
-                    .bind("t", tenant.value()).bind("d", device.value()).bind("id", id).execute() == 1);
+            return db.tx(h -> store.complete(h, tenant, device, id, succeeded ? CommandState.SUCCEEDED : CommandState.FAILED,
+                    result == null ? null : ownership.sealText(h, tenant, device, KIND, result.toString(), now), now));
         } catch (RuntimeException e) {
-            if (o != null) {
-                o.forget(tenant.value(), device.value());
-            }
+            ownership.forget(tenant, device); // a period opened in the rolled-back transaction is not cached
             throw e;
         }
     }
 
-    /** Marks commands whose time-to-live passed as expired; returns how many. */
+    /** Marks commands whose time-to-live passed as expired, tenant by tenant; returns how many. */
     public int expire() {
-        return db.tx(h -> h.createUpdate("UPDATE commands SET state = 'expired', completed_ms = :now "
-                        + "WHERE state IN ('queued', 'delivered') AND expires_ms <= :now")
-                .bind("now", clock.nowMs()).execute());
+        long now = clock.nowMs();
+        return db.tx(h -> {
+            int n = 0;
+            for (TenantStore.Tenant t : tenants.list(h, "", Integer.MAX_VALUE)) {
+                n += store.expire(h, TenantId.of(t.id()), now);
+            }
+            return n;
+        });
     }
 
     public void close() {
         background.shutdown();
-    }
-
-    static JsonNode parse(String s) {
-        try {
-            return s == null ? null : JSON.readTree(s);
-        } catch (IOException e) {
-            return null;
-        }
     }
 }

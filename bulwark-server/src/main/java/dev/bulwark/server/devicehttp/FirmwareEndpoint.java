@@ -75,12 +75,12 @@ final class FirmwareEndpoint {
             return Optional.empty();
         }
         return s.db().read(h -> {
-            Optional<FirmwareService.Release> r = firmware.release(h, d.tenant().value(), id);
+            Optional<FirmwareService.Release> r = firmware.release(h, d.tenant(), id);
             Optional<String> model = s.devices().find(h, d.tenant(), d.device()).map(x -> x.model());
             // this tenant, this model, and offered to this device by a rollout that runs now: a paused or aborted
             // rollout gets no fresh timestamp and no image
             return r.filter(x -> model.isPresent() && model.get().equals(x.model())
-                    && (!offeredNow || firmware.offeredNow(h, d.tenant().value(), d.device().value(), x.id())));
+                    && (!offeredNow || rollouts.offeredNow(h, d.tenant(), d.device(), x.id())));
         });
     }
 
@@ -109,7 +109,7 @@ final class FirmwareEndpoint {
             FirmwareService.Release r = releaseFor(d, ctx).orElseThrow(Refusal::notFound);
             FirmwareService.Image img;
             try {
-                img = s.db().read(h -> firmware.openImage(h, r.tenantId(), r.id()));
+                img = s.db().read(h -> firmware.openImage(h, r.tenant(), r.id()));
             } catch (IllegalStateException e) {
                 return (Object) unavailable(r.id());
             }
@@ -219,7 +219,7 @@ final class FirmwareEndpoint {
         String reason = body.path("reason").isTextual() ? body.get("reason").asText() : null;
         String rollout = body.path("rollout").isTextual() ? body.get("rollout").asText() : null;
         s.db().tx(h -> {
-            rollouts.report(h, d.tenant().value(), d.device().value(), r.id(), rollout, body.get("state").asText(), reason);
+            rollouts.report(h, d.tenant(), d.device(), r.id(), rollout, body.get("state").asText(), reason);
             return null;
         });
         return new Reply(204, null, null, null);

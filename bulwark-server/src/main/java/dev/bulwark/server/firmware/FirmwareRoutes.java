@@ -10,8 +10,8 @@ import com.fasterxml.jackson.databind.JsonNode;
 import dev.bulwark.protocol.firmware.Canonical;
 import dev.bulwark.protocol.firmware.FirmwareMetadata;
 import dev.bulwark.protocol.firmware.ReleaseKeys;
+import dev.bulwark.server.Clock;
 import dev.bulwark.server.Refusal;
-import dev.bulwark.server.Services;
 import dev.bulwark.server.http.ApiRoute;
 import dev.bulwark.server.http.Call;
 import dev.bulwark.server.http.Response;
@@ -24,12 +24,12 @@ import java.util.Map;
 /** Firmware roots, releases and rollouts over REST. */
 public final class FirmwareRoutes {
     static final int MAX_IMAGE_BODY = 48 * 1024 * 1024;
-    private final Services s;
+    private final Clock clock;
     private final FirmwareService firmware;
     private final RolloutService rollouts;
 
-    public FirmwareRoutes(Services s, FirmwareService firmware, RolloutService rollouts) {
-        this.s = s;
+    public FirmwareRoutes(Clock clock, FirmwareService firmware, RolloutService rollouts) {
+        this.clock = clock;
         this.firmware = firmware;
         this.rollouts = rollouts;
     }
@@ -82,7 +82,7 @@ public final class FirmwareRoutes {
                 .roles(first, rest).audit("rollout." + action).handle(call -> {
                     String id = rolloutId(call);
                     call.target("rollout:" + id);
-                    var r = call.tx(h -> rollouts.control(h, call.tenant().value(), id, action, "by " + call.principal().actor()));
+                    var r = call.tx(h -> rollouts.control(h, call.tenant(), id, action, "by " + call.principal().actor()));
                     return Response.ok(view(r, null));
                 });
     }
@@ -90,7 +90,7 @@ public final class FirmwareRoutes {
     private Response setRoot(Call call) {
         byte[] body = call.rawJson();
         call.target("firmware-root");
-        FirmwareMetadata.Root root = call.tx(h -> firmware.setRoot(h, call.tenant(), body, call.principal().actor(), s.clock().nowMs()));
+        FirmwareMetadata.Root root = call.tx(h -> firmware.setRoot(h, call.tenant(), body, call.principal().actor(), clock.nowMs()));
         Map<String, Object> out = new LinkedHashMap<>();
         out.put("version", root.version());
         out.put("expires", root.expires().toString());
@@ -140,19 +140,19 @@ public final class FirmwareRoutes {
             throw Refusal.invalid("targets refused (" + e.reason() + "): " + e.getMessage());
         }
         call.target("firmware");
-        var r = call.tx(h -> firmware.upload(h, call.tenant(), targets, image, call.principal().actor(), s.clock().nowMs()),
+        var r = call.tx(h -> firmware.upload(h, call.tenant(), targets, image, call.principal().actor(), clock.nowMs()),
                 "release upload");
         return Response.created(view(r));
     }
 
     private Response list(Call call) {
-        return Response.ok(Map.of("items", call.read(h -> firmware.releases(h, call.tenant().value())).stream().map(FirmwareRoutes::view)
+        return Response.ok(Map.of("items", call.read(h -> firmware.releases(h, call.tenant())).stream().map(FirmwareRoutes::view)
                 .toList()));
     }
 
     private Response get(Call call) {
         String id = releaseId(call.path("releaseId"));
-        var r = call.read(h -> firmware.release(h, call.tenant().value(), id)).orElseThrow(Refusal::notFound);
+        var r = call.read(h -> firmware.release(h, call.tenant(), id)).orElseThrow(Refusal::notFound);
         Map<String, Object> out = view(r);
         out.put("targets", Canonical.parse(r.targets().getBytes(java.nio.charset.StandardCharsets.UTF_8)));
         return Response.ok(out);
@@ -166,7 +166,7 @@ public final class FirmwareRoutes {
         String rid = releaseId(req.release());
         call.target("release:" + rid);
         var r = call.tx(h -> {
-            var release = firmware.release(h, call.tenant().value(), rid).orElseThrow(() -> Refusal.invalid("no such release"));
+            var release = firmware.release(h, call.tenant(), rid).orElseThrow(() -> Refusal.invalid("no such release"));
             return rollouts.create(h, call.tenant(), release, req.devices(), req.stages() == null ? new int[] {5, 25, 100} : req.stages(),
                     req.maxFailurePercent() == null ? 10 : req.maxFailurePercent(), call.principal().actor());
         });
@@ -174,14 +174,14 @@ public final class FirmwareRoutes {
     }
 
     private Response listRollouts(Call call) {
-        return Response.ok(Map.of("items", call.read(h -> rollouts.list(h, call.tenant().value())).stream().map(r -> view(r, null)).toList()));
+        return Response.ok(Map.of("items", call.read(h -> rollouts.list(h, call.tenant())).stream().map(r -> view(r, null)).toList()));
     }
 
     private Response getRollout(Call call) {
         String id = rolloutId(call);
         return call.read(h -> {
-            var r = rollouts.find(h, call.tenant().value(), id).orElseThrow(Refusal::notFound);
-            return Response.ok(view(r, rollouts.devices(h, id)));
+            var r = rollouts.find(h, call.tenant(), id).orElseThrow(Refusal::notFound);
+            return Response.ok(view(r, rollouts.devices(h, call.tenant(), id)));
         });
     }
 
@@ -223,7 +223,7 @@ public final class FirmwareRoutes {
         m.put("stages", r.stages());
         m.put("stage", r.stage());
         m.put("percent", r.stages()[r.stage()]);
-        m.put("state", r.state());
+        m.put("state", r.state().wireName());
         m.put("maxFailurePercent", r.maxFailurePercent());
         m.put("reason", r.reason());
         m.put("created", Views.time(r.createdMs()));

@@ -28,13 +28,11 @@ import java.security.PublicKey;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.List;
-import java.util.Map;
 import java.util.Optional;
 import org.bouncycastle.util.io.pem.PemObject;
 import org.bouncycastle.util.io.pem.PemReader;
 import org.bouncycastle.util.io.pem.PemWriter;
 import org.jdbi.v3.core.Handle;
-import org.jdbi.v3.core.statement.PreparedBatch;
 
 /**
  * Firmware on the server. The server holds only public release keys (in each tenant's signed root) and
@@ -42,23 +40,25 @@ import org.jdbi.v3.core.statement.PreparedBatch;
  * current" but it cannot make a release. Uploads are checked against the tenant's root threshold; images
  * are stored encrypted (AES-256-GCM, a data key per image wrapped by the key-encryption key, bound to the
  * release id), in chunks of {@link #CHUNK} bytes each sealed on its own, so that a download is read and
- * decrypted range by range ({@link #openImage}) and never whole.
+ * decrypted range by range ({@link #openImage}) and never whole. Rows are stored by {@link FirmwareStore}.
  */
 public final class FirmwareService {
     /** How long a timestamp the server signs stays fresh. */
     public static final Duration FRESHNESS = Duration.ofHours(1);
 
     /** A stored release (without its image). */
-    public record Release(String id, String tenantId, String model, String version, long versionNumber, String sha256, long length,
+    public record Release(String id, TenantId tenant, String model, String version, long versionNumber, String sha256, long length,
                           String targets, long createdMs, String createdBy) {
     }
 
     private final KeyWrapper kek;
+    private final FirmwareStore store;
     private final PrivateKey timestampKey;
     private final PublicKey timestampPublic;
 
-    public FirmwareService(DataDir dataDir, KeyWrapper kek) {
+    public FirmwareService(DataDir dataDir, KeyWrapper kek, FirmwareStore store) {
         this.kek = kek;
+        this.store = store;
         KeyPair ts = loadOrCreateTimestampKey(dataDir.dir("firmware").resolve("timestamp.key"));
         this.timestampKey = ts.getPrivate();
         this.timestampPublic = ts.getPublic();
@@ -95,21 +95,17 @@ public final class FirmwareService {
             throw Refusal.invalid("the root's timestamp role must list this server's timestamp key " + timestampKeyId()
                     + " (GET /api/v1/firmware/timestamp-key)");
         }
-        h.createUpdate("INSERT INTO firmware_roots (tenant_id, version, envelope, created_ms, created_by) VALUES (:t, :v, :e, :now, :by)")
-                .bind("t", tenant.value()).bind("v", root.version()).bind("e", new String(env.toJson(), StandardCharsets.UTF_8))
-                .bind("now", nowMs).bind("by", actor).execute();
+        store.insertRoot(h, tenant, root.version(), new String(env.toJson(), StandardCharsets.UTF_8), nowMs, actor);
         return root;
     }
 
     public Optional<Envelope> currentRoot(Handle h, TenantId tenant) {
-        return h.createQuery("SELECT envelope FROM firmware_roots WHERE tenant_id = :t ORDER BY version DESC LIMIT 1")
-                .bind("t", tenant.value()).mapTo(String.class).findOne().map(s -> Envelope.parse(s.getBytes(StandardCharsets.UTF_8)));
+        return store.currentRoot(h, tenant).map(s -> Envelope.parse(s.getBytes(StandardCharsets.UTF_8)));
     }
 
     /** Every root of the tenant, oldest first: a device walks the chain from the one it trusts. */
-    public List<Envelope> rootChain(Handle h, String tenant) {
-        return h.createQuery("SELECT envelope FROM firmware_roots WHERE tenant_id = :t ORDER BY version").bind("t", tenant)
-                .mapTo(String.class).map(s -> Envelope.parse(s.getBytes(StandardCharsets.UTF_8))).list();
+    public List<Envelope> rootChain(Handle h, TenantId tenant) {
+        return store.rootChain(h, tenant).stream().map(s -> Envelope.parse(s.getBytes(StandardCharsets.UTF_8))).toList();
     }
 
     /** Stores a release whose targets meet the tenant's threshold and whose image matches them. */
@@ -126,8 +122,7 @@ public final class FirmwareService {
         } catch (FirmwareRejected e) {
             throw Refusal.invalid("release refused (" + e.reason() + "): " + e.getMessage());
         }
-        Long newest = h.createQuery("SELECT MAX(version_number) FROM firmware_releases WHERE tenant_id = :t AND model = :m")
-                .bind("t", tenant.value()).bind("m", t.model()).mapTo(Long.class).one();
+        Long newest = store.newestVersionNumber(h, tenant, t.model());
         if (newest != null && t.versionNumber() <= newest) {
             throw Refusal.conflict("version number " + t.versionNumber() + " is not above the model's newest release (" + newest + ")");
         }
@@ -137,47 +132,33 @@ public final class FirmwareService {
         byte[] aad = id.getBytes(StandardCharsets.UTF_8);
         byte[] wrapped;
         String targets = new String(env.toJson(), StandardCharsets.UTF_8);
+        Release release = new Release(id, tenant, t.model(), t.version(), t.versionNumber(), t.sha256(), t.length(), targets, nowMs, actor);
         try {
             wrapped = kek.wrap(dataKey, aad);
-            h.createUpdate("INSERT INTO firmware_releases (id, tenant_id, model, version, version_number, sha256, length, targets, wrapped_key, "
-                            + "nonce, image, chunk_size, created_ms, created_by) VALUES (:id, :t, :m, :v, :vn, :sha, :len, :targets, :wk, :nonce, "
-                            + ":img, :chunk, :now, :by)")
-                    .bind("id", id).bind("t", tenant.value()).bind("m", t.model()).bind("v", t.version()).bind("vn", t.versionNumber())
-                    .bind("sha", t.sha256()).bind("len", t.length()).bind("targets", targets).bind("wk", wrapped).bind("nonce", nonce)
-                    .bind("img", new byte[0]).bind("chunk", CHUNK).bind("now", nowMs).bind("by", actor).execute();
+            store.insertRelease(h, release, wrapped, nonce, CHUNK);
             int chunks = chunkCount(image.length);
             for (int group = 0; group < chunks; group += 16) { // one MiB of sealed chunks per batch
-                PreparedBatch batch = h.prepareBatch("INSERT INTO firmware_image_chunks (release_id, idx, sealed) VALUES (:r, :i, :s)");
+                List<byte[]> sealed = new java.util.ArrayList<>(16);
                 for (int i = group; i < Math.min(chunks, group + 16); i++) {
                     int from = i * CHUNK;
                     byte[] plain = java.util.Arrays.copyOfRange(image, from, Math.min(image.length, from + CHUNK));
-                    batch.bind("r", id).bind("i", i).bind("s", FileKek.Aead.encrypt(dataKey, chunkNonce(nonce, i), plain,
-                            chunkAad(id, i, chunks))).add();
+                    sealed.add(FileKek.Aead.encrypt(dataKey, chunkNonce(nonce, i), plain, chunkAad(id, i, chunks)));
                 }
-                batch.execute();
+                store.insertChunks(h, id, group, sealed);
             }
         } finally {
             java.util.Arrays.fill(dataKey, (byte) 0); // our copy; the JCE keeps its own for the cipher's lifetime
         }
-        return new Release(id, tenant.value(), t.model(), t.version(), t.versionNumber(), t.sha256(), t.length(), targets, nowMs, actor);
+        return release;
     }
 
-    public Optional<Release> release(Handle h, String tenant, String id) {
-        return h.createQuery("SELECT id, tenant_id, model, version, version_number, sha256, length, targets, created_ms, created_by "
-                        + "FROM firmware_releases WHERE tenant_id = :t AND id = :id")
-                .bind("t", tenant).bind("id", id)
-                .map((rs, ctx) -> new Release(rs.getString("id"), rs.getString("tenant_id"), rs.getString("model"), rs.getString("version"),
-                        rs.getLong("version_number"), rs.getString("sha256"), rs.getLong("length"), rs.getString("targets"),
-                        rs.getLong("created_ms"), rs.getString("created_by"))).findOne();
+    public Optional<Release> release(Handle h, TenantId tenant, String id) {
+        return store.release(h, tenant, id);
     }
 
-    public List<Release> releases(Handle h, String tenant) {
-        return h.createQuery("SELECT id, tenant_id, model, version, version_number, sha256, length, targets, created_ms, created_by "
-                        + "FROM firmware_releases WHERE tenant_id = :t ORDER BY created_ms DESC, id")
-                .bind("t", tenant)
-                .map((rs, ctx) -> new Release(rs.getString("id"), rs.getString("tenant_id"), rs.getString("model"), rs.getString("version"),
-                        rs.getLong("version_number"), rs.getString("sha256"), rs.getLong("length"), rs.getString("targets"),
-                        rs.getLong("created_ms"), rs.getString("created_by"))).list();
+    /** The tenant's releases, newest first. */
+    public List<Release> releases(Handle h, TenantId tenant) {
+        return store.releases(h, tenant);
     }
 
     /**
@@ -186,11 +167,11 @@ public final class FirmwareService {
      */
     public ObjectNode metadata(Handle h, Release r, long nowMs) {
         Envelope targets = parse(r.targets().getBytes(StandardCharsets.UTF_8));
-        Envelope ts = Envelope.unsigned(FirmwareMetadata.timestamp(r.tenantId(), targets, r.versionNumber(),
+        Envelope ts = Envelope.unsigned(FirmwareMetadata.timestamp(r.tenant().value(), targets, r.versionNumber(),
                 Instant.ofEpochMilli(nowMs).plus(FRESHNESS))).sign(timestampKey, timestampKeyId());
         ObjectNode out = JsonNodeFactory.instance.objectNode();
         ArrayNode roots = out.putArray("roots");
-        for (Envelope e : rootChain(h, r.tenantId())) {
+        for (Envelope e : rootChain(h, r.tenant())) {
             roots.add(Canonical.parse(e.toJson()));
         }
         out.set("targets", Canonical.parse(targets.toJson()));
@@ -198,13 +179,6 @@ public final class FirmwareService {
         out.put("release", r.id());
         out.put("image", "/device/v1/firmware/" + r.id() + "/image");
         return out;
-    }
-
-    /** Whether {@code device} was offered {@code release} by a rollout that is running now. */
-    public boolean offeredNow(Handle h, String tenant, String device, String release) {
-        return h.createQuery("SELECT COUNT(*) FROM rollout_devices d JOIN rollouts r ON r.id = d.rollout_id WHERE d.tenant_id = :t "
-                        + "AND d.device_id = :d AND r.release_id = :rel AND r.state = 'running'")
-                .bind("t", tenant).bind("d", device).bind("rel", release).mapTo(Long.class).one() > 0;
     }
 
     /** The size of an image chunk: the unit in which images are sealed, read and decrypted. */
@@ -236,13 +210,17 @@ public final class FirmwareService {
      * throws {@link IllegalStateException}. {@link #close} erases the data key.
      */
     public static final class Image implements AutoCloseable {
+        private final FirmwareStore store;
+        private final TenantId tenant;
         private final String id;
         private final long length;
         private final byte[] nonce;
         private byte[] dataKey;
         private final byte[] legacy;
 
-        private Image(String id, long length, byte[] nonce, byte[] dataKey, byte[] legacy) {
+        private Image(FirmwareStore store, TenantId tenant, String id, long length, byte[] nonce, byte[] dataKey, byte[] legacy) {
+            this.store = store;
+            this.tenant = tenant;
             this.id = id;
             this.length = length;
             this.nonce = nonce;
@@ -269,17 +247,15 @@ public final class FirmwareService {
             int first = (int) (from / CHUNK);
             int last = (int) (to / CHUNK);
             int chunks = chunkCount(length);
-            List<Map<String, Object>> rows = h.createQuery("SELECT idx, sealed FROM firmware_image_chunks WHERE release_id = :r "
-                            + "AND idx BETWEEN :a AND :b ORDER BY idx")
-                    .bind("r", id).bind("a", first).bind("b", last).mapToMap().list();
+            List<FirmwareStore.Chunk> rows = store.chunks(h, tenant, id, first, last);
             if (rows.size() != last - first + 1) {
                 throw new IllegalStateException("image " + id + " is missing chunks");
             }
             byte[] out = new byte[(int) (to - from + 1)];
             int pos = 0;
-            for (Map<String, Object> row : rows) {
-                int i = ((Number) row.get("idx")).intValue();
-                byte[] plain = FileKek.Aead.decrypt(key, chunkNonce(nonce, i), (byte[]) row.get("sealed"), chunkAad(id, i, chunks));
+            for (FirmwareStore.Chunk row : rows) {
+                int i = row.idx();
+                byte[] plain = FileKek.Aead.decrypt(key, chunkNonce(nonce, i), row.sealed(), chunkAad(id, i, chunks));
                 long chunkStart = (long) i * CHUNK;
                 if (plain.length != Math.min(CHUNK, length - chunkStart)) {
                     throw new IllegalStateException("image " + id + " chunk " + i + " has the wrong length");
@@ -306,30 +282,28 @@ public final class FirmwareService {
      * per opening (they were sealed as one AES-GCM message, which cannot be checked in parts); every release
      * uploaded since is read chunk by chunk.
      */
-    public Image openImage(Handle h, String tenant, String id) {
-        Map<String, Object> row = h.createQuery("SELECT wrapped_key, nonce, length, chunk_size FROM firmware_releases WHERE tenant_id = :t "
-                        + "AND id = :id")
-                .bind("t", tenant).bind("id", id).mapToMap().findOne().orElseThrow(Refusal::notFound);
+    public Image openImage(Handle h, TenantId tenant, String id) {
+        FirmwareStore.Sealing row = store.sealing(h, tenant, id).orElseThrow(Refusal::notFound);
         byte[] aad = id.getBytes(StandardCharsets.UTF_8);
-        byte[] dataKey = kek.unwrap((byte[]) row.get("wrapped_key"), aad);
-        long length = ((Number) row.get("length")).longValue();
-        if (row.get("chunk_size") != null) {
-            if (((Number) row.get("chunk_size")).intValue() != CHUNK) {
+        byte[] dataKey = kek.unwrap(row.wrappedKey(), aad);
+        long length = row.length();
+        if (row.chunkSize() != null) {
+            if (row.chunkSize() != CHUNK) {
                 java.util.Arrays.fill(dataKey, (byte) 0);
                 throw new IllegalStateException("image " + id + " has an unknown chunk size");
             }
-            return new Image(id, length, (byte[]) row.get("nonce"), dataKey, null);
+            return new Image(store, tenant, id, length, row.nonce(), dataKey, null);
         }
         try {
-            byte[] sealed = h.createQuery("SELECT image FROM firmware_releases WHERE id = :id").bind("id", id).mapTo(byte[].class).one();
-            return new Image(id, length, null, null, FileKek.Aead.decrypt(dataKey, (byte[]) row.get("nonce"), sealed, aad));
+            byte[] sealed = store.wholeImage(h, tenant, id).orElseThrow(Refusal::notFound);
+            return new Image(store, tenant, id, length, null, null, FileKek.Aead.decrypt(dataKey, row.nonce(), sealed, aad));
         } finally {
             java.util.Arrays.fill(dataKey, (byte) 0);
         }
     }
 
     /** The whole decrypted image (for small images and tests; devices are served ranges through {@link #openImage}). */
-    public byte[] image(Handle h, String tenant, String id) {
+    public byte[] image(Handle h, TenantId tenant, String id) {
         try (Image img = openImage(h, tenant, id)) {
             return img.length() == 0 ? new byte[0] : img.read(h, 0, img.length() - 1);
         }

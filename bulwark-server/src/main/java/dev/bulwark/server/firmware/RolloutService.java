@@ -9,16 +9,17 @@ import dev.bulwark.server.Clock;
 import dev.bulwark.server.Refusal;
 import dev.bulwark.server.crypto.Secrets;
 import dev.bulwark.server.device.DeviceLink;
+import dev.bulwark.server.identity.TenantStore;
 import dev.bulwark.server.store.Database;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
-import java.util.Arrays;
 import java.util.Comparator;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Objects;
+import java.util.Optional;
 import java.util.Set;
-import java.util.stream.Collectors;
 import org.jdbi.v3.core.Handle;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -28,30 +29,33 @@ import org.slf4j.LoggerFactory;
  * canary first ({@code [5, 25, 100]} percent of the targeted devices, in an order fixed per rollout). Offers
  * reach devices on {@code devices/{id}/firmware}; devices report {@code downloading}, {@code verified},
  * {@code installed} or {@code failed} with a reason. The rollout pauses itself when the share of failed
- * installs among the finished ones passes its bound; operators advance, pause, resume or abort it.
+ * installs among the finished ones passes its bound; operators advance, pause, resume or abort it
+ * ({@link RolloutState}, {@link InstallState}). Rows are stored by {@link RolloutStore}; offers go out on the
+ * device link given at construction (the node's link, bound to the MQTT listener once it exists).
  */
 public final class RolloutService {
     private static final Logger LOG = LoggerFactory.getLogger(RolloutService.class);
-    public static final Set<String> REPORT_STATES = Set.of("downloading", "verified", "installed", "failed");
 
     /** A rollout's state. */
-    public record Rollout(String id, String tenantId, String releaseId, String model, List<String> group, int[] stages, int stage,
-                          String state, int maxFailurePercent, String reason, long createdMs, long updatedMs, String createdBy) {
+    public record Rollout(String id, TenantId tenant, String releaseId, String model, List<String> group, int[] stages, int stage,
+                          RolloutState state, int maxFailurePercent, String reason, long createdMs, long updatedMs, String createdBy) {
     }
 
     private final Database db;
     private final Clock clock;
     private final FirmwareService firmware;
-    private DeviceLink link;
+    private final RolloutStore store;
+    private final TenantStore tenants;
+    private final DeviceLink link;
 
-    public RolloutService(Database db, Clock clock, FirmwareService firmware) {
-        this.db = db;
-        this.clock = clock;
-        this.firmware = firmware;
-    }
-
-    public void attach(DeviceLink link) {
-        this.link = link;
+    /** {@code link}: where offers go (the node's device link; nothing is offered while it reaches no device). */
+    public RolloutService(Database db, Clock clock, FirmwareService firmware, RolloutStore store, TenantStore tenants, DeviceLink link) {
+        this.db = Objects.requireNonNull(db, "db");
+        this.clock = Objects.requireNonNull(clock, "clock");
+        this.firmware = Objects.requireNonNull(firmware, "firmware");
+        this.store = Objects.requireNonNull(store, "store");
+        this.tenants = Objects.requireNonNull(tenants, "tenants");
+        this.link = Objects.requireNonNull(link, "link");
     }
 
     public Rollout create(Handle h, TenantId tenant, FirmwareService.Release release, List<String> group, int[] stages, int maxFailurePercent,
@@ -81,53 +85,46 @@ public final class RolloutService {
         }
         long now = clock.nowMs();
         String id = "ro-" + Secrets.randomHex(8);
-        h.createUpdate("INSERT INTO rollouts (id, tenant_id, release_id, model, device_group, stages, stage, state, max_failure_percent, "
-                        + "created_ms, updated_ms, created_by) VALUES (:id, :t, :r, :m, :g, :s, 0, 'running', :max, :now, :now, :by)")
-                .bind("id", id).bind("t", tenant.value()).bind("r", release.id()).bind("m", release.model())
-                .bind("g", group == null ? null : String.join(",", group)).bind("s", Arrays.stream(stages).mapToObj(String::valueOf)
-                        .collect(Collectors.joining(","))).bind("max", maxFailurePercent).bind("now", now).bind("by", actor).execute();
-        return find(h, tenant.value(), id).orElseThrow();
+        store.insert(h, new Rollout(id, tenant, release.id(), release.model(), group == null ? null : List.copyOf(group), stages.clone(), 0,
+                RolloutState.RUNNING, maxFailurePercent, null, now, now, actor));
+        return find(h, tenant, id).orElseThrow();
     }
 
-    public java.util.Optional<Rollout> find(Handle h, String tenant, String id) {
-        return h.createQuery("SELECT * FROM rollouts WHERE tenant_id = :t AND id = :id").bind("t", tenant).bind("id", id)
-                .map((rs, ctx) -> new Rollout(rs.getString("id"), rs.getString("tenant_id"), rs.getString("release_id"), rs.getString("model"),
-                        rs.getString("device_group") == null ? null : List.of(rs.getString("device_group").split(",")),
-                        Arrays.stream(rs.getString("stages").split(",")).mapToInt(Integer::parseInt).toArray(), rs.getInt("stage"),
-                        rs.getString("state"), rs.getInt("max_failure_percent"), rs.getString("reason"), rs.getLong("created_ms"),
-                        rs.getLong("updated_ms"), rs.getString("created_by"))).findOne();
+    public Optional<Rollout> find(Handle h, TenantId tenant, String id) {
+        return store.find(h, tenant, id);
     }
 
-    public List<Rollout> list(Handle h, String tenant) {
-        List<String> ids = h.createQuery("SELECT id FROM rollouts WHERE tenant_id = :t ORDER BY created_ms DESC").bind("t", tenant)
-                .mapTo(String.class).list();
-        List<Rollout> out = new ArrayList<>();
-        ids.forEach(i -> find(h, tenant, i).ifPresent(out::add));
-        return out;
+    /** The tenant's rollouts, newest first. */
+    public List<Rollout> list(Handle h, TenantId tenant) {
+        return store.list(h, tenant);
     }
 
-    /** Per-device states of a rollout: device → {state, reason}. */
-    public Map<String, Map<String, Object>> devices(Handle h, String rolloutId) {
+    /** Per-device states of a rollout of the tenant: device → {state, reason}. */
+    public Map<String, Map<String, Object>> devices(Handle h, TenantId tenant, String rolloutId) {
         Map<String, Map<String, Object>> out = new LinkedHashMap<>();
-        h.createQuery("SELECT device_id, state, reason, updated_ms FROM rollout_devices WHERE rollout_id = :r ORDER BY device_id")
-                .bind("r", rolloutId).mapToMap().forEach(m -> {
-                    Map<String, Object> v = new LinkedHashMap<>();
-                    v.put("state", m.get("state"));
-                    v.put("reason", m.get("reason"));
-                    out.put((String) m.get("device_id"), v);
-                });
+        for (RolloutStore.DeviceReport d : store.devices(h, tenant, rolloutId)) {
+            Map<String, Object> v = new LinkedHashMap<>();
+            v.put("state", d.state().wireName());
+            v.put("reason", d.reason());
+            out.put(d.device(), v);
+        }
         return out;
+    }
+
+    /** Whether {@code device} was offered {@code release} by a rollout that is running now. */
+    public boolean offeredNow(Handle h, TenantId tenant, DeviceId device, String release) {
+        return store.offeredNow(h, tenant, device, release);
     }
 
     /** advance | pause | resume | abort. */
-    public Rollout control(Handle h, String tenant, String id, String action, String reason) {
+    public Rollout control(Handle h, TenantId tenant, String id, String action, String reason) {
         Rollout r = find(h, tenant, id).orElseThrow(Refusal::notFound);
-        String state = r.state();
+        RolloutState state = r.state();
         int stage = r.stage();
         switch (action) {
             case "advance" -> {
-                if (!state.equals("running") && !state.equals("paused")) {
-                    throw Refusal.conflict("the rollout is " + state);
+                if (state != RolloutState.RUNNING && state != RolloutState.PAUSED) {
+                    throw Refusal.conflict("the rollout is " + state.wireName());
                 }
                 if (stage + 1 >= r.stages().length) {
                     throw Refusal.conflict("the rollout is at its last stage (100%)");
@@ -135,53 +132,49 @@ public final class RolloutService {
                 stage++;
             }
             case "pause" -> {
-                if (!state.equals("running")) {
-                    throw Refusal.conflict("only a running rollout can be paused; it is " + state);
+                if (state != RolloutState.RUNNING) {
+                    throw Refusal.conflict("only a running rollout can be paused; it is " + state.wireName());
                 }
-                state = "paused";
+                state = RolloutState.PAUSED;
             }
             case "resume" -> {
-                if (!state.equals("paused")) {
-                    throw Refusal.conflict("only a paused rollout can be resumed; it is " + state);
+                if (state != RolloutState.PAUSED) {
+                    throw Refusal.conflict("only a paused rollout can be resumed; it is " + state.wireName());
                 }
-                state = "running";
+                state = RolloutState.RUNNING;
             }
             case "abort" -> {
-                if (state.equals("aborted")) {
+                if (state == RolloutState.ABORTED) {
                     throw Refusal.conflict("the rollout is already aborted");
                 }
-                state = "aborted";
+                state = RolloutState.ABORTED;
             }
             default -> throw Refusal.notFound();
         }
-        h.createUpdate("UPDATE rollouts SET state = :s, stage = :stage, reason = :reason, updated_ms = :now WHERE id = :id")
-                .bind("s", state).bind("stage", stage).bind("reason", reason).bind("now", clock.nowMs()).bind("id", id).execute();
+        store.update(h, tenant, id, state, stage, reason, clock.nowMs());
         return find(h, tenant, id).orElseThrow();
     }
 
-    /** A device's install report for a release it was offered. */
-    public void report(Handle h, String tenant, String device, String releaseId, String rolloutId, String state, String reason) {
-        if (!REPORT_STATES.contains(state)) {
-            throw Refusal.invalid("state must be one of downloading, verified, installed, failed");
-        }
+    /** A device's install report for a release it was offered ({@code state} as the device sent it). */
+    public void report(Handle h, TenantId tenant, DeviceId device, String releaseId, String rolloutId, String state, String reason) {
+        InstallState reported = InstallState.reported(state);
         // to the rollout the offer came from (the SDK echoes its id); without one, to the rollouts not aborted
-        int n = h.createUpdate("UPDATE rollout_devices SET state = :s, reason = :reason, updated_ms = :now WHERE tenant_id = :t "
-                        + "AND device_id = :d AND rollout_id IN (SELECT id FROM rollouts WHERE release_id = :r AND tenant_id = :t AND "
-                        + (rolloutId == null ? "state <> 'aborted'" : "id = :ro") + ")")
-                .bind("s", state).bind("reason", reason == null ? null : reason.length() > 500 ? reason.substring(0, 500) : reason)
-                .bind("now", clock.nowMs()).bind("t", tenant).bind("d", device).bind("r", releaseId).bind("ro", rolloutId).execute();
+        int n = store.report(h, tenant, device, releaseId, rolloutId, reported,
+                reason == null ? null : reason.length() > 500 ? reason.substring(0, 500) : reason, clock.nowMs());
         if (n == 0) {
             throw Refusal.notFound();
         }
     }
 
-    /** Offers the current stage to the devices that have not had it, and pauses rollouts that fail too often. */
+    /** Offers the current stage to the devices that have not had it, and pauses rollouts that fail too often; tenant by tenant. */
     public void tick() {
-        if (link == null) {
-            return;
-        }
-        List<Rollout> running = db.read(h -> h.createQuery("SELECT tenant_id, id FROM rollouts WHERE state = 'running'")
-                .map((rs, ctx) -> find(h, rs.getString("tenant_id"), rs.getString("id")).orElseThrow()).list());
+        List<Rollout> running = db.read(h -> {
+            List<Rollout> out = new ArrayList<>();
+            for (TenantStore.Tenant t : tenants.list(h, "", Integer.MAX_VALUE)) {
+                out.addAll(store.inState(h, TenantId.of(t.id()), RolloutState.RUNNING));
+            }
+            return out;
+        });
         for (Rollout r : running) {
             try {
                 tick(r);
@@ -193,29 +186,24 @@ public final class RolloutService {
 
     private void tick(Rollout r) {
         // failures since the last operator action (a resume starts a fresh count)
-        Map<String, Object> counts = db.read(h -> h.createQuery("SELECT COUNT(CASE WHEN state = 'failed' THEN 1 END) AS failed, "
-                + "COUNT(CASE WHEN state IN ('failed', 'installed') THEN 1 END) AS finished FROM rollout_devices WHERE rollout_id = :r "
-                + "AND updated_ms >= :since").bind("r", r.id()).bind("since", r.updatedMs()).mapToMap().one());
-        long failed = ((Number) counts.get("failed")).longValue();
-        long finished = ((Number) counts.get("finished")).longValue();
+        RolloutStore.Counts counts = db.read(h -> store.counts(h, r.tenant(), r.id(), r.updatedMs()));
+        long failed = counts.failed();
+        long finished = counts.finished();
         if (failed > 0 && failed * 100 > (long) r.maxFailurePercent() * finished) {
             String why = failed + " of " + finished + " finished installs failed, above the bound of " + r.maxFailurePercent() + "%";
-            db.tx(h -> h.createUpdate("UPDATE rollouts SET state = 'paused', reason = :why, updated_ms = :now WHERE id = :id AND state = 'running'")
-                    .bind("why", why).bind("now", clock.nowMs()).bind("id", r.id()).execute());
+            db.tx(h -> store.pauseIfRunning(h, r.tenant(), r.id(), why, clock.nowMs()));
             LOG.warn("rollout {} paused itself: {}", r.id(), why);
             return;
         }
-        List<String> targeted = db.read(h -> h.createQuery("SELECT id FROM devices WHERE tenant_id = :t AND model = :m AND status = 'active'")
-                .bind("t", r.tenantId()).bind("m", r.model()).mapTo(String.class).list());
+        List<String> targeted = new ArrayList<>(db.read(h -> store.activeDevices(h, r.tenant(), r.model())));
         if (r.group() != null) {
             targeted.retainAll(r.group());
         }
         // an order fixed per rollout but unrelated to device ids: the canary is a random sample, not the first ids
         targeted.sort(Comparator.comparing(d -> Secrets.sha256Hex(r.id() + "/" + d)));
         int quota = (int) Math.ceil(targeted.size() * r.stages()[r.stage()] / 100.0);
-        Set<String> offered = Set.copyOf(db.read(h -> h.createQuery("SELECT device_id FROM rollout_devices WHERE rollout_id = :r")
-                .bind("r", r.id()).mapTo(String.class).list()));
-        FirmwareService.Release release = db.read(h -> firmware.release(h, r.tenantId(), r.releaseId()).orElseThrow());
+        Set<String> offered = db.read(h -> store.offered(h, r.tenant(), r.id()));
+        FirmwareService.Release release = db.read(h -> firmware.release(h, r.tenant(), r.releaseId()).orElseThrow());
         long already = targeted.stream().filter(offered::contains).count();
         long room = quota - already; // never more than the stage's share, even as the targeted set grows
         for (String device : targeted) {
@@ -228,14 +216,15 @@ public final class RolloutService {
             ObjectNode offer = JsonNodeFactory.instance.objectNode();
             offer.put("rollout", r.id()).put("release", release.id()).put("version", release.version())
                     .put("versionNumber", release.versionNumber()).put("metadata", "/device/v1/firmware/" + release.id());
-            boolean sent = link.send(TenantId.of(r.tenantId()), DeviceId.of(device), Topics.firmware(DeviceId.of(device)),
-                    offer.toString().getBytes(StandardCharsets.UTF_8), () -> { });
+            DeviceId d = DeviceId.of(device);
+            boolean sent = link.send(r.tenant(), d, Topics.firmware(d), offer.toString().getBytes(StandardCharsets.UTF_8), () -> { });
             if (sent) {
                 room--;
                 long now = clock.nowMs();
-                db.tx(h -> h.createUpdate("INSERT INTO rollout_devices (rollout_id, tenant_id, device_id, offered_ms, state, updated_ms) "
-                                + "VALUES (:r, :t, :d, :now, 'offered', :now)")
-                        .bind("r", r.id()).bind("t", r.tenantId()).bind("d", device).bind("now", now).execute());
+                db.tx(h -> {
+                    store.offer(h, r.tenant(), r.id(), d, now);
+                    return null;
+                });
             }
         }
     }

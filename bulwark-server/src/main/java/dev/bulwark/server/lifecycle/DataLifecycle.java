@@ -2,6 +2,7 @@ package dev.bulwark.server.lifecycle;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.bulwark.protocol.TenantId;
 import dev.bulwark.server.Clock;
 import dev.bulwark.server.audit.AuditEntry;
 import dev.bulwark.server.audit.AuditLog;
@@ -9,6 +10,7 @@ import dev.bulwark.server.config.DataDir;
 import dev.bulwark.server.crypto.DataKeys;
 import dev.bulwark.server.crypto.SealedFile;
 import dev.bulwark.server.crypto.Secrets;
+import dev.bulwark.server.identity.TenantStore;
 import dev.bulwark.server.store.Database;
 import java.io.BufferedWriter;
 import java.io.IOException;
@@ -18,7 +20,6 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Base64;
 import java.util.List;
-import java.util.Map;
 import java.util.Optional;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
@@ -38,6 +39,8 @@ public final class DataLifecycle implements AutoCloseable {
     public static final int DEFAULT_RETENTION_DAYS = 90;
 
     private final Database db;
+    private final LifecycleStore store;
+    private final TenantStore tenants;
     private final Clock clock;
     private final AuditLog audit;
     private final Ownership ownership;
@@ -49,9 +52,11 @@ public final class DataLifecycle implements AutoCloseable {
         return t;
     });
 
-    public DataLifecycle(Database db, Clock clock, AuditLog audit, Ownership ownership, DataDir dataDir,
-                         dev.bulwark.server.telemetry.TelemetryStore telemetry) {
+    public DataLifecycle(Database db, LifecycleStore store, TenantStore tenants, Clock clock, AuditLog audit, Ownership ownership,
+                         DataDir dataDir, dev.bulwark.server.telemetry.TelemetryStore telemetry) {
         this.db = db;
+        this.store = store;
+        this.tenants = tenants;
         this.telemetry = telemetry;
         this.clock = clock;
         this.audit = audit;
@@ -76,23 +81,26 @@ public final class DataLifecycle implements AutoCloseable {
                 LOG.error("plaintext export {} could not be deleted: {}", p.getFileName(), e.toString());
                 continue;
             }
-            db.tx(h -> h.createUpdate("UPDATE exports SET state = 'failed' WHERE id = :id AND state = 'done'").bind("id", id).execute());
+            db.tx(h -> { // the file name carries no tenant: the export is failed in whichever tenant holds it
+                for (TenantId t : allTenants(h)) {
+                    store.failDone(h, t, id);
+                }
+                return null;
+            });
             LOG.info("export {} was stored in clear by an earlier version: deleted (its owner can request a new one)", id);
         }
     }
 
-    public int retentionDays(org.jdbi.v3.core.Handle h, String tenant) {
-        return h.createQuery("SELECT retention_days FROM tenant_settings WHERE tenant_id = :t").bind("t", tenant).mapTo(Integer.class)
-                .findOne().orElse(DEFAULT_RETENTION_DAYS);
+    private List<TenantId> allTenants(org.jdbi.v3.core.Handle h) {
+        return tenants.list(h, "", Integer.MAX_VALUE).stream().map(t -> TenantId.of(t.id())).toList();
     }
 
-    public void setRetentionDays(org.jdbi.v3.core.Handle h, String tenant, int days) {
-        long now = clock.nowMs();
-        if (h.createUpdate("UPDATE tenant_settings SET retention_days = :d, updated_ms = :now WHERE tenant_id = :t")
-                .bind("d", days).bind("now", now).bind("t", tenant).execute() == 0) {
-            h.createUpdate("INSERT INTO tenant_settings (tenant_id, retention_days, updated_ms) VALUES (:t, :d, :now)")
-                    .bind("t", tenant).bind("d", days).bind("now", now).execute();
-        }
+    public int retentionDays(org.jdbi.v3.core.Handle h, TenantId tenant) {
+        return store.retentionDays(h, tenant).orElse(DEFAULT_RETENTION_DAYS);
+    }
+
+    public void setRetentionDays(org.jdbi.v3.core.Handle h, TenantId tenant, int days) {
+        store.setRetentionDays(h, tenant, days, clock.nowMs());
     }
 
     public dev.bulwark.server.telemetry.TelemetryStore telemetry() {
@@ -124,14 +132,14 @@ public final class DataLifecycle implements AutoCloseable {
         retryFailedDestructions();
         long now = clock.nowMs();
         telemetry.flush();
-        List<String> tenants = db.read(h -> h.createQuery("SELECT id FROM tenants").mapTo(String.class).list());
+        List<TenantId> all = db.read(this::allTenants);
         long total = 0;
-        for (String t : tenants) {
+        for (TenantId t : all) {
             long deleted = db.tx(h -> {
                 long cutoff = now - retentionDays(h, t) * 86_400_000L;
-                long n = telemetry.deleteOlderThan(h, t, cutoff);
+                long n = telemetry.deleteOlderThan(h, t.value(), cutoff);
                 if (n > 0) {
-                    audit.append(h, new AuditEntry(t, "system", "retention.purge", "device_messages", "local", AuditEntry.SUCCESS,
+                    audit.append(h, new AuditEntry(t.value(), "system", "retention.purge", "device_messages", "local", AuditEntry.SUCCESS,
                             n + " messages received before " + java.time.Instant.ofEpochMilli(cutoff) + " deleted"));
                 }
                 return n;
@@ -142,33 +150,32 @@ public final class DataLifecycle implements AutoCloseable {
     }
 
     /** Starts an export of {@code owner}'s data; returns its id. */
-    public String startExport(String tenant, String owner) {
+    public String startExport(TenantId tenant, String owner) {
         String id = "ex-" + Secrets.randomHex(8);
         long now = clock.nowMs();
-        db.tx(h -> h.createUpdate("INSERT INTO exports (id, tenant_id, owner_id, state, rows_total, rows_done, created_ms) "
-                        + "VALUES (:id, :t, :o, 'running', 0, 0, :now)").bind("id", id).bind("t", tenant).bind("o", owner).bind("now", now)
-                .execute());
+        db.tx(h -> {
+            store.insertExport(h, tenant, owner, id, now);
+            return null;
+        });
         exports.execute(() -> runExport(id, tenant, owner));
         return id;
     }
 
-    public Optional<Map<String, Object>> export(String tenant, String owner, String id) {
-        return db.read(h -> h.createQuery("SELECT * FROM exports WHERE tenant_id = :t AND owner_id = :o AND id = :id")
-                .bind("t", tenant).bind("o", owner).bind("id", id).mapToMap().findOne());
+    public Optional<LifecycleStore.Export> export(TenantId tenant, String owner, String id) {
+        return db.read(h -> store.export(h, tenant, owner, id));
     }
 
     /**
      * Deletes an owner's exports (part of deleting the owner): each one's key is destroyed, its file and row
      * deleted. Returns the destructions that failed (their files stay sealed under a key still on disk).
      */
-    public List<DataKeys.Destruction> deleteExports(String tenant, String owner) {
-        List<String> ids = db.read(h -> h.createQuery("SELECT id FROM exports WHERE tenant_id = :t AND owner_id = :o")
-                .bind("t", tenant).bind("o", owner).mapTo(String.class).list());
+    public List<DataKeys.Destruction> deleteExports(TenantId tenant, String owner) {
+        List<String> ids = db.read(h -> store.exportIds(h, tenant, owner));
         List<DataKeys.Destruction> failed = new java.util.ArrayList<>();
         for (String id : ids) {
-            discard(id, tenant + " owner:" + owner).filter(d -> !d.destroyed()).ifPresent(failed::add);
+            discard(id, tenant.value() + " owner:" + owner).filter(d -> !d.destroyed()).ifPresent(failed::add);
         }
-        db.tx(h -> h.createUpdate("DELETE FROM exports WHERE tenant_id = :t AND owner_id = :o").bind("t", tenant).bind("o", owner).execute());
+        db.tx(h -> store.deleteExports(h, tenant, owner));
         return failed;
     }
 
@@ -209,7 +216,7 @@ public final class DataLifecycle implements AutoCloseable {
         return ("export/" + id).getBytes(StandardCharsets.UTF_8);
     }
 
-    private void runExport(String id, String tenant, String owner) {
+    private void runExport(String id, TenantId tenant, String owner) {
         Path file = exportFile(id);
         String keyId = null;
         try {
@@ -218,26 +225,29 @@ public final class DataLifecycle implements AutoCloseable {
             List<Ownership.Period> periods = db.read(h -> ownership.ofOwner(h, tenant, owner));
             long total = 0;
             for (Ownership.Period p : periods) {
-                total += db.read(h -> telemetry.count(h, tenant, p.deviceId(), p.keyId()));
+                total += db.read(h -> telemetry.count(h, tenant.value(), p.device().value(), p.keyId()));
             }
             long rowsTotal = total;
-            db.tx(h -> h.createUpdate("UPDATE exports SET rows_total = :n WHERE id = :id").bind("n", rowsTotal).bind("id", id).execute());
+            db.tx(h -> {
+                store.setRowsTotal(h, tenant, id, rowsTotal);
+                return null;
+            });
             long done = 0;
             try (BufferedWriter w = new BufferedWriter(new java.io.OutputStreamWriter(
                     SealedFile.create(file, ownership.keys(), keyId, exportContext(id)), StandardCharsets.UTF_8), 16 * 1024)) {
-                ObjectNode head = JSON.createObjectNode().put("type", "owner").put("owner", owner).put("tenant", tenant);
+                ObjectNode head = JSON.createObjectNode().put("type", "owner").put("owner", owner).put("tenant", tenant.value());
                 var ps = head.putArray("periods");
                 for (Ownership.Period p : periods) {
-                    ps.addObject().put("device", p.deviceId()).put("from", java.time.Instant.ofEpochMilli(p.startMs()).toString())
+                    ps.addObject().put("device", p.device().value()).put("from", java.time.Instant.ofEpochMilli(p.startMs()).toString())
                             .put("to", p.endMs() == null ? null : java.time.Instant.ofEpochMilli(p.endMs()).toString());
                 }
                 w.write(head.toString());
                 w.newLine();
                 for (Ownership.Period p : periods) {
-                    for (String kind : db.read(h -> telemetry.kinds(h, tenant, p.deviceId(), p.keyId()))) {
+                    for (String kind : db.read(h -> telemetry.kinds(h, tenant.value(), p.device().value(), p.keyId()))) {
                         long lastSeq = 0;
                         while (true) {
-                            var q = new dev.bulwark.server.telemetry.TelemetryStore.Query(tenant, p.deviceId(), kind, List.of(p.keyId()),
+                            var q = new dev.bulwark.server.telemetry.TelemetryStore.Query(tenant.value(), p.device().value(), kind, List.of(p.keyId()),
                                     0, Long.MAX_VALUE, lastSeq);
                             List<dev.bulwark.server.telemetry.StoredMessage> rows = db.read(h -> telemetry.page(h, q, 1000));
                             if (rows.isEmpty()) {
@@ -245,7 +255,7 @@ public final class DataLifecycle implements AutoCloseable {
                             }
                             for (var r : rows) {
                                 byte[] payload = telemetry.open(r).orElse(new byte[0]);
-                                ObjectNode line = JSON.createObjectNode().put("type", "message").put("device", p.deviceId())
+                                ObjectNode line = JSON.createObjectNode().put("type", "message").put("device", p.device().value())
                                         .put("kind", r.kind())
                                         .put("receivedAt", java.time.Instant.ofEpochMilli(r.receivedMs()).toString())
                                         .put("payloadBase64", Base64.getEncoder().encodeToString(payload));
@@ -255,26 +265,30 @@ public final class DataLifecycle implements AutoCloseable {
                             }
                             done += rows.size();
                             long d = done;
-                            db.tx(h -> h.createUpdate("UPDATE exports SET rows_done = :d WHERE id = :id").bind("d", d).bind("id", id).execute());
+                            db.tx(h -> {
+                                store.setRowsDone(h, tenant, id, d);
+                                return null;
+                            });
                         }
                     }
                 }
             }
             long d = done;
-            int stillThere = db.tx(h -> h.createUpdate("UPDATE exports SET state = 'done', rows_done = :d, finished_ms = :now WHERE id = :id")
-                    .bind("d", d).bind("now", clock.nowMs()).bind("id", id).execute());
-            if (stillThere == 0) {
-                discard(id, tenant + " owner:" + owner); // the owner was deleted while this ran: the export goes too
+            boolean stillThere = db.tx(h -> store.finish(h, tenant, id, d, clock.nowMs()));
+            if (!stillThere) {
+                discard(id, tenant.value() + " owner:" + owner); // the owner was deleted while this ran: the export goes too
             }
         } catch (IOException | RuntimeException e) {
             LOG.error("export {} failed: {}", id, e.toString());
             if (Files.exists(file)) {
-                discard(id, tenant + " owner:" + owner);
+                discard(id, tenant.value() + " owner:" + owner);
             } else if (keyId != null) {
-                ownership.keys().destroy(keyId, tenant + " owner:" + owner);
+                ownership.keys().destroy(keyId, tenant.value() + " owner:" + owner);
             }
-            db.tx(h -> h.createUpdate("UPDATE exports SET state = 'failed', finished_ms = :now WHERE id = :id")
-                    .bind("now", clock.nowMs()).bind("id", id).execute());
+            db.tx(h -> {
+                store.fail(h, tenant, id, clock.nowMs());
+                return null;
+            });
             if (e instanceof IOException io) {
                 throw new UncheckedIOException(io);
             }

@@ -1,24 +1,30 @@
 package dev.bulwark.server.lifecycle;
 
-import static dev.bulwark.server.identity.Role.FLEET_OPERATOR;
 import static dev.bulwark.server.identity.Role.OWNER;
 import static dev.bulwark.server.identity.Role.TENANT_ADMIN;
+import static dev.bulwark.server.lifecycle.OwnerIds.mayAct;
+import static dev.bulwark.server.lifecycle.OwnerIds.ownerId;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.bulwark.protocol.DeviceId;
 import dev.bulwark.protocol.TenantId;
+import dev.bulwark.server.Clock;
 import dev.bulwark.server.Refusal;
-import dev.bulwark.server.Services;
 import dev.bulwark.server.audit.AuditEntry;
+import dev.bulwark.server.audit.AuditLog;
 import dev.bulwark.server.crypto.DataKeys;
 import dev.bulwark.server.crypto.Secrets;
+import dev.bulwark.server.device.DeviceStore;
 import dev.bulwark.server.http.ApiRoute;
 import dev.bulwark.server.http.Call;
 import dev.bulwark.server.http.Response;
 import dev.bulwark.server.http.Views;
 import dev.bulwark.server.identity.ApiTokens;
+import dev.bulwark.server.identity.OperatorStore;
 import dev.bulwark.server.identity.Role;
+import dev.bulwark.server.store.Database;
 import java.nio.charset.StandardCharsets;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.EnumSet;
 import java.util.LinkedHashMap;
@@ -26,32 +32,43 @@ import java.util.List;
 import java.util.Map;
 
 /**
- * Owners and the lifecycle of their data: accounts with their own tokens, ownership periods through device
- * transfers, and account deletion that destroys the keys of the owner's periods (crypto-shredding: the
- * rows go too, and a copy of the database taken before is left with ciphertext that nothing opens).
+ * Owner accounts: created with their own token, read (every operator read audited), and deleted with the
+ * keys of the owner's periods (crypto-shredding: the rows go too, and a copy of the database taken before is
+ * left with ciphertext that nothing opens). Exports and retention are {@link DataRoutes}, device transfers
+ * (ownership periods) {@link TransferRoutes}.
  */
 public final class OwnerRoutes {
     private static final ObjectMapper JSON = new ObjectMapper();
-    private final Services s;
+    private final Database db;
+    private final Clock clock;
+    private final AuditLog audit;
+    private final ApiTokens apiTokens;
+    private final OperatorStore operators;
+    private final DeviceStore devices;
+    private final Duration tokenTtl;
+    private final OwnerStore owners;
+    private final PeriodStore periods;
     private final Ownership ownership;
     private final DataLifecycle lifecycle;
 
-    public OwnerRoutes(Services s, Ownership ownership, DataLifecycle lifecycle) {
-        this.s = s;
+    /** {@code tokenTtl}: how long an owner's token lives (the operators' token lifetime). */
+    public OwnerRoutes(Database db, Clock clock, AuditLog audit, ApiTokens apiTokens, OperatorStore operators, DeviceStore devices,
+                       Duration tokenTtl, OwnerStore owners, PeriodStore periods, Ownership ownership, DataLifecycle lifecycle) {
+        this.db = db;
+        this.clock = clock;
+        this.audit = audit;
+        this.apiTokens = apiTokens;
+        this.operators = operators;
+        this.devices = devices;
+        this.tokenTtl = tokenTtl;
+        this.owners = owners;
+        this.periods = periods;
         this.ownership = ownership;
         this.lifecycle = lifecycle;
     }
 
-    /** A retention setting. */
-    public record Retention(Integer days) {
-    }
-
     /** A new owner: personal data kept sealed under the owner's own key. */
     public record NewOwner(String name, String email) {
-    }
-
-    /** A transfer: the new owner, or null for none (back to stock). */
-    public record Transfer(String owner) {
     }
 
     public List<ApiRoute> routes() {
@@ -68,117 +85,7 @@ public final class OwnerRoutes {
                         .roles(TENANT_ADMIN, OWNER).handle(this::get),
                 ApiRoute.delete("/api/v1/owners/{ownerId}", "deleteOwner")
                         .summary("Delete an owner account: the keys of its periods are destroyed and its data deleted")
-                        .roles(TENANT_ADMIN, OWNER).audit("owner.delete").handle(this::delete),
-                ApiRoute.post("/api/v1/owners/{ownerId}/export", "exportOwnerData")
-                        .summary("Export an owner's data (JSON Lines) in the background; poll the export for progress")
-                        .roles(TENANT_ADMIN, OWNER).audit("owner.export").handle(this::export),
-                ApiRoute.get("/api/v1/owners/{ownerId}/exports/{exportId}", "getExport").summary("An export's state and progress")
-                        .roles(TENANT_ADMIN, OWNER).handle(this::exportState),
-                ApiRoute.get("/api/v1/owners/{ownerId}/exports/{exportId}/download", "downloadExport")
-                        .summary("The finished export, JSON Lines (operators' downloads are audited)")
-                        .roles(TENANT_ADMIN, OWNER).handle(this::download),
-                ApiRoute.put("/api/v1/tenants/{tenant}/retention", "setRetention")
-                        .summary("How many days device data is kept (default 90); older data is deleted by a scheduled job")
-                        .roles(TENANT_ADMIN).audit("tenant.retention.set").body("{\"days\":30}").handle(this::setRetention),
-                ApiRoute.get("/api/v1/tenants/{tenant}/retention", "getRetention").summary("The tenant's retention")
-                        .roles(TENANT_ADMIN, Role.AUDITOR).handle(this::getRetention),
-                ApiRoute.post("/api/v1/devices/{deviceId}/transfer", "transferDevice")
-                        .summary("Hand a device to a new owner (or none): a new period with a new key, and a factory reset")
-                        .roles(TENANT_ADMIN, FLEET_OPERATOR).audit("device.transfer").body("{\"owner\":\"ow-0123456789abcdef\"}")
-                        .handle(this::transfer));
-    }
-
-    private String ownTenant(Call call) {
-        String t = call.path("tenant");
-        if (!call.tenant().value().equals(t)) {
-            throw Refusal.notFound();
-        }
-        return t;
-    }
-
-    private Response setRetention(Call call) {
-        String t = ownTenant(call);
-        Retention r = call.body(Retention.class);
-        if (r.days() == null || r.days() < 1 || r.days() > 3650) {
-            throw Refusal.invalid("days must be between 1 and 3650");
-        }
-        call.target("tenant:" + t);
-        call.tx(h -> {
-            lifecycle.setRetentionDays(h, t, r.days());
-            return null;
-        }, r.days() + " days");
-        return Response.ok(Map.of("days", r.days()));
-    }
-
-    private Response getRetention(Call call) {
-        String t = ownTenant(call);
-        return Response.ok(Map.of("days", call.read(h -> lifecycle.retentionDays(h, t))));
-    }
-
-    private Response export(Call call) {
-        String id = ownerId(call.path("ownerId"));
-        mayAct(call, id);
-        call.target("owner:" + id);
-        call.tx(h -> h.createQuery("SELECT COUNT(*) FROM owners WHERE tenant_id = :t AND id = :id").bind("t", call.tenant().value())
-                .bind("id", id).mapTo(Long.class).one() == 1 ? null : notFound());
-        String exportId = lifecycle.startExport(call.tenant().value(), id);
-        return new Response(202, Map.of("id", exportId, "state", "running", "status", "/api/v1/owners/" + id + "/exports/" + exportId));
-    }
-
-    private static Object notFound() {
-        throw Refusal.notFound();
-    }
-
-    private Map<String, Object> exportRow(Call call) {
-        String id = ownerId(call.path("ownerId"));
-        mayAct(call, id);
-        String exportId = call.path("exportId");
-        if (exportId == null || !exportId.matches("ex-[0-9a-f]{16}")) {
-            throw Refusal.notFound();
-        }
-        return lifecycle.export(call.tenant().value(), id, exportId).orElseThrow(Refusal::notFound);
-    }
-
-    private Response exportState(Call call) {
-        Map<String, Object> row = exportRow(call);
-        long total = ((Number) row.get("rows_total")).longValue();
-        long done = ((Number) row.get("rows_done")).longValue();
-        Map<String, Object> out = new LinkedHashMap<>();
-        out.put("id", row.get("id"));
-        out.put("state", row.get("state"));
-        out.put("rows", done);
-        out.put("progress", total == 0 ? ("done".equals(row.get("state")) ? 1.0 : 0.0) : Math.min(1.0, (double) done / total));
-        return Response.ok(out);
-    }
-
-    private Response download(Call call) throws java.io.IOException {
-        Map<String, Object> row = exportRow(call);
-        if (!"done".equals(row.get("state"))) {
-            throw Refusal.conflict("the export is " + row.get("state"));
-        }
-        if (!call.principal().roles().contains(OWNER)) {
-            s.db().tx(h -> s.audit().append(h, new AuditEntry(call.tenant().value(), call.principal().actor(), "owner.export.download",
-                    "owner:" + row.get("owner_id"), call.source(), AuditEntry.SUCCESS, "export " + row.get("id"))));
-        }
-        java.nio.file.Path file = lifecycle.exportFile((String) row.get("id"));
-        if (!java.nio.file.Files.exists(file)) {
-            throw Refusal.notFound();
-        }
-        return Response.stream("application/x-ndjson", lifecycle.openExport((String) row.get("id"))); // decrypted as it streams
-    }
-
-    private static String ownerId(String v) {
-        if (v == null || !v.matches("ow-[0-9a-f]{16}")) {
-            throw Refusal.notFound();
-        }
-        return v;
-    }
-
-    /** An owner may act on their own account only; operators of the tenant on any. */
-    private static void mayAct(Call call, String ownerId) {
-        if (call.principal().roles().contains(OWNER) && !call.principal().name().equals(ownerId)) {
-            throw Refusal.notFound();
-        }
+                        .roles(TENANT_ADMIN, OWNER).audit("owner.delete").handle(this::delete));
     }
 
     private Response rotateToken(Call call) {
@@ -188,8 +95,7 @@ public final class OwnerRoutes {
         call.target("owner:" + id);
         record Rotated(ApiTokens.Issued token, int revoked) {
         }
-        boolean exists = call.read(h -> h.createQuery("SELECT COUNT(*) FROM owners WHERE tenant_id = :t AND id = :id")
-                .bind("t", tenant.value()).bind("id", id).mapTo(Long.class).one() > 0);
+        boolean exists = call.read(h -> owners.exists(h, tenant, id));
         if (!exists) {
             throw Refusal.notFound();
         }
@@ -198,8 +104,8 @@ public final class OwnerRoutes {
             throw new Refusal(Refusal.Kind.FORBIDDEN, "only the owner replaces their token");
         }
         Rotated r = call.tx(h -> {
-            ApiTokens.Issued t = s.apiTokens().issue(h, tenant.value(), id, s.config().operatorTokenTtl().toMillis());
-            return new Rotated(t, s.apiTokens().revokeOthers(h, tenant.value(), id, t.info().id()));
+            ApiTokens.Issued t = apiTokens.issue(h, tenant.value(), id, tokenTtl.toMillis());
+            return new Rotated(t, apiTokens.revokeOthers(h, tenant.value(), id, t.info().id()));
         }, "the owner replaced their token");
         Map<String, Object> out = new LinkedHashMap<>();
         out.put("id", id);
@@ -218,17 +124,16 @@ public final class OwnerRoutes {
         TenantId tenant = call.tenant();
         String id = "ow-" + Secrets.randomHex(8);
         call.target("owner:" + id);
-        long now = s.clock().nowMs();
+        long now = clock.nowMs();
         ApiTokens.Issued token = call.tx(h -> {
             String keyId = ownership.keys().create();
             Map<String, Object> profile = new LinkedHashMap<>();
             profile.put("name", req.name());
             profile.put("email", req.email());
             byte[] sealed = ownership.keys().seal(keyId, json(profile), id.getBytes(StandardCharsets.UTF_8));
-            h.createUpdate("INSERT INTO owners (id, tenant_id, key_id, profile, created_ms) VALUES (:id, :t, :k, :p, :now)")
-                    .bind("id", id).bind("t", tenant.value()).bind("k", keyId).bind("p", sealed).bind("now", now).execute();
-            s.operators().create(h, tenant.value(), id, EnumSet.of(Role.OWNER), now);
-            return s.apiTokens().issue(h, tenant.value(), id, s.config().operatorTokenTtl().toMillis());
+            owners.insert(h, new OwnerStore.Owner(id, tenant, keyId, sealed, now));
+            operators.create(h, tenant.value(), id, EnumSet.of(Role.OWNER), now);
+            return apiTokens.issue(h, tenant.value(), id, tokenTtl.toMillis());
         }, "owner account");
         Map<String, Object> out = new LinkedHashMap<>();
         out.put("id", id);
@@ -241,30 +146,29 @@ public final class OwnerRoutes {
         String id = ownerId(call.path("ownerId"));
         mayAct(call, id);
         TenantId tenant = call.tenant();
-        Map<String, Object> out = s.db().tx(h -> {
-            Map<String, Object> row = h.createQuery("SELECT key_id, profile, created_ms FROM owners WHERE tenant_id = :t AND id = :id")
-                    .bind("t", tenant.value()).bind("id", id).mapToMap().findOne().orElseThrow(Refusal::notFound);
+        Map<String, Object> out = db.tx(h -> {
+            OwnerStore.Owner row = owners.find(h, tenant, id).orElseThrow(Refusal::notFound);
             Map<String, Object> m = new LinkedHashMap<>();
             m.put("id", id);
-            byte[] profile = ownership.keys().open((String) row.get("key_id"), (byte[]) row.get("profile"), id.getBytes(StandardCharsets.UTF_8))
+            byte[] profile = ownership.keys().open(row.keyId(), row.sealedProfile(), id.getBytes(StandardCharsets.UTF_8))
                     .orElse(null);
             try {
                 m.put("profile", profile == null ? null : JSON.readTree(profile));
             } catch (java.io.IOException e) {
                 m.put("profile", null);
             }
-            m.put("created", Views.time(((Number) row.get("created_ms")).longValue()));
+            m.put("created", Views.time(row.createdMs()));
             List<Map<String, Object>> periods = new ArrayList<>();
-            for (Ownership.Period p : ownership.ofOwner(h, tenant.value(), id)) {
+            for (Ownership.Period p : ownership.ofOwner(h, tenant, id)) {
                 Map<String, Object> pm = new LinkedHashMap<>();
-                pm.put("device", p.deviceId());
+                pm.put("device", p.device().value());
                 pm.put("from", Views.time(p.startMs()));
                 pm.put("to", p.endMs() == null ? null : Views.time(p.endMs()));
                 periods.add(pm);
             }
             m.put("periods", periods);
             // personal data read by an operator: audited
-            s.audit().append(h, new AuditEntry(tenant.value(), call.principal().actor(), "owner.read", "owner:" + id, call.source(),
+            audit.append(h, new AuditEntry(tenant.value(), call.principal().actor(), "owner.read", "owner:" + id, call.source(),
                     AuditEntry.SUCCESS, "personal data read"));
             return m;
         });
@@ -277,14 +181,14 @@ public final class OwnerRoutes {
         TenantId tenant = call.tenant();
         call.target("owner:" + id);
         List<String> destroy = new ArrayList<>();
-        List<String> devices = new ArrayList<>();
+        List<DeviceId> touched = new ArrayList<>();
         long[] deleted = new long[1];
         var telemetry = lifecycle.telemetry();
         telemetry.flush(); // the owner's messages still in the log become segments the deletion reaches
         try {
-            deleteTx(call, tenant, id, destroy, devices, deleted);
+            deleteTx(call, tenant, id, destroy, touched, deleted);
         } finally {
-            devices.forEach(d -> ownership.forget(tenant.value(), d));
+            touched.forEach(d -> ownership.forget(tenant, d));
         }
         // after the commit: a failed transaction must not leave rows whose keys are gone
         List<DataKeys.Destruction> failed = new ArrayList<>();
@@ -299,16 +203,16 @@ public final class OwnerRoutes {
         }
         // messages sealed under those keys that committed while the deletion ran: nothing can open them; they go
         // too (and the compactor drops any that reach it later)
-        if (!devices.isEmpty()) {
+        if (!touched.isEmpty()) {
             telemetry.flush();
-            s.db().tx(h -> {
-                for (String d : new java.util.HashSet<>(devices)) {
-                    deleted[0] += telemetry.deleteKeys(h, tenant.value(), d, destroy);
+            db.tx(h -> {
+                for (DeviceId d : new java.util.HashSet<>(touched)) {
+                    deleted[0] += telemetry.deleteKeys(h, tenant.value(), d.value(), destroy);
                 }
                 return null;
             });
         }
-        failed.addAll(lifecycle.deleteExports(tenant.value(), id));
+        failed.addAll(lifecycle.deleteExports(tenant, id));
         Map<String, Object> out = new LinkedHashMap<>();
         out.put("id", id);
         out.put("keysDestroyed", destroyed);
@@ -332,7 +236,7 @@ public final class OwnerRoutes {
                 + failed.stream().map(d -> d.keyId() + " (" + d.reason() + ")").collect(java.util.stream.Collectors.joining("; "));
         failed.forEach(d -> log.error("data key {} of deleted owner {} could not be destroyed: {}", d.keyId(), id, d.reason()));
         try {
-            s.db().tx(h -> s.audit().append(h, new AuditEntry(tenant.value(), call.principal().actor(), "owner.delete.keys",
+            db.tx(h -> audit.append(h, new AuditEntry(tenant.value(), call.principal().actor(), "owner.delete.keys",
                     "owner:" + id, call.source(), "failed", detail.length() > 990 ? detail.substring(0, 990) + "..." : detail)));
         } catch (RuntimeException e) {
             log.error("cannot audit the failed key destruction of owner {}: {}", id, e.toString());
@@ -347,77 +251,27 @@ public final class OwnerRoutes {
         return new Response(500, problem);
     }
 
-    private void deleteTx(Call call, TenantId tenant, String id, List<String> destroy, List<String> devices, long[] deleted) {
+    private void deleteTx(Call call, TenantId tenant, String id, List<String> destroy, List<DeviceId> touched, long[] deleted) {
         var telemetry = lifecycle.telemetry();
         call.tx(h -> {
-            String ownerKey = h.createQuery("SELECT key_id FROM owners WHERE tenant_id = :t AND id = :id FOR UPDATE")
-                    .bind("t", tenant.value()).bind("id", id).mapTo(String.class).findOne().orElseThrow(Refusal::notFound);
-            long now = s.clock().nowMs();
-            for (Ownership.Period p : ownership.ofOwner(h, tenant.value(), id)) {
+            String ownerKey = owners.lockKey(h, tenant, id).orElseThrow(Refusal::notFound);
+            long now = clock.nowMs();
+            for (Ownership.Period p : ownership.ofOwner(h, tenant, id)) {
                 if (p.endMs() == null) {
-                    s.devices().lock(h, tenant, DeviceId.of(p.deviceId()));
-                    ownership.transfer(h, tenant.value(), p.deviceId(), null, now); // the device goes on, owned by nobody
+                    devices.lock(h, tenant, p.device());
+                    ownership.transfer(h, tenant, p.device(), null, now); // the device goes on, owned by nobody
                     // what it reported in the owner's period goes with the owner
-                    h.createUpdate("UPDATE device_config SET reported = NULL, reported_ms = NULL WHERE tenant_id = :t AND device_id = :d")
-                            .bind("t", tenant.value()).bind("d", p.deviceId()).execute();
+                    periods.clearReportedConfig(h, tenant, p.device());
                 }
-                deleted[0] += telemetry.deleteKeys(h, tenant.value(), p.deviceId(), List.of(p.keyId()));
+                deleted[0] += telemetry.deleteKeys(h, tenant.value(), p.device().value(), List.of(p.keyId()));
                 destroy.add(p.keyId());
-                devices.add(p.deviceId());
+                touched.add(p.device());
             }
-            h.createUpdate("DELETE FROM ownership_periods WHERE tenant_id = :t AND owner_id = :o").bind("t", tenant.value()).bind("o", id).execute();
-            h.createUpdate("DELETE FROM owners WHERE tenant_id = :t AND id = :id").bind("t", tenant.value()).bind("id", id).execute();
-            h.createUpdate("DELETE FROM api_tokens WHERE tenant_id = :t AND operator_name = :o").bind("t", tenant.value()).bind("o", id).execute();
-            h.createUpdate("DELETE FROM operators WHERE tenant_id = :t AND name = :o").bind("t", tenant.value()).bind("o", id).execute();
+            periods.deleteOfOwner(h, tenant, id);
+            owners.delete(h, tenant, id);
             destroy.add(ownerKey);
             return null;
         }, "owner deleted");
-    }
-
-    private Response transfer(Call call) {
-        DeviceId device = call.path("deviceId", DeviceId::of);
-        Transfer req = call.body(Transfer.class);
-        TenantId tenant = call.tenant();
-        String owner = req.owner() == null ? null : ownerId(req.owner());
-        call.target("device:" + device);
-        Ownership.Period p;
-        String previousOwner = s.db().read(h -> ownership.open(h, tenant.value(), device.value()).map(Ownership.Period::ownerId).orElse(null));
-        try {
-            p = transferTx(call, tenant, device, owner);
-        } finally {
-            ownership.forget(tenant.value(), device.value()); // the next message reads the committed period
-        }
-        Map<String, Object> out = new LinkedHashMap<>();
-        out.put("device", device.value());
-        out.put("owner", owner);
-        out.put("periodStart", Views.time(p.startMs()));
-        out.put("factoryReset", "queued");
-        if (previousOwner != null && !previousOwner.equals(owner)) {
-            // the previous owner's period is closed: their data is offered to them as an export
-            out.put("previousOwnerExport", lifecycle.startExport(tenant.value(), previousOwner));
-        }
-        return Response.ok(out);
-    }
-
-    private Ownership.Period transferTx(Call call, TenantId tenant, DeviceId device, String owner) {
-        return call.tx(h -> {
-            s.devices().lock(h, tenant, device);
-            if (owner != null && h.createQuery("SELECT id FROM owners WHERE tenant_id = :t AND id = :id FOR UPDATE").bind("t", tenant.value())
-                    .bind("id", owner).mapTo(String.class).findOne().isEmpty()) {
-                throw Refusal.invalid("no such owner in this tenant");
-            }
-            ownership.current(h, tenant.value(), device.value(), s.clock().nowMs());
-            // what the device reported belongs to the period that ends
-            h.createUpdate("UPDATE device_config SET reported = NULL, reported_ms = NULL WHERE tenant_id = :t AND device_id = :d")
-                    .bind("t", tenant.value()).bind("d", device.value()).execute();
-            // the factory reset the device receives: its local data from the previous period goes too
-            h.createUpdate("INSERT INTO commands (tenant_id, id, device_id, name, params, state, created_ms, expires_ms, created_by) "
-                            + "VALUES (:t, :id, :d, 'factory-reset', '{}', 'queued', :now, :exp, :by)")
-                    .bind("t", tenant.value()).bind("id", "cmd-" + Secrets.randomHex(10)).bind("d", device.value())
-                    .bind("now", s.clock().nowMs()).bind("exp", s.clock().nowMs() + 7L * 86_400_000L).bind("by", call.principal().actor())
-                    .execute();
-            return ownership.transfer(h, tenant.value(), device.value(), owner, s.clock().nowMs());
-        }, "to " + (owner == null ? "no owner" : owner));
     }
 
     private static byte[] json(Object o) {

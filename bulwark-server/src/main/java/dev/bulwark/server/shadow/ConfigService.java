@@ -4,20 +4,21 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.bulwark.protocol.DeviceId;
 import dev.bulwark.protocol.TenantId;
-import dev.bulwark.protocol.Topics;
 import dev.bulwark.server.Clock;
-import dev.bulwark.server.device.DeviceLink;
+import dev.bulwark.server.lifecycle.Ownership;
 import dev.bulwark.server.store.Database;
-import java.nio.charset.StandardCharsets;
 import java.util.Map;
+import java.util.Objects;
 import java.util.Optional;
 import org.jdbi.v3.core.Handle;
 
 /**
  * Desired and reported device configuration. The desired document is versioned; each new version is
  * pushed to the device if it is connected and subscribed to {@code config/desired}, and the current one
- * is pushed again whenever the device subscribes. Payload to the device:
- * {@code {"version": n, "desired": {...}}}.
+ * is pushed again whenever the device subscribes, through the {@link ConfigDelivery} given at construction
+ * (in process: {@link LocalConfigDelivery} on the node's device link, bound to the MQTT listener once it
+ * exists). What the device reports is sealed under its ownership-period key ({@link Ownership}), so a service
+ * is never built without it. Rows are stored by {@link ConfigStore}.
  */
 public final class ConfigService {
 
@@ -37,64 +38,31 @@ public final class ConfigService {
         }
     }
 
+    private static final String KIND = "config-reported";
+
     private final Database db;
     private final Clock clock;
-    private volatile DeviceLink link = DeviceLink.NONE;
+    private final ConfigStore store;
+    private final Ownership ownership;
+    private final ConfigDelivery delivery;
 
-    public ConfigService(Database db, Clock clock) {
-        this.db = db;
-        this.clock = clock;
-    }
-
-    public void attach(DeviceLink link) {
-        this.link = link;
-    }
-
-    private volatile dev.bulwark.server.lifecycle.Ownership ownership;
-
-    /** Seals reported configuration under the device's ownership-period key from now on. */
-    public void attach(dev.bulwark.server.lifecycle.Ownership ownership) {
-        this.ownership = ownership;
-    }
-
-    private String seal(Handle h, TenantId tenant, DeviceId device, JsonNode reported, long now) {
-        dev.bulwark.server.lifecycle.Ownership o = ownership;
-        return o == null ? reported.toString()
-                : o.sealText(h, tenant.value(), device.value(), "config-reported", reported.toString(), now);
-    }
-
-    private JsonNode open(TenantId tenant, DeviceId device, String stored) {
-        dev.bulwark.server.lifecycle.Ownership o = ownership;
-        return ModelStore.parse(o == null ? stored : o.openText(tenant.value(), device.value(), "config-reported", stored));
+    public ConfigService(Database db, Clock clock, ConfigStore store, Ownership ownership, ConfigDelivery delivery) {
+        this.db = Objects.requireNonNull(db, "db");
+        this.clock = Objects.requireNonNull(clock, "clock");
+        this.store = Objects.requireNonNull(store, "store");
+        this.ownership = Objects.requireNonNull(ownership, "ownership: reported configuration is sealed");
+        this.delivery = Objects.requireNonNull(delivery, "delivery");
     }
 
     public Optional<Config> find(Handle h, TenantId tenant, DeviceId device) {
-        return h.createQuery("SELECT * FROM device_config WHERE tenant_id = :t AND device_id = :d")
-                .bind("t", tenant.value()).bind("d", device.value())
-                .map((rs, ctx) -> {
-                    long dm = rs.getLong("desired_ms");
-                    Long desiredMs = rs.wasNull() ? null : dm;
-                    long rm = rs.getLong("reported_ms");
-                    Long reportedMs = rs.wasNull() ? null : rm;
-                    return new Config(ModelStore.parse(rs.getString("desired")), rs.getLong("desired_version"), desiredMs,
-                            open(tenant, device, rs.getString("reported")), reportedMs);
-                }).findOne();
+        return store.find(h, tenant, device).map(r -> new Config(ModelStore.parse(r.desired()), r.desiredVersion(), r.desiredMs(),
+                ModelStore.parse(ownership.openText(tenant, device, KIND, r.storedReported())), r.reportedMs()));
     }
 
     /** Stores a new desired document (already validated) in the caller's transaction; returns its version. */
     public long setDesired(Handle h, TenantId tenant, DeviceId device, JsonNode desired) {
-        long now = clock.nowMs();
-        Optional<Config> current = h.createQuery("SELECT desired_version FROM device_config WHERE tenant_id = :t AND device_id = :d FOR UPDATE")
-                .bind("t", tenant.value()).bind("d", device.value()).mapTo(Long.class).findOne()
-                .map(v -> new Config(null, v, null, null, null));
-        long version = current.map(c -> c.desiredVersion() + 1).orElse(1L);
-        if (current.isPresent()) {
-            h.createUpdate("UPDATE device_config SET desired = :doc, desired_version = :v, desired_ms = :now WHERE tenant_id = :t AND device_id = :d")
-                    .bind("doc", desired.toString()).bind("v", version).bind("now", now).bind("t", tenant.value()).bind("d", device.value()).execute();
-        } else {
-            h.createUpdate("INSERT INTO device_config (tenant_id, device_id, desired, desired_version, desired_ms) VALUES (:t, :d, :doc, :v, :now)")
-                    .bind("doc", desired.toString()).bind("v", version).bind("now", now).bind("t", tenant.value()).bind("d", device.value()).execute();
-        }
+        long version = store.lockDesiredVersion(h, tenant, device).map(v -> v + 1).orElse(1L);
+        store.setDesired(h, tenant, device, desired.toString(), version, clock.nowMs());
         return version;
     }
 
@@ -104,32 +72,19 @@ public final class ConfigService {
         if (reported.toString().length() > MAX_REPORTED) {
             throw new IllegalArgumentException("a reported configuration is at most " + MAX_REPORTED + " characters");
         }
-        dev.bulwark.server.lifecycle.Ownership o = ownership;
         try {
-            reportTx(tenant, device, reported, now);
+            db.tx(h -> {
+                store.setReported(h, tenant, device, ownership.sealText(h, tenant, device, KIND, reported.toString(), now), now);
+                return null;
+            });
         } catch (RuntimeException e) {
-            if (o != null) {
-                o.forget(tenant.value(), device.value()); // a period opened in the rolled-back transaction is not cached
-            }
+            ownership.forget(tenant, device); // a period opened in the rolled-back transaction is not cached
             throw e;
         }
     }
 
     /** Sealed and base64-encoded, a reported document of this size still fits its column. */
     public static final int MAX_REPORTED = 32 * 1024;
-
-    private void reportTx(TenantId tenant, DeviceId device, JsonNode reported, long now) {
-        db.tx(h -> {
-            String doc = seal(h, tenant, device, reported, now);
-            int n = h.createUpdate("UPDATE device_config SET reported = :doc, reported_ms = :now WHERE tenant_id = :t AND device_id = :d")
-                    .bind("doc", doc).bind("now", now).bind("t", tenant.value()).bind("d", device.value()).execute();
-            if (n == 0) {
-                h.createUpdate("INSERT INTO device_config (tenant_id, device_id, desired_version, reported, reported_ms) VALUES (:t, :d, 0, :doc, :now)")
-                        .bind("doc", doc).bind("now", now).bind("t", tenant.value()).bind("d", device.value()).execute();
-            }
-            return null;
-        });
-    }
 
     /** Pushes the current desired document to the device, if it has one and is listening; returns whether it was sent. */
     public boolean push(TenantId tenant, DeviceId device) {
@@ -140,10 +95,8 @@ public final class ConfigService {
         return push(tenant, device, c.get().desired(), c.get().desiredVersion());
     }
 
+    /** Sends version {@code version} of the desired document if the device is listening; returns whether it was sent. */
     public boolean push(TenantId tenant, DeviceId device, JsonNode desired, long version) {
-        ObjectNode msg = ModelStore.JSON.createObjectNode();
-        msg.put("version", version);
-        msg.set("desired", desired);
-        return link.send(tenant, device, Topics.configDesired(device), msg.toString().getBytes(StandardCharsets.UTF_8), () -> { });
+        return delivery.push(tenant, device, desired, version);
     }
 }

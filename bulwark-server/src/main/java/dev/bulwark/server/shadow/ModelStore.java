@@ -11,12 +11,15 @@ import java.util.Map;
 import java.util.Optional;
 import org.jdbi.v3.core.Handle;
 
-/** Per-tenant device models: configuration schema and command allowlist with parameter schemas. */
+/**
+ * Per-tenant device models ({@code models}, {@code model_commands}): configuration schema and command allowlist
+ * with parameter schemas. Every statement is keyed by tenant.
+ */
 public final class ModelStore {
     static final ObjectMapper JSON = new ObjectMapper();
 
     public void create(Handle h, TenantId tenant, ModelId model, long nowMs) {
-        if (exists(h, tenant, model.value())) {
+        if (exists(h, tenant, model)) {
             throw dev.bulwark.server.Refusal.conflict("a model with this id already exists");
         }
         h.createUpdate("INSERT INTO models (tenant_id, id, updated_ms) VALUES (:t, :m, :now)")
@@ -39,9 +42,9 @@ public final class ModelStore {
                 .bind("s", schema.toString()).bind("now", nowMs).bind("t", tenant.value()).bind("m", model.value()).execute();
     }
 
-    public Optional<JsonNode> configSchema(Handle h, TenantId tenant, String model) {
+    public Optional<JsonNode> configSchema(Handle h, TenantId tenant, ModelId model) {
         return h.createQuery("SELECT config_schema FROM models WHERE tenant_id = :t AND id = :m AND config_schema IS NOT NULL")
-                .bind("t", tenant.value()).bind("m", model).mapTo(String.class).findOne().map(ModelStore::parse);
+                .bind("t", tenant.value()).bind("m", model.value()).mapTo(String.class).findOne().map(ModelStore::parse);
     }
 
     public void allowCommand(Handle h, TenantId tenant, ModelId model, String name, JsonNode paramsSchema, long nowMs) {
@@ -58,21 +61,21 @@ public final class ModelStore {
                 .bind("t", tenant.value()).bind("m", model.value()).bind("n", name).execute() == 1;
     }
 
-    public Optional<JsonNode> commandSchema(Handle h, TenantId tenant, String model, String name) {
+    public Optional<JsonNode> commandSchema(Handle h, TenantId tenant, ModelId model, String name) {
         return h.createQuery("SELECT params_schema FROM model_commands WHERE tenant_id = :t AND model = :m AND name = :n")
-                .bind("t", tenant.value()).bind("m", model).bind("n", name).mapTo(String.class).findOne().map(ModelStore::parse);
+                .bind("t", tenant.value()).bind("m", model.value()).bind("n", name).mapTo(String.class).findOne().map(ModelStore::parse);
     }
 
-    public Map<String, JsonNode> commands(Handle h, TenantId tenant, String model) {
+    public Map<String, JsonNode> commands(Handle h, TenantId tenant, ModelId model) {
         Map<String, JsonNode> out = new LinkedHashMap<>();
         h.createQuery("SELECT name, params_schema FROM model_commands WHERE tenant_id = :t AND model = :m ORDER BY name")
-                .bind("t", tenant.value()).bind("m", model)
+                .bind("t", tenant.value()).bind("m", model.value())
                 .map((rs, ctx) -> Map.entry(rs.getString(1), parse(rs.getString(2)))).forEach(e -> out.put(e.getKey(), e.getValue()));
         return out;
     }
 
-    public boolean exists(Handle h, TenantId tenant, String model) {
-        return h.createQuery("SELECT COUNT(*) FROM models WHERE tenant_id = :t AND id = :m").bind("t", tenant.value()).bind("m", model)
+    public boolean exists(Handle h, TenantId tenant, ModelId model) {
+        return h.createQuery("SELECT COUNT(*) FROM models WHERE tenant_id = :t AND id = :m").bind("t", tenant.value()).bind("m", model.value())
                 .mapTo(Long.class).one() > 0;
     }
 

@@ -11,7 +11,8 @@ import dev.bulwark.protocol.IdGrammar;
 import dev.bulwark.protocol.ModelId;
 import dev.bulwark.protocol.TenantId;
 import dev.bulwark.server.Refusal;
-import dev.bulwark.server.Services;
+import dev.bulwark.server.Clock;
+import dev.bulwark.server.device.DeviceStore;
 import dev.bulwark.server.http.ApiRoute;
 import dev.bulwark.server.http.Call;
 import dev.bulwark.server.http.Response;
@@ -28,12 +29,14 @@ public final class ShadowRoutes {
     record CreateModel(String id) {
     }
 
-    private final Services s;
+    private final DeviceStore devices;
+    private final Clock clock;
     private final ModelStore models;
     private final ConfigService config;
 
-    public ShadowRoutes(Services s, ModelStore models, ConfigService config) {
-        this.s = s;
+    public ShadowRoutes(DeviceStore devices, Clock clock, ModelStore models, ConfigService config) {
+        this.devices = devices;
+        this.clock = clock;
         this.models = models;
         this.config = config;
     }
@@ -72,7 +75,7 @@ public final class ShadowRoutes {
         ModelId model = dev.bulwark.server.identity.IdentityRoutes.parse(() -> ModelId.of(req.id()));
         call.target("model:" + model);
         call.tx(h -> {
-            models.create(h, tenant, model, s.clock().nowMs());
+            models.create(h, tenant, model, clock.nowMs());
             return null;
         });
         return Response.created(Map.of("id", model.value()));
@@ -87,7 +90,7 @@ public final class ShadowRoutes {
         TenantId tenant = call.tenant();
         ModelId model = call.path("model", ModelId::of);
         call.read(h -> {
-            if (!models.exists(h, tenant, model.value())) {
+            if (!models.exists(h, tenant, model)) {
                 throw Refusal.notFound();
             }
             return null;
@@ -97,7 +100,7 @@ public final class ShadowRoutes {
         call.target("model:" + model);
         call.tx(h -> {
             models.lock(h, tenant, model);
-            models.setConfigSchema(h, tenant, model, schema, s.clock().nowMs());
+            models.setConfigSchema(h, tenant, model, schema, clock.nowMs());
             return null;
         });
         return Response.ok(Map.of("model", model.value(), "configSchema", schema));
@@ -108,7 +111,7 @@ public final class ShadowRoutes {
         ModelId model = call.path("model", ModelId::of);
         String name = call.path("command", v -> IdGrammar.lowerName("command", v));
         call.read(h -> {
-            if (!models.exists(h, tenant, model.value())) {
+            if (!models.exists(h, tenant, model)) {
                 throw Refusal.notFound();
             }
             return null;
@@ -118,7 +121,7 @@ public final class ShadowRoutes {
         call.target("model:" + model + " command:" + name);
         call.tx(h -> {
             models.lock(h, tenant, model);
-            models.allowCommand(h, tenant, model, name, req.paramsSchema(), s.clock().nowMs());
+            models.allowCommand(h, tenant, model, name, req.paramsSchema(), clock.nowMs());
             return null;
         });
         return Response.ok(Map.of("model", model.value(), "command", name, "paramsSchema", req.paramsSchema()));
@@ -142,13 +145,13 @@ public final class ShadowRoutes {
         TenantId tenant = call.tenant();
         ModelId model = call.path("model", ModelId::of);
         return Response.ok(call.read(h -> {
-            if (!models.exists(h, tenant, model.value())) {
+            if (!models.exists(h, tenant, model)) {
                 throw Refusal.notFound();
             }
             Map<String, Object> out = new LinkedHashMap<>();
             out.put("id", model.value());
-            out.put("configSchema", models.configSchema(h, tenant, model.value()).orElse(null));
-            out.put("commands", models.commands(h, tenant, model.value()));
+            out.put("configSchema", models.configSchema(h, tenant, model).orElse(null));
+            out.put("commands", models.commands(h, tenant, model));
             return out;
         }));
     }
@@ -156,15 +159,15 @@ public final class ShadowRoutes {
     private Response setDesired(Call call) {
         TenantId tenant = call.tenant();
         DeviceId device = call.path("deviceId", DeviceId::of);
-        call.read(h -> s.devices().require(h, tenant, device));
+        call.read(h -> devices.require(h, tenant, device));
         JsonNode desired = call.body(JsonNode.class);
         if (!desired.isObject()) {
             throw Refusal.invalid("the desired configuration must be a JSON object");
         }
         call.target("device:" + device);
         long version = call.tx(h -> {
-            var d = s.devices().lock(h, tenant, device);
-            models.configSchema(h, tenant, d.model()).ifPresent(schema ->
+            var d = devices.lock(h, tenant, device);
+            models.configSchema(h, tenant, ModelId.of(d.model())).ifPresent(schema ->
                     JsonSchemas.validate(JsonSchemas.compile(schema), desired, "the desired configuration"));
             return config.setDesired(h, tenant, device, desired);
         });
@@ -180,7 +183,7 @@ public final class ShadowRoutes {
         TenantId tenant = call.tenant();
         DeviceId device = call.path("deviceId", DeviceId::of);
         return Response.ok(call.read(h -> {
-            s.devices().require(h, tenant, device);
+            devices.require(h, tenant, device);
             var c = config.find(h, tenant, device).orElse(new ConfigService.Config(null, 0, null, null, null));
             Map<String, Object> out = new LinkedHashMap<>();
             out.put("desired", c.desired());

@@ -66,7 +66,7 @@ public final class TelemetryRoutes {
         store.flush(); // what is acknowledged is readable: move the log's latest blocks into segments first
         var rows = call.read(h -> {
             s.devices().require(h, tenant, device);
-            java.util.List<String> keys = ownerOnly ? ownership.ofDevice(h, tenant.value(), device.value()).stream()
+            java.util.List<String> keys = ownerOnly ? ownership.ofDevice(h, tenant, device).stream()
                     .filter(p -> call.principal().name().equals(p.ownerId())).map(p -> p.keyId()).toList() : null;
             if (keys != null && keys.isEmpty()) {
                 throw Refusal.notFound(); // not their device, or not any more: as if it did not exist

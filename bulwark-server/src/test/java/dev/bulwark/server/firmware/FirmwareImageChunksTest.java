@@ -3,6 +3,7 @@ package dev.bulwark.server.firmware;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import dev.bulwark.protocol.TenantId;
 import dev.bulwark.server.config.DataDir;
 import dev.bulwark.server.crypto.FileKek;
 import dev.bulwark.server.crypto.KeyWrapper;
@@ -49,7 +50,7 @@ class FirmwareImageChunksTest extends NodePerTest {
     @BeforeEach
     void start() throws Exception {
         server.tenantWithOperator("acme", "root", "tenant-admin");
-        firmware = new FirmwareService(new DataDir(Files.createTempDirectory("bulwark-fw-service-")), WRAPPER);
+        firmware = new FirmwareService(new DataDir(Files.createTempDirectory("bulwark-fw-service-")), WRAPPER, new FirmwareStore());
         image = new byte[3 * FirmwareService.CHUNK + 100];
         ThreadLocalRandom.current().nextBytes(image);
     }
@@ -80,7 +81,7 @@ class FirmwareImageChunksTest extends NodePerTest {
 
     private byte[] read(String id, long from, long to) {
         return server.sql(h -> {
-            try (FirmwareService.Image img = firmware.openImage(h, "acme", id)) {
+            try (FirmwareService.Image img = firmware.openImage(h, TenantId.of("acme"), id)) {
                 return img.read(h, from, to);
             }
         });
@@ -115,7 +116,7 @@ class FirmwareImageChunksTest extends NodePerTest {
         byte[] aad = id.getBytes(StandardCharsets.UTF_8);
         insertRelease(id, WRAPPER.wrap(dataKey, aad), nonce, FileKek.Aead.encrypt(dataKey, nonce, image, aad), null);
         assertThat(read(id, 10, 20)).isEqualTo(Arrays.copyOfRange(image, 10, 21));
-        byte[] whole = server.sql(h -> firmware.image(h, "acme", id));
+        byte[] whole = server.sql(h -> firmware.image(h, TenantId.of("acme"), id));
         assertThat(whole).isEqualTo(image);
     }
 }

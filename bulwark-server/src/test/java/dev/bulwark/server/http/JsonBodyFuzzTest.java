@@ -32,9 +32,9 @@ class JsonBodyFuzzTest {
             "dev.bulwark.server.device.DeviceRoutes$CreateDevice",
             "dev.bulwark.server.device.DeviceCredentialRoutes$IssueCertificate",
             "dev.bulwark.server.device.DeviceRoutes$Quarantine",
-            "dev.bulwark.server.lifecycle.OwnerRoutes$Retention",
+            "dev.bulwark.server.lifecycle.DataRoutes$Retention",
             "dev.bulwark.server.lifecycle.OwnerRoutes$NewOwner",
-            "dev.bulwark.server.lifecycle.OwnerRoutes$Transfer",
+            "dev.bulwark.server.lifecycle.TransferRoutes$Transfer",
             "com.fasterxml.jackson.databind.JsonNode");
 
     @FuzzTest(maxDuration = "10s")
