@@ -170,7 +170,10 @@ public final class BulwarkServer implements AutoCloseable {
             writer = new GroupCommitWriter(db, telemetry, 100_000, 4_096, config.plaintextPayloads() ? null : ownership);
             registerMetrics(s, writer, telemetry);
             DeviceAuthenticator deviceAuth = new DeviceAuthenticator(db, pki, clock);
-            MqttListener mqtt = new MqttListener(vertx, s, deviceAuth, writer, shadow, commands);
+            dev.bulwark.server.ingress.IngressGate gate = new dev.bulwark.server.ingress.IngressGate(vertx, clock, events,
+                    config.maxPayloadBytes(), config.deviceMessagesPerSecond(), s.rateLimits(), s.quotas(), writer, shadow, commands, db);
+            MqttListener mqtt = new MqttListener(vertx, config, clock, pki, events, monitor, sessions, s.quotas(), deviceAuth, gate,
+                    shadow, commands);
             shadow.attach(mqtt);
             commands.attach(mqtt);
             rollouts.attach(mqtt);
@@ -183,8 +186,8 @@ public final class BulwarkServer implements AutoCloseable {
                 rollouts.tick();
                 return null;
             }, false));
-            DeviceHttpsServer deviceHttps = new DeviceHttpsServer(vertx, s, deviceAuth, writer, new dev.bulwark.server.pki.EstService(s, deviceAuth),
-                    firmware, rollouts);
+            DeviceHttpsServer deviceHttps = new DeviceHttpsServer(vertx, config, clock, pki, events, monitor, db, s.devices(), deviceAuth, gate,
+                    new dev.bulwark.server.pki.EstService(s, deviceAuth), firmware, rollouts);
             deviceHttps.start();
             BulwarkServer server = new BulwarkServer(s, vertx, api, port, writer, telemetry, mqtt, deviceHttps);
             server.writePorts();
