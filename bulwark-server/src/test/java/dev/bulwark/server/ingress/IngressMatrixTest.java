@@ -5,7 +5,6 @@ import static dev.bulwark.server.ingress.Admission.Reason.FORBIDDEN_TOPIC;
 import static dev.bulwark.server.ingress.Admission.Reason.PAYLOAD_INVALID;
 import static dev.bulwark.server.ingress.Admission.Reason.PAYLOAD_TOO_LARGE;
 import static dev.bulwark.server.ingress.Admission.Reason.RETAINED;
-import static dev.bulwark.server.ingress.Admission.Reason.TENANT_QUOTA;
 import static dev.bulwark.server.ingress.Admission.Reason.UNSUPPORTED_QOS;
 import static dev.bulwark.server.ingress.Admission.Reason.WILDCARD_TOPIC;
 import static org.assertj.core.api.Assertions.assertThat;
@@ -107,10 +106,7 @@ class IngressMatrixTest {
         int answer;
         try (RawMqttClient c = f.mqtt(d)) {
             assertThat(Mqtt5Wire.connect(c, d.id(), null)).isZero();
-            if (reason == TENANT_QUOTA) {
-                f.exhaustTenantQuota();
-            }
-            if (reason == DEVICE_RATE || reason == TENANT_QUOTA) {
+            if (reason == DEVICE_RATE) {
                 int id = 1;
                 while ((answer = publishAndRead(c, new Bad("devices/" + d.id() + "/telemetry", 1, false, JSON), id++)) == Mqtt5Wire.PUBACK
                         && id < 20) {
@@ -153,31 +149,22 @@ class IngressMatrixTest {
                 .isZero();
     }
 
-    @ParameterizedTest(name = "{0}")
-    @EnumSource(value = Admission.Reason.class, names = {"DEVICE_RATE"})
-    void a_will_published_over_the_device_rate_is_recorded_and_not_stored(Admission.Reason reason) throws Exception {
+    @Test
+    void a_will_published_over_the_device_rate_is_recorded_and_not_stored() throws Exception {
         IngressKit f = new IngressKit(server);
         MqttKit.Device d = f.device("will-2");
         try (RawMqttClient c = f.mqtt(d)) {
             assertThat(Mqtt5Wire.connect(c, d.id(), new Mqtt5Wire.Will("devices/" + d.id() + "/events", 1, false, JSON))).isZero();
-            if (reason == DEVICE_RATE) {
-                try (IngressKit.Https h = f.https(d)) {
-                    int status;
-                    int i = 0;
-                    while ((status = h.post("/device/v1/telemetry", JSON).status()) == 204 && ++i < 20) {
-                        // the device spends its own budget over HTTPS: the budget is the device's, whatever the transport
-                    }
-                    assertThat(status).isEqualTo(429);
+            try (IngressKit.Https h = f.https(d)) {
+                int status;
+                int i = 0;
+                while ((status = h.post("/device/v1/telemetry", JSON).status()) == 204 && ++i < 20) {
+                    // the device spends its own budget over HTTPS: the budget is the device's, whatever the transport
                 }
-            } else {
-                f.exhaustTenantQuota();
+                assertThat(status).isEqualTo(429);
             }
         } // closed without DISCONNECT: the Will is published, through the gate
-        if (reason == DEVICE_RATE) {
-            f.awaitEvent(d.id(), "rate-exceeded", "more than 2 messages per second", "mqtt", "will");
-        } else {
-            f.awaitEvent(d.id(), "tenant-rate-exceeded", "the tenant sends more than 6", "mqtt", "will");
-        }
+        f.awaitEvent(d.id(), "rate-exceeded", "more than 2 messages per second", "mqtt", "will");
         assertThat(f.stored(d.id(), "mqtt-will")).isZero();
     }
 
@@ -196,9 +183,6 @@ class IngressMatrixTest {
         int accepted = 0;
         RawHttps.Response r;
         try (IngressKit.Https h = f.https(d)) {
-            if (reason == TENANT_QUOTA) {
-                f.exhaustTenantQuota();
-            }
             if (reason == PAYLOAD_TOO_LARGE) {
                 r = h.post("/device/v1/telemetry", TOO_LARGE);
             } else {
@@ -210,7 +194,7 @@ class IngressMatrixTest {
         assertThat(r.status()).isEqualTo(status);
         if (status == 429) {
             assertThat(r.headers()).containsEntry("retry-after", "1");
-            assertThat(r.body()).contains(reason == TENANT_QUOTA ? "for this tenant" : "too many messages; slow down");
+            assertThat(r.body()).contains("too many messages; slow down");
         }
         f.awaitEvent(d.id(), type, fragment, "device-https", null);
         assertThat(f.stored(d.id(), "https")).as("only what was answered 204 is stored").isEqualTo(accepted);
