@@ -184,7 +184,10 @@ public final class BulwarkServer implements AutoCloseable {
             writer = new GroupCommitWriter(db, telemetry, 100_000, 4_096, config.plaintextPayloads() ? null : ownership);
             registerMetrics(s, writer, telemetry);
             DeviceAuthenticator deviceAuth = new DeviceAuthenticator(db, pki, clock, s.devices(), s.credentials(), s.tenantCas());
-            MqttListener mqtt = new MqttListener(vertx, s, deviceAuth, writer, shadow, commands);
+            dev.bulwark.server.ingress.IngressGate gate = new dev.bulwark.server.ingress.IngressGate(vertx, clock, events,
+                    config.maxPayloadBytes(), config.deviceMessagesPerSecond(), s.rateLimits(), s.quotas(), writer, shadow, commands, db);
+            MqttListener mqtt = new MqttListener(vertx, config, clock, pki, events, monitor, sessions, s.quotas(), deviceAuth, gate,
+                    shadow, commands);
             deviceLink.bind(mqtt);
             int mqttPort = mqtt.start();
             Vertx loop = vertx;
@@ -195,8 +198,9 @@ public final class BulwarkServer implements AutoCloseable {
                 rollouts.tick();
                 return null;
             }, false));
-            DeviceHttpsServer deviceHttps = new DeviceHttpsServer(vertx, s, deviceAuth, writer, new dev.bulwark.server.pki.EstService(db, clock, pki,
-                    config.deviceCertificateTtl(), audit, s.devices(), s.credentials(), s.tenantCas(), enrollmentTokens, deviceAuth),
+            DeviceHttpsServer deviceHttps = new DeviceHttpsServer(vertx, config, clock, pki, events, monitor, db, s.devices(), deviceAuth, gate,
+                    new dev.bulwark.server.pki.EstService(db, clock, pki, config.deviceCertificateTtl(), audit, s.devices(), s.credentials(),
+                            s.tenantCas(), enrollmentTokens, deviceAuth),
                     firmware, rollouts);
             deviceHttps.start();
             BulwarkServer server = new BulwarkServer(s, vertx, api, port, writer, telemetry, mqtt, deviceHttps);

@@ -1,6 +1,6 @@
 package dev.bulwark.server.devicehttp;
 
-import dev.bulwark.server.Services;
+import dev.bulwark.server.config.ServerConfig;
 import dev.bulwark.server.crypto.Secrets;
 import dev.bulwark.server.device.DeviceAuthenticator;
 import dev.bulwark.server.device.DevicePrincipal;
@@ -12,8 +12,11 @@ import dev.bulwark.server.pki.EstService;
 import dev.bulwark.server.pki.HandshakeFailures;
 import dev.bulwark.server.pki.PeerCertificates;
 import dev.bulwark.server.pki.TlsPolicy;
-import dev.bulwark.server.telemetry.DeviceMessage;
-import dev.bulwark.server.telemetry.GroupCommitWriter;
+import dev.bulwark.server.ingress.Admission;
+import dev.bulwark.server.ingress.IngressGate;
+import dev.bulwark.server.ingress.Origin;
+import dev.bulwark.server.ingress.Outcome;
+import dev.bulwark.server.ingress.Route;
 import io.vertx.core.Vertx;
 import io.vertx.core.buffer.Buffer;
 import io.vertx.core.http.HttpServer;
@@ -32,8 +35,9 @@ import org.slf4j.LoggerFactory;
 /**
  * The HTTPS face for devices (separate from the operator API): devices that cannot keep an MQTT session
  * post telemetry and events here, with the same identities (client certificate, or
- * {@code Authorization: Basic base64(deviceId@tenantId:token)}), the same size and rate limits, and the
- * same durability: {@code 204} is sent only after the group commit.
+ * {@code Authorization: Basic base64(deviceId@tenantId:token)}) and through the same {@link IngressGate} as MQTT
+ * (size, device rate, tenant quota, writer), with the same durability: {@code 204} is sent only after the group
+ * commit. A refusal is answered with the status of {@link #status}: 413, 429 (with {@code Retry-After}), 503.
  *
  * <ul>
  *   <li>EST enrollment under {@code /.well-known/est/} (see {@link EstEndpoint}).</li>
@@ -44,27 +48,38 @@ public final class DeviceHttpsServer {
     private static final Logger LOG = LoggerFactory.getLogger(DeviceHttpsServer.class);
 
     private final Vertx vertx;
-    private final Services s;
+    private final ServerConfig config;
+    private final dev.bulwark.server.Clock clock;
+    private final dev.bulwark.server.pki.PlatformPki pki;
+    private final dev.bulwark.server.monitor.SecurityEvents securityEvents;
+    private final Monitor monitor;
     private final DeviceAuthenticator authenticator;
-    private final GroupCommitWriter writer;
+    private final IngressGate gate;
     private final EstEndpoint est;
     private final FirmwareEndpoint firmware;
     private HttpServer server;
     private HandshakeFailures handshakeFailures;
 
-    public DeviceHttpsServer(Vertx vertx, Services s, DeviceAuthenticator authenticator, GroupCommitWriter writer, EstService est,
-                             dev.bulwark.server.firmware.FirmwareService firmware, dev.bulwark.server.firmware.RolloutService rollouts) {
+    public DeviceHttpsServer(Vertx vertx, ServerConfig config, dev.bulwark.server.Clock clock, dev.bulwark.server.pki.PlatformPki pki,
+                             dev.bulwark.server.monitor.SecurityEvents securityEvents, Monitor monitor, dev.bulwark.server.store.Database db,
+                             dev.bulwark.server.device.DeviceStore devices, DeviceAuthenticator authenticator, IngressGate gate,
+                             EstService est, dev.bulwark.server.firmware.FirmwareService firmware,
+                             dev.bulwark.server.firmware.RolloutService rollouts) {
         this.vertx = vertx;
-        this.s = s;
+        this.config = config;
+        this.clock = clock;
+        this.pki = pki;
+        this.securityEvents = securityEvents;
+        this.monitor = monitor;
         this.authenticator = authenticator;
-        this.writer = writer;
-        this.est = new EstEndpoint(vertx, s, est);
-        this.firmware = new FirmwareEndpoint(vertx, s, this, firmware, rollouts);
+        this.gate = gate;
+        this.est = new EstEndpoint(vertx, clock, pki, securityEvents, monitor, est);
+        this.firmware = new FirmwareEndpoint(vertx, clock, db, devices, securityEvents, this, firmware, rollouts);
     }
 
     public int start() {
-        HttpServerOptions options = TlsPolicy.deviceServer(new HttpServerOptions(), s.pki())
-                .setHost(s.config().bindAddress()).setPort(s.config().deviceHttpsPort())
+        HttpServerOptions options = TlsPolicy.deviceServer(new HttpServerOptions(), pki)
+                .setHost(config.bindAddress()).setPort(config.deviceHttpsPort())
                 .setMaxHeaderSize(8 * 1024).setIdleTimeout(60).setIdleTimeoutUnit(TimeUnit.SECONDS).setCompressionSupported(false);
         Router router = Router.router(vertx);
         router.route().handler(ctx -> {
@@ -72,17 +87,17 @@ public final class DeviceHttpsServer {
             ctx.response().putHeader("Cache-Control", "no-store").putHeader("X-Content-Type-Options", "nosniff");
             ctx.next();
         });
-        int payloadLimit = s.config().maxPayloadBytes();
+        int payloadLimit = config.maxPayloadBytes();
         BodyHandler body = BodyHandler.create(false).setBodyLimit(payloadLimit).setHandleFileUploads(false);
         router.post("/device/v1/telemetry").handler(StrictHttp1.beforeBody(ctx -> authenticateFirst(ctx, payloadLimit, false))).handler(body)
-                .handler(ctx -> ingest(ctx, "telemetry"));
+                .handler(ctx -> ingest(ctx, Route.TELEMETRY));
         router.post("/device/v1/events").handler(StrictHttp1.beforeBody(ctx -> authenticateFirst(ctx, payloadLimit, false))).handler(body)
-                .handler(ctx -> ingest(ctx, "events"));
+                .handler(ctx -> ingest(ctx, Route.EVENTS));
         est.mount(router);
         firmware.mount(router);
         router.route().failureHandler(ctx -> {
             if (ctx.statusCode() == 413) {
-                int limit = ctx.request().path().startsWith("/.well-known/est/") ? EstEndpoint.MAX_CSR_BYTES : s.config().maxPayloadBytes();
+                int limit = ctx.request().path().startsWith("/.well-known/est/") ? EstEndpoint.MAX_CSR_BYTES : config.maxPayloadBytes();
                 record(ctx, null, "payload-too-large", "body exceeds the limit of " + limit + " bytes", null);
                 problem(ctx, 413, "payload-too-large", "payload exceeds the limit of " + limit + " bytes");
             } else {
@@ -91,18 +106,18 @@ public final class DeviceHttpsServer {
         });
         router.errorHandler(404, ctx -> problem(ctx, 404, "not-found", "no such route"));
         router.errorHandler(405, ctx -> problem(ctx, 405, "method-not-allowed", "method not allowed on this route"));
-        handshakeFailures = new HandshakeFailures(vertx, s.securityEvents(), s.clock(), "device-https", HandshakeFailures.DEFAULT_INTERVAL_MS);
+        handshakeFailures = new HandshakeFailures(vertx, securityEvents, clock, "device-https", HandshakeFailures.DEFAULT_INTERVAL_MS);
         handshakeFailures.observe(options);
         try {
             HttpServer http = vertx.createHttpServer(options).requestHandler(router);
-            StrictHttp1.install(http, 4096, 8 * 1024, (type, reason, peer, detail) -> s.securityEvents().record(new SecurityEvent(
-                    s.clock().nowMs(), null, type, reason, null, peer == null ? null : peer.hostAddress(), peer == null ? 0 : peer.port(),
+            StrictHttp1.install(http, 4096, 8 * 1024, (type, reason, peer, detail) -> securityEvents.record(new SecurityEvent(
+                    clock.nowMs(), null, type, reason, null, peer == null ? null : peer.hostAddress(), peer == null ? 0 : peer.port(),
                     "device-https", detail)));
             server = http.listen()
                     .toCompletionStage().toCompletableFuture().get(30, TimeUnit.SECONDS);
         } catch (Exception e) {
             Throwable cause = e.getCause() == null ? e : e.getCause();
-            throw new IllegalStateException("cannot bind the device HTTPS listener on port " + s.config().deviceHttpsPort() + ": " + cause.getMessage());
+            throw new IllegalStateException("cannot bind the device HTTPS listener on port " + config.deviceHttpsPort() + ": " + cause.getMessage());
         }
         return server.actualPort();
     }
@@ -111,9 +126,9 @@ public final class DeviceHttpsServer {
         return server.actualPort();
     }
 
-    private void ingest(RoutingContext ctx, String kind) {
+    private void ingest(RoutingContext ctx, Route route) {
         byte[] payload = ctx.body().buffer() == null ? new byte[0] : ctx.body().buffer().getBytes();
-        accept(ctx, ctx.get(DEVICE), kind, payload);
+        accept(ctx, ctx.get(DEVICE), route, payload);
     }
 
     /**
@@ -155,8 +170,8 @@ public final class DeviceHttpsServer {
         String address = peer == null ? null : peer.hostAddress();
         int port = peer == null ? 0 : peer.port();
         String certificate = Monitor.fingerprint(chain);
-        String credential = certificate != null ? certificate : basic == null ? null : s.monitor().fingerprint(basic[1]);
-        if (s.monitor().banned(address, port, credential, "device-https", s.securityEvents()).isPresent()) {
+        String credential = certificate != null ? certificate : basic == null ? null : monitor.fingerprint(basic[1]);
+        if (monitor.banned(address, port, credential, "device-https", securityEvents).isPresent()) {
             problem(ctx, 403, "source-banned", "this source address is temporarily banned");
             return;
         }
@@ -169,7 +184,7 @@ public final class DeviceHttpsServer {
                         problem(ctx, 503, "unavailable", "try again later");
                         return;
                     }
-                    long tarpit = s.monitor().attempt(ar.result(), basic == null ? null : basic[0], credential, address, port, "device-https");
+                    long tarpit = monitor.attempt(ar.result(), basic == null ? null : basic[0], credential, address, port, "device-https");
                     if (ar.result() instanceof AuthOutcome.Refused<DevicePrincipal> r) {
                         record(ctx, r.tenantId(), "device-https-authentication-failed", r.reason(), r.claimedIdentity());
                         Runnable refuse = hidden ? () -> problem(ctx, 404, "not-found", "no such resource") : () -> {
@@ -187,42 +202,63 @@ public final class DeviceHttpsServer {
                 });
     }
 
-    private void accept(RoutingContext ctx, DevicePrincipal device, String kind, byte[] payload) {
-        if (!s.rateLimits().tryAcquire(device)) {
-            record(ctx, device.tenant().value(), "rate-exceeded", "more than " + s.config().deviceMessagesPerSecond() + " messages per second",
-                    device.describe());
-            ctx.response().putHeader("Retry-After", "1");
-            problem(ctx, 429, "rate-exceeded", "too many messages; slow down");
-            return;
-        }
-        if (!s.quotas().message(device.tenant().value())) {
-            record(ctx, device.tenant().value(), "tenant-rate-exceeded", "the tenant sends more than " + s.quotas().messagesPerSecond()
-                    + " messages per second", device.describe());
-            ctx.response().putHeader("Retry-After", "1");
-            problem(ctx, 429, "rate-exceeded", "too many messages for this tenant; slow down");
-            return;
-        }
+    /** Passes the body through the gate as a message to the device's own topic of {@code route}; 204 after the commit. */
+    private void accept(RoutingContext ctx, DevicePrincipal device, Route route, byte[] payload) {
         SocketAddress peer = ctx.request().remoteAddress();
-        DeviceMessage m = new DeviceMessage(device.tenant().value(), device.device().value(), kind, s.clock().nowMs(), 1, "https",
-                peer == null ? "" : peer.hostAddress() + ":" + peer.port(), "https-" + Secrets.randomHex(4), payload);
-        boolean queued = writer.submit(m, new GroupCommitWriter.Completion() {
+        Origin origin = Origin.of(device, Origin.Path.DEVICE_HTTPS, peer == null ? null : peer.hostAddress(), peer == null ? 0 : peer.port(),
+                "https-" + Secrets.randomHex(4), ctx.request().path());
+        String topic = route == Route.EVENTS ? origin.namespace().events().name() : origin.namespace().telemetry().name();
+        io.vertx.core.Context context = ctx.vertx().getOrCreateContext();
+        gate.pass(origin, topic, 1, false, payload, new Outcome() {
             @Override
-            public void committed() {
-                ctx.vertx().runOnContext(v -> {
-                    if (!ctx.response().ended()) {
-                        ctx.response().setStatusCode(204).end();
-                    }
-                });
+            public void admitted(Route admitted) {
+                if (!ctx.response().ended()) {
+                    ctx.response().setStatusCode(204).end();
+                }
             }
 
             @Override
-            public void failed(Throwable cause) {
-                ctx.vertx().runOnContext(v -> problem(ctx, 503, "unavailable", "not stored; send it again"));
+            public void refused(Admission.Refused refusal) {
+                refuse(ctx, refusal.reason());
+            }
+
+            @Override
+            public java.util.concurrent.Executor executor() {
+                return task -> context.runOnContext(v -> task.run());
             }
         });
-        if (!queued) {
-            ctx.response().putHeader("Retry-After", "1");
-            problem(ctx, 503, "overloaded", "the server is saturated; nothing was stored, send it again");
+    }
+
+    /** The HTTP status of a refusal reason (the problem's type and detail are in {@link #refuse}). */
+    static int status(Admission.Reason reason) {
+        return switch (reason) {
+            case PAYLOAD_TOO_LARGE -> 413;
+            case DEVICE_RATE, TENANT_QUOTA -> 429;
+            case WRITER_SATURATED, NOT_STORED -> 503;
+            case WILDCARD_TOPIC, FORBIDDEN_TOPIC -> 404;          // as for any object that is not the device's own
+            case RETAINED, UNSUPPORTED_QOS, PAYLOAD_INVALID -> 400; // not expressible over this API
+        };
+    }
+
+    private void refuse(RoutingContext ctx, Admission.Reason reason) {
+        int status = status(reason);
+        switch (reason) {
+            case DEVICE_RATE -> {
+                ctx.response().putHeader("Retry-After", "1");
+                problem(ctx, status, "rate-exceeded", "too many messages; slow down");
+            }
+            case TENANT_QUOTA -> {
+                ctx.response().putHeader("Retry-After", "1");
+                problem(ctx, status, "rate-exceeded", "too many messages for this tenant; slow down");
+            }
+            case WRITER_SATURATED -> {
+                ctx.response().putHeader("Retry-After", "1");
+                problem(ctx, status, "overloaded", "the server is saturated; nothing was stored, send it again");
+            }
+            case NOT_STORED -> problem(ctx, status, "unavailable", "not stored; send it again");
+            case PAYLOAD_TOO_LARGE -> problem(ctx, status, "payload-too-large", "payload exceeds the limit of " + gate.maxPayloadBytes() + " bytes");
+            case WILDCARD_TOPIC, FORBIDDEN_TOPIC -> problem(ctx, status, "not-found", "no such resource");
+            default -> problem(ctx, status, "malformed-request", "the message cannot be accepted");
         }
     }
 
@@ -242,7 +278,7 @@ public final class DeviceHttpsServer {
 
     private void record(RoutingContext ctx, String tenant, String type, String reason, String identity) {
         SocketAddress a = ctx.request().remoteAddress();
-        s.securityEvents().record(new SecurityEvent(s.clock().nowMs(), tenant, type, reason, identity,
+        securityEvents.record(new SecurityEvent(clock.nowMs(), tenant, type, reason, identity,
                 a == null ? null : a.hostAddress(), a == null ? 0 : a.port(), "device-https", ctx.request().path()));
     }
 

@@ -1,7 +1,6 @@
 package dev.bulwark.server.devicehttp;
 
 import dev.bulwark.server.Refusal;
-import dev.bulwark.server.Services;
 import dev.bulwark.server.monitor.Monitor;
 import dev.bulwark.server.monitor.SecurityEvent;
 import dev.bulwark.server.pki.EstService;
@@ -47,18 +46,25 @@ final class EstEndpoint {
     private static final String PKCS7 = "application/pkcs7-mime; smime-type=certs-only";
 
     private final Vertx vertx;
-    private final Services s;
+    private final dev.bulwark.server.Clock clock;
+    private final dev.bulwark.server.pki.PlatformPki pki;
+    private final dev.bulwark.server.monitor.SecurityEvents securityEvents;
+    private final Monitor monitor;
     private final EstService est;
 
-    EstEndpoint(Vertx vertx, Services s, EstService est) {
+    EstEndpoint(Vertx vertx, dev.bulwark.server.Clock clock, dev.bulwark.server.pki.PlatformPki pki,
+                dev.bulwark.server.monitor.SecurityEvents securityEvents, Monitor monitor, EstService est) {
         this.vertx = vertx;
-        this.s = s;
+        this.clock = clock;
+        this.pki = pki;
+        this.securityEvents = securityEvents;
+        this.monitor = monitor;
         this.est = est;
     }
 
     void mount(Router router) {
         BodyHandler body = BodyHandler.create(false).setBodyLimit(MAX_CSR_BYTES).setHandleFileUploads(false);
-        router.get("/.well-known/est/cacerts").handler(ctx -> certsOnly(ctx, s.pki().caCertificate()));
+        router.get("/.well-known/est/cacerts").handler(ctx -> certsOnly(ctx, pki.caCertificate()));
         router.post("/.well-known/est/simpleenroll").handler(dev.bulwark.server.http.StrictHttp1.beforeBody(ctx -> beforeBody(ctx, false))).handler(body).handler(ctx -> enroll(ctx, false));
         router.post("/.well-known/est/simplereenroll").handler(dev.bulwark.server.http.StrictHttp1.beforeBody(ctx -> beforeBody(ctx, true))).handler(body).handler(ctx -> enroll(ctx, true));
     }
@@ -82,8 +88,8 @@ final class EstEndpoint {
         SocketAddress peer = ctx.request().remoteAddress();
         String address = peer == null ? null : peer.hostAddress();
         int port = peer == null ? 0 : peer.port();
-        String credential = renewal || token == null ? Monitor.fingerprint(chain) : s.monitor().fingerprint(token);
-        if (s.monitor().banned(address, port, credential, "est", s.securityEvents()).isPresent()) {
+        String credential = renewal || token == null ? Monitor.fingerprint(chain) : monitor.fingerprint(token);
+        if (monitor.banned(address, port, credential, "est", securityEvents).isPresent()) {
             problem(ctx, 403, "source-banned", "this source address is temporarily banned");
             return;
         }
@@ -118,7 +124,7 @@ final class EstEndpoint {
         X509Certificate[] chain = PeerCertificates.of(ctx.request().sslSession());
         String token = enrollmentToken(ctx.request().getHeader("Authorization"));
         String source = source(ctx);
-        String credential = renewal || token == null ? Monitor.fingerprint(chain) : s.monitor().fingerprint(token);
+        String credential = renewal || token == null ? Monitor.fingerprint(chain) : monitor.fingerprint(token);
         Supplier<EstService.Enrolled> work;
         if (renewal) {
             work = () -> est.reenroll(chain, der, source);
@@ -149,7 +155,7 @@ final class EstEndpoint {
     private void refuseCredentials(RoutingContext ctx, String op, Failure r, String credential) {
         record(ctx, r.tenantId(), "est-authentication-failed", r.reason(), r.identity());
         SocketAddress peer = ctx.request().remoteAddress();
-        long tarpit = s.monitor().failed(r.tenantId(), Monitor.identityKey(r.identity(), null), credential,
+        long tarpit = monitor.failed(r.tenantId(), Monitor.identityKey(r.identity(), null), credential,
                 peer == null ? null : peer.hostAddress(), peer == null ? 0 : peer.port(), "est", r.reason());
         Runnable refuse = () -> {
             ctx.response().putHeader("WWW-Authenticate", "Bearer realm=\"bulwark-est\"");
@@ -194,7 +200,7 @@ final class EstEndpoint {
 
     private void record(RoutingContext ctx, String tenant, String type, String reason, String identity) {
         SocketAddress a = ctx.request().remoteAddress();
-        s.securityEvents().record(new SecurityEvent(s.clock().nowMs(), tenant, type, reason, identity,
+        securityEvents.record(new SecurityEvent(clock.nowMs(), tenant, type, reason, identity,
                 a == null ? null : a.hostAddress(), a == null ? 0 : a.port(), "est", ctx.request().path()));
     }
 

@@ -3,7 +3,6 @@ package dev.bulwark.server.devicehttp;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.bulwark.server.Refusal;
-import dev.bulwark.server.Services;
 import dev.bulwark.server.device.DevicePrincipal;
 import dev.bulwark.server.firmware.FirmwareService;
 import dev.bulwark.server.firmware.RolloutService;
@@ -39,14 +38,22 @@ final class FirmwareEndpoint {
     private static final ObjectMapper JSON = new ObjectMapper();
 
     private final Vertx vertx;
-    private final Services s;
+    private final dev.bulwark.server.Clock clock;
+    private final dev.bulwark.server.store.Database db;
+    private final dev.bulwark.server.device.DeviceStore deviceStore;
+    private final dev.bulwark.server.monitor.SecurityEvents securityEvents;
     private final DeviceHttpsServer devices;
     private final FirmwareService firmware;
     private final RolloutService rollouts;
 
-    FirmwareEndpoint(Vertx vertx, Services s, DeviceHttpsServer devices, FirmwareService firmware, RolloutService rollouts) {
+    FirmwareEndpoint(Vertx vertx, dev.bulwark.server.Clock clock, dev.bulwark.server.store.Database db,
+                     dev.bulwark.server.device.DeviceStore deviceStore, dev.bulwark.server.monitor.SecurityEvents securityEvents,
+                     DeviceHttpsServer devices, FirmwareService firmware, RolloutService rollouts) {
         this.vertx = vertx;
-        this.s = s;
+        this.clock = clock;
+        this.db = db;
+        this.deviceStore = deviceStore;
+        this.securityEvents = securityEvents;
         this.devices = devices;
         this.firmware = firmware;
         this.rollouts = rollouts;
@@ -74,9 +81,9 @@ final class FirmwareEndpoint {
         if (id == null || !id.matches("fw-[0-9a-f]{16}")) {
             return Optional.empty();
         }
-        return s.db().read(h -> {
+        return db.read(h -> {
             Optional<FirmwareService.Release> r = firmware.release(h, d.tenant(), id);
-            Optional<String> model = s.devices().find(h, d.tenant(), d.device()).map(x -> x.model());
+            Optional<String> model = deviceStore.find(h, d.tenant(), d.device()).map(x -> x.model());
             // this tenant, this model, and offered to this device by a rollout that runs now: a paused or aborted
             // rollout gets no fresh timestamp and no image
             return r.filter(x -> model.isPresent() && model.get().equals(x.model())
@@ -86,7 +93,7 @@ final class FirmwareEndpoint {
 
     private Reply metadata(DevicePrincipal d, RoutingContext ctx) {
         FirmwareService.Release r = releaseFor(d, ctx).orElseThrow(Refusal::notFound);
-        JsonNode body = s.db().read(h -> firmware.metadata(h, r, s.clock().nowMs()));
+        JsonNode body = db.read(h -> firmware.metadata(h, r, clock.nowMs()));
         return new Reply(200, "application/json", Buffer.buffer(body.toString()), null);
     }
 
@@ -109,7 +116,7 @@ final class FirmwareEndpoint {
             FirmwareService.Release r = releaseFor(d, ctx).orElseThrow(Refusal::notFound);
             FirmwareService.Image img;
             try {
-                img = s.db().read(h -> firmware.openImage(h, r.tenant(), r.id()));
+                img = db.read(h -> firmware.openImage(h, r.tenant(), r.id()));
             } catch (IllegalStateException e) {
                 return (Object) unavailable(r.id());
             }
@@ -141,7 +148,7 @@ final class FirmwareEndpoint {
             long firstEnd = Math.min(to, from + PIECE - 1);
             long start = from;
             try {
-                byte[] first = s.db().read(h -> img.read(h, start, firstEnd));
+                byte[] first = db.read(h -> img.read(h, start, firstEnd));
                 return new Download(img, from, to, status, contentRange, first);
             } catch (IllegalStateException e) {
                 img.close();
@@ -186,7 +193,7 @@ final class FirmwareEndpoint {
             return;
         }
         long end = Math.min(dl.to(), next + PIECE - 1);
-        vertx.executeBlocking(() -> s.db().read(h -> dl.image().read(h, next, end)), false).onComplete(ar -> {
+        vertx.executeBlocking(() -> db.read(h -> dl.image().read(h, next, end)), false).onComplete(ar -> {
             if (ar.failed()) {
                 // the status line is out: the only honest answer left is to cut the download (the device checks the image's hash)
                 LOG.error("firmware image download cut: {}", ar.cause() instanceof IllegalStateException ? ar.cause().getMessage() : ar.cause().toString());
@@ -218,7 +225,7 @@ final class FirmwareEndpoint {
         }
         String reason = body.path("reason").isTextual() ? body.get("reason").asText() : null;
         String rollout = body.path("rollout").isTextual() ? body.get("rollout").asText() : null;
-        s.db().tx(h -> {
+        db.tx(h -> {
             rollouts.report(h, d.tenant(), d.device(), r.id(), rollout, body.get("state").asText(), reason);
             return null;
         });
@@ -257,7 +264,7 @@ final class FirmwareEndpoint {
         if (cause instanceof Refusal ref) {
             // a device asking for a release that is not for it (another model, no running offer) is recorded
             io.vertx.core.net.SocketAddress a = ctx.request().remoteAddress();
-            s.securityEvents().record(new dev.bulwark.server.monitor.SecurityEvent(s.clock().nowMs(), device.tenant().value(),
+            securityEvents.record(new dev.bulwark.server.monitor.SecurityEvent(clock.nowMs(), device.tenant().value(),
                     "firmware-access-refused", ref.reason(), device.describe() + " release:" + String.valueOf(ctx.pathParam("release")),
                     a == null ? null : a.hostAddress(), a == null ? 0 : a.port(), "device-https", ctx.request().path()));
             DeviceHttpsServer.problem(ctx, ref.kind().status, ref.kind().slug, ref.reason());

@@ -240,7 +240,7 @@ final class MqttGuard {
                 ReferenceCountUtil.release(msg);
                 Throwable cause = m.decoderResult().cause();
                 String what = m.fixedHeader() == null ? "packet" : m.fixedHeader().messageType().name();
-                String detail = MqttListener.clip(String.valueOf(cause.getMessage()));
+                String detail = dev.bulwark.server.ingress.Printable.clip(String.valueOf(cause.getMessage()));
                 if (cause instanceof MqttUnacceptableProtocolVersionException) {
                     refuse(ctx, "mqtt-protocol-violation", "wrong protocol name or level: " + detail, -1);
                 } else if (cause instanceof MqttIdentifierRejectedException) {
@@ -298,12 +298,12 @@ final class MqttGuard {
                 }
                 int flags = body.readUnsignedByte();
                 body.skipBytes(2);                              // keep alive
-                Problem p = properties(body, "CONNECT", CONNECT_PROPERTIES);
+                Problem p = Mqtt5Properties.check(body, "CONNECT", Mqtt5Properties.CONNECT);
                 if (p != null || (flags & 0x04) == 0) {
                     return p;
                 }
                 body.skipBytes(body.readUnsignedShort());       // client identifier
-                return properties(body, "the Will of CONNECT", WILL_PROPERTIES);
+                return Mqtt5Properties.check(body, "the Will of CONNECT", Mqtt5Properties.WILL);
             }
             case 3 -> {
                 int qos = (first >> 1) & 3;
@@ -316,7 +316,7 @@ final class MqttGuard {
                     body.skipBytes(2);                          // packet identifier
                 }
                 int[] alias = {-1};
-                Problem p = properties(body, "PUBLISH", PUBLISH_PROPERTIES, alias);
+                Problem p = Mqtt5Properties.check(body, "PUBLISH", Mqtt5Properties.PUBLISH, alias);
                 if (p != null) {
                     return p;
                 }
@@ -338,132 +338,12 @@ final class MqttGuard {
                     return null;                                // wrong fixed-header flags: the decoder refuses them
                 }
                 body.skipBytes(2);                              // packet identifier
-                return properties(body, "SUBSCRIBE", SUBSCRIBE_PROPERTIES);
+                return Mqtt5Properties.check(body, "SUBSCRIBE", Mqtt5Properties.SUBSCRIBE);
             }
             default -> {
                 return null;
             }
         }
-    }
-
-    private static final int BYTE = 1;
-    private static final int TWO = 2;
-    private static final int FOUR = 4;
-    private static final int VARINT = 5;
-    private static final int STRING = 6;
-    private static final int BINARY = 7;
-    private static final int PAIR = 8;
-
-    /** Property identifier → [value kind, may repeat (1) or not (0)], and names (MQTT 5.0, table 2-4). */
-    private static final int[][] KINDS = new int[0x2B][];
-    private static final String[] NAMES = new String[0x2B];
-
-    private static void property(int id, String name, int kind, boolean repeats) {
-        KINDS[id] = new int[] {kind, repeats ? 1 : 0};
-        NAMES[id] = name;
-    }
-
-    static {
-        property(0x01, "Payload Format Indicator", BYTE, false);
-        property(0x02, "Message Expiry Interval", FOUR, false);
-        property(0x03, "Content Type", STRING, false);
-        property(0x08, "Response Topic", STRING, false);
-        property(0x09, "Correlation Data", BINARY, false);
-        property(0x0B, "Subscription Identifier", VARINT, false);
-        property(0x11, "Session Expiry Interval", FOUR, false);
-        property(0x15, "Authentication Method", STRING, false);
-        property(0x16, "Authentication Data", BINARY, false);
-        property(0x17, "Request Problem Information", BYTE, false);
-        property(0x18, "Will Delay Interval", FOUR, false);
-        property(0x19, "Request Response Information", BYTE, false);
-        property(0x21, "Receive Maximum", TWO, false);
-        property(0x22, "Topic Alias Maximum", TWO, false);
-        property(0x23, "Topic Alias", TWO, false);
-        property(0x26, "User Property", PAIR, true);
-        property(0x27, "Maximum Packet Size", FOUR, false);
-    }
-
-    private static final BitSet CONNECT_PROPERTIES = ids(0x11, 0x21, 0x27, 0x22, 0x19, 0x17, 0x26, 0x15, 0x16);
-    private static final BitSet WILL_PROPERTIES = ids(0x18, 0x01, 0x02, 0x03, 0x08, 0x09, 0x26);
-    /** A client's PUBLISH carries no Subscription Identifier [MQTT-3.3.4-6]. */
-    private static final BitSet PUBLISH_PROPERTIES = ids(0x01, 0x02, 0x23, 0x08, 0x09, 0x26, 0x03);
-    private static final BitSet SUBSCRIBE_PROPERTIES = ids(0x0B, 0x26);
-
-    private static BitSet ids(int... ids) {
-        BitSet b = new BitSet();
-        for (int id : ids) {
-            b.set(id);
-        }
-        return b;
-    }
-
-    private static Problem properties(ByteBuf body, String packet, BitSet allowed) {
-        return properties(body, packet, allowed, new int[1]);
-    }
-
-    /**
-     * Reads a properties block: each identifier allowed in {@code packet}, none repeated that may appear only
-     * once, and the values the specification bounds within bounds. Stores a Topic Alias in {@code alias[0]}.
-     */
-    private static Problem properties(ByteBuf body, String packet, BitSet allowed, int[] alias) {
-        int length = varint(body);
-        if (length < 0 || length > body.readableBytes()) {
-            return new Problem("malformed " + packet + ": bad property length", MALFORMED);
-        }
-        ByteBuf props = body.readSlice(length);
-        BitSet seen = new BitSet();
-        while (props.isReadable()) {
-            int id = varint(props);
-            if (id < 0 || id >= KINDS.length || KINDS[id] == null || !allowed.get(id)) {
-                return new Problem(String.format("malformed %s: property 0x%02x is not allowed there", packet, id), MALFORMED);
-            }
-            String name = NAMES[id];
-            if (KINDS[id][1] == 0 && seen.get(id)) {
-                return new Problem(String.format("%s (0x%02x) appears more than once in %s", name, id, packet), PROTOCOL_ERROR);
-            }
-            seen.set(id);
-            long value = switch (KINDS[id][0]) {
-                case BYTE -> props.readUnsignedByte();
-                case TWO -> props.readUnsignedShort();
-                case FOUR -> props.readUnsignedInt();
-                case VARINT -> varint(props);
-                case STRING, BINARY -> {
-                    props.skipBytes(props.readUnsignedShort());
-                    yield 0;
-                }
-                default -> {
-                    props.skipBytes(props.readUnsignedShort());
-                    props.skipBytes(props.readUnsignedShort());
-                    yield 0;
-                }
-            };
-            if ((id == 0x21 || id == 0x27 || id == 0x0B) && value == 0) {
-                return new Problem(String.format("%s (0x%02x) is 0 in %s", name, id, packet), PROTOCOL_ERROR);
-            }
-            if ((id == 0x17 || id == 0x19 || id == 0x01) && value > 1) {
-                return new Problem(String.format("%s (0x%02x) is %d in %s (0 or 1)", name, id, value, packet), PROTOCOL_ERROR);
-            }
-            if (id == 0x0B && value < 0) {
-                return new Problem("malformed " + packet + ": bad Subscription Identifier", MALFORMED);
-            }
-            if (id == 0x23) {
-                alias[0] = (int) value;
-            }
-        }
-        return null;
-    }
-
-    /** A variable byte integer (at most 4 bytes); -1 when longer. */
-    private static int varint(ByteBuf b) {
-        int value = 0;
-        for (int i = 0, multiplier = 1; i < 4; i++, multiplier *= 128) {
-            int digit = b.readUnsignedByte();
-            value += (digit & 127) * multiplier;
-            if ((digit & 128) == 0) {
-                return value;
-            }
-        }
-        return -1;
     }
 
     private static String typeName(int type) {

@@ -1,11 +1,18 @@
 package dev.bulwark.server.mqtt;
 
+import dev.bulwark.protocol.DeviceNamespace;
+import dev.bulwark.protocol.DeviceTopic;
+import dev.bulwark.protocol.TopicParse;
 import dev.bulwark.server.device.DevicePrincipal;
-import java.util.regex.Pattern;
+import dev.bulwark.server.ingress.Admission;
+import dev.bulwark.server.ingress.Route;
+import dev.bulwark.server.ingress.TopicAuthorization;
 
 /**
- * Decides which topics a device may publish to and subscribe to: its own namespace only. Every path that
- * publishes on a device's behalf (PUBLISH, the Will message) goes through {@link #publish}.
+ * Decides which topics a device may publish to and subscribe to: its own namespace only, topics parsed by
+ * {@link DeviceTopic#parse}. Publishing is decided by {@link TopicAuthorization}, the step of the ingress gate
+ * every path that publishes on a device's behalf goes through (PUBLISH, the Will, HTTPS); this class gives it the
+ * shape of a {@link Decision} and adds subscriptions.
  *
  * <ul>
  *   <li>publish: {@code devices/{own id}/telemetry}, {@code events}, {@code config/reported} and
@@ -15,7 +22,6 @@ import java.util.regex.Pattern;
  * </ul>
  */
 public final class TopicAuthorizer {
-    private static final Pattern COMMAND_ID = Pattern.compile("[A-Za-z0-9_-]{1,64}");
 
     /** The outcome: which kind of message this is, or why it is refused. Never null. */
     public sealed interface Decision {
@@ -30,54 +36,34 @@ public final class TopicAuthorizer {
     }
 
     public static Decision publish(DevicePrincipal device, String topic, boolean retain) {
-        if (topic == null || topic.isEmpty()) {
-            return new Decision.Declined("empty topic");
-        }
-        if (topic.indexOf('+') >= 0 || topic.indexOf('#') >= 0) {
-            return new Decision.Declined("wildcard in a publish topic");
-        }
-        if (retain) {
-            return new Decision.Declined("retained messages from devices are not accepted");
-        }
-        String own = "devices/" + device.device().value() + "/";
-        if (!topic.startsWith(own)) {
-            return new Decision.Declined("topic outside the device's own namespace");
-        }
-        String rest = topic.substring(own.length());
-        switch (rest) {
-            case "telemetry":
-                return new Decision.Allowed("telemetry");
-            case "events":
-                return new Decision.Allowed("events");
-            case "config/reported":
-                return new Decision.Allowed("config-reported");
-            default:
-                break;
-        }
-        if (rest.startsWith("commands/") && rest.endsWith("/result")) {
-            String id = rest.substring("commands/".length(), rest.length() - "/result".length());
-            if (COMMAND_ID.matcher(id).matches()) {
-                return new Decision.Allowed("command-result");
-            }
-        }
-        return new Decision.Declined("the device may not publish to this topic");
+        DeviceNamespace own = new DeviceNamespace(device.device());
+        TopicParse parsed = own.parse(topic);
+        Admission.Refused refused = TopicAuthorization.publish(own, parsed, retain);
+        return refused != null ? new Decision.Declined(refused.detail())
+                : new Decision.Allowed(Route.of((DeviceTopic.Upstream) parsed).kind());
     }
 
     public static Decision subscribe(DevicePrincipal device, String filter) {
-        if (filter == null || filter.isEmpty()) {
+        DeviceNamespace own = new DeviceNamespace(device.device());
+        TopicParse parsed = own.parse(filter);
+        if (parsed instanceof TopicParse.Refused r && r.problem() == TopicParse.Problem.EMPTY) {
             return new Decision.Declined("empty topic filter");
         }
-        if (filter.indexOf('+') >= 0 || filter.indexOf('#') >= 0) {
+        if (parsed instanceof TopicParse.Refused r && r.problem() == TopicParse.Problem.WILDCARD) {
             return new Decision.Declined("wildcard topic filters are not allowed");
         }
-        String own = "devices/" + device.device().value() + "/";
-        if (!filter.startsWith(own)) {
+        if (!own.owns(parsed)) {
             return new Decision.Declined("topic outside the device's own namespace");
         }
-        String rest = filter.substring(own.length());
-        return switch (rest) {
-            case "config/desired", "commands", "firmware" -> new Decision.Allowed(rest);
-            default -> new Decision.Declined("the device may not subscribe to this topic");
-        };
+        if (parsed instanceof DeviceTopic.DesiredConfig) {
+            return new Decision.Allowed("config/desired");
+        }
+        if (parsed instanceof DeviceTopic.Commands) {
+            return new Decision.Allowed("commands");
+        }
+        if (parsed instanceof DeviceTopic.Firmware) {
+            return new Decision.Allowed("firmware");
+        }
+        return new Decision.Declined("the device may not subscribe to this topic");
     }
 }
