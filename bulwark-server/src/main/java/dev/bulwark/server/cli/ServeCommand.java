@@ -1,6 +1,7 @@
 package dev.bulwark.server.cli;
 
 import dev.bulwark.server.BulwarkServer;
+import dev.bulwark.server.config.ServerConfig;
 import java.util.concurrent.CountDownLatch;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -14,16 +15,17 @@ public final class ServeCommand implements java.util.concurrent.Callable<Integer
 
     @Override
     public Integer call() throws InterruptedException {
-        BulwarkServer server = BulwarkServer.start(options.toConfig());
+        ServerConfig config = options.toConfig();
+        BulwarkServer server = BulwarkServer.start(config);
         System.out.println("Bulwark is running: REST API https://localhost:" + server.httpsPort() + "/api/v1");
         System.out.println("  MQTT over TLS:           port " + server.mqttPort() + " (client certificate or device token)");
         System.out.println("  device HTTPS:            https://localhost:" + server.deviceHttpsPort() + "/device/v1/telemetry");
         if (server.mqttPlaintextPort() >= 0) {
             System.out.println("  DEVELOPMENT plaintext MQTT on 127.0.0.1:" + server.mqttPlaintextPort() + " -- never use with real devices");
         }
-        System.out.println("  platform CA certificate: " + server.services().pki().caPemFile());
+        System.out.println("  platform CA certificate: " + server.caPemFile());
         System.out.println("  bound ports:             " + server.dataDir().resolve("run/ports.json"));
-        dev.bulwark.server.config.KekSettings kek = server.services().config().kek();
+        dev.bulwark.server.config.KekSettings kek = config.kek();
         System.out.println("  key-encryption key:      " + switch (kek.source()) {
             case DATA_DIRECTORY -> server.dataDir().resolve("keys/kek") + " -- INSIDE the data directory: a backup of it defeats "
                     + "crypto-shredding (see --kek)";

@@ -2,95 +2,65 @@ package dev.bulwark.server.device;
 
 import dev.bulwark.protocol.DeviceId;
 import dev.bulwark.protocol.TenantId;
-import java.util.Map;
-import java.util.concurrent.ConcurrentHashMap;
+import java.util.function.Predicate;
 
 /**
- * The devices connected to this node, one live session per device. Revocation acts on it at once:
- * disabling or deleting a device, or revoking the credential a session authenticated with, closes that
- * session (the next CONNECT is refused by the authenticator).
+ * The devices connected, one live session per device. Revocation acts on it at once: disabling or deleting a
+ * device, or revoking the credential a session authenticated with, closes that session (the next CONNECT is
+ * refused by the authenticator). {@link InProcessSessions} holds the sessions of one node.
+ *
+ * <p>What any implementation must guarantee (a distributed one in particular, where the session may be held by
+ * another node):
+ * <ul>
+ *   <li><b>One session per device.</b> {@link #put} returns the session it replaces, wherever that one lives, and
+ *       the replaced session is terminated by whoever holds it.</li>
+ *   <li><b>The revocation epoch.</b> Every termination request ({@link #terminate}, {@link #terminateWhere},
+ *       {@link #terminateIfUsing}) advances {@link #epoch()} <em>before</em> it looks for sessions to close, and
+ *       is called only after its revocation committed. A CONNECT reads the epoch before authenticating and again
+ *       after registering its session: unchanged, nothing was revoked in between; changed, it authenticates once
+ *       more with its session registered, so that a termination either finds the session or committed before the
+ *       second check. A distributed epoch must be monotonic and visible to every node's CONNECT before the
+ *       termination request returns, or a revoked credential can bind a session after its revocation.</li>
+ *   <li><b>Terminations reach the holder.</b> A termination closes the matching session on whichever node holds
+ *       it; {@code reason} is recorded and, on MQTT 5, sent as "administrative action".</li>
+ * </ul>
  */
-public final class LiveSessions {
+public interface LiveSessions {
 
     /** A connected device session. */
-    public interface Session {
+    interface Session {
         DevicePrincipal device();
 
         /** Closes the session; {@code reason} is recorded and, on MQTT 5, sent as "administrative action". */
         void terminate(String reason);
     }
 
-    private final Map<String, Session> sessions = new ConcurrentHashMap<>();
-
-    /**
-     * The revocation epoch: every termination request increments it <em>before</em> it looks for sessions to
-     * close (and it is called only after its revocation committed). A CONNECT reads it before authenticating
-     * and again after registering its session: unchanged, nothing was revoked in between; changed, the
-     * CONNECT authenticates once more with its session registered, so that a termination either finds the
-     * session or has committed before the second check. Either way nothing revoked while a CONNECT was being
-     * authenticated can bind after it.
-     */
-    private final java.util.concurrent.atomic.AtomicLong epoch = new java.util.concurrent.atomic.AtomicLong();
-
     /** The revocation epoch (see above); read before authenticating a connection, compared after registering it. */
-    public long epoch() {
-        return epoch.get();
-    }
-
-    static String key(TenantId tenant, DeviceId device) {
-        return tenant.value() + "/" + device.value();
-    }
+    long epoch();
 
     /** Registers a new session; returns the one it replaces (same device), or null. */
-    public Session put(Session s) {
-        return sessions.put(key(s.device().tenant(), s.device().device()), s);
-    }
+    Session put(Session s);
 
-    public void remove(Session s) {
-        sessions.remove(key(s.device().tenant(), s.device().device()), s);
-    }
+    /** Removes {@code s}, if it is still the device's session (not one that replaced it). */
+    void remove(Session s);
 
-    public Session get(TenantId tenant, DeviceId device) {
-        return sessions.get(key(tenant, device));
-    }
+    /** The device's session, or null. */
+    Session get(TenantId tenant, DeviceId device);
 
-    public boolean connected(TenantId tenant, DeviceId device) {
-        return sessions.containsKey(key(tenant, device));
-    }
+    boolean connected(TenantId tenant, DeviceId device);
 
-    public int size() {
-        return sessions.size();
-    }
+    /** The number of sessions held (by this node, for an implementation spanning several). */
+    int size();
 
-    public Iterable<Session> all() {
-        return sessions.values();
-    }
+    /** The sessions held (by this node, for an implementation spanning several). */
+    Iterable<Session> all();
 
     /** Closes the device's session, if any. */
-    public void terminate(TenantId tenant, DeviceId device, String reason) {
-        epoch.incrementAndGet();
-        Session s = sessions.get(key(tenant, device));
-        if (s != null) {
-            s.terminate(reason);
-        }
-    }
+    void terminate(TenantId tenant, DeviceId device, String reason);
 
     /** Closes every session whose device matches {@code which} (e.g. all that used a revoked tenant CA). */
-    public void terminateWhere(java.util.function.Predicate<DevicePrincipal> which, String reason) {
-        epoch.incrementAndGet();
-        for (Session s : sessions.values()) {
-            if (which.test(s.device())) {
-                s.terminate(reason);
-            }
-        }
-    }
+    void terminateWhere(Predicate<DevicePrincipal> which, String reason);
 
     /** Closes the device's session if it authenticated with {@code credential} (e.g. {@code token:<id>}). */
-    public void terminateIfUsing(TenantId tenant, DeviceId device, String credential, String reason) {
-        epoch.incrementAndGet();
-        Session s = sessions.get(key(tenant, device));
-        if (s != null && s.device().credential().equals(credential)) {
-            s.terminate(reason);
-        }
-    }
+    void terminateIfUsing(TenantId tenant, DeviceId device, String credential, String reason);
 }

@@ -1,61 +1,35 @@
 package dev.bulwark.server.device;
 
-import java.util.Map;
-import java.util.concurrent.ConcurrentHashMap;
-import java.util.concurrent.atomic.AtomicInteger;
-
 /**
  * Per-tenant limits, so that one tenant's fleet (or an attacker holding one tenant's credentials) cannot
  * starve the others: concurrent device connections, and messages per second over all the tenant's devices.
+ * {@link InProcessQuotas} counts for one node.
+ *
+ * <p>What any implementation must guarantee: a slot taken by {@link #connect} or {@link #takeOver} is returned
+ * by exactly one {@link #disconnect} (a session that ends on a node that dies must not hold its slot for
+ * ever: a distributed implementation expires the slots of a node that stopped); {@link #connect} never lets
+ * the count exceed {@link #maxConnections()} except through {@link #takeOver}. A distributed implementation may
+ * approximate the message rate (e.g. each node enforcing a share, or counting in windows), as long as the
+ * approximation is bounded and documented.
  */
-public final class TenantQuotas {
-    private final int maxConnections;
-    private final int messagesPerSecond;
-    private final Map<String, AtomicInteger> connections = new ConcurrentHashMap<>();
-    private final Map<String, RateLimiter> rates = new ConcurrentHashMap<>();
-
-    public TenantQuotas(int maxConnections, int messagesPerSecond) {
-        this.maxConnections = maxConnections;
-        this.messagesPerSecond = messagesPerSecond;
-    }
+public interface TenantQuotas {
 
     /** Takes a connection slot; false when the tenant is at its quota. */
-    public boolean connect(String tenant) {
-        AtomicInteger n = connections.computeIfAbsent(tenant, t -> new AtomicInteger());
-        if (n.incrementAndGet() > maxConnections) {
-            n.decrementAndGet();
-            return false;
-        }
-        return true;
-    }
+    boolean connect(String tenant);
 
     /** Takes a slot regardless of the quota: a device taking over its own session, whose old slot is about to return. */
-    public void takeOver(String tenant) {
-        connections.computeIfAbsent(tenant, t -> new AtomicInteger()).incrementAndGet();
-    }
+    void takeOver(String tenant);
 
-    public void disconnect(String tenant) {
-        AtomicInteger n = connections.get(tenant);
-        if (n != null) {
-            n.decrementAndGet();
-        }
-    }
+    /** Returns a slot taken by {@link #connect} or {@link #takeOver}. */
+    void disconnect(String tenant);
 
-    public int connections(String tenant) {
-        AtomicInteger n = connections.get(tenant);
-        return n == null ? 0 : n.get();
-    }
+    /** The tenant's connections now. */
+    int connections(String tenant);
 
     /** One message of the tenant; false when the tenant exceeds its rate. */
-    public boolean message(String tenant) {
-        return rates.computeIfAbsent(tenant, t -> new RateLimiter(messagesPerSecond, messagesPerSecond)).tryAcquire();
-    }
+    boolean message(String tenant);
 
-    public int maxConnections() {
-        return maxConnections;
-    }
+    int maxConnections();
 
-    public int messagesPerSecond() {
-        return messagesPerSecond;
-    }
+    int messagesPerSecond();
 }

@@ -12,6 +12,7 @@ import dev.bulwark.server.identity.ApiTokens;
 import dev.bulwark.server.identity.AuthOutcome;
 import dev.bulwark.server.identity.OperatorPrincipal;
 import dev.bulwark.server.monitor.SecurityEvent;
+import dev.bulwark.server.monitor.ApiLogins;
 import dev.bulwark.server.monitor.SecurityEvents;
 import dev.bulwark.server.pki.HandshakeFailures;
 import dev.bulwark.server.pki.PlatformPki;
@@ -54,6 +55,7 @@ public final class ApiServer {
     private final AuditLog audit;
     private final ApiTokens tokens;
     private final SecurityEvents events;
+    private final ApiLogins logins;
     private final Clock clock;
     private final List<ApiRoute> routes;
     private final byte[] openApi;
@@ -63,7 +65,7 @@ public final class ApiServer {
     private static final String BODY_LIMIT = "bulwark.bodyLimit";
 
     public ApiServer(Vertx vertx, ServerConfig config, PlatformPki pki, Database db, AuditLog audit, ApiTokens tokens,
-                     SecurityEvents events, Clock clock, List<ApiRoute> routes, String version) {
+                     SecurityEvents events, ApiLogins logins, Clock clock, List<ApiRoute> routes, String version) {
         this.vertx = vertx;
         this.config = config;
         this.pki = pki;
@@ -71,6 +73,7 @@ public final class ApiServer {
         this.audit = audit;
         this.tokens = tokens;
         this.events = events;
+        this.logins = logins;
         this.clock = clock;
         this.routes = List.copyOf(routes);
         ObjectNode doc = OpenApi.document(this.routes, version);
@@ -169,7 +172,7 @@ public final class ApiServer {
         SocketAddress peer = ctx.request().remoteAddress();
         if (outcome instanceof AuthOutcome.Authenticated<OperatorPrincipal> a) {
             // the monitor: a banned source is refused, unless this operator logged in from it before (its usual address)
-            String banned = events.logins().succeeded(a.principal().actor(), peer == null ? null : peer.hostAddress(), peer == null ? 0 : peer.port());
+            String banned = logins.succeeded(a.principal().actor(), peer == null ? null : peer.hostAddress(), peer == null ? 0 : peer.port());
             if (banned == null) {
                 return a.principal();
             }
@@ -179,7 +182,7 @@ public final class ApiServer {
         AuthOutcome.Refused<OperatorPrincipal> r = (AuthOutcome.Refused<OperatorPrincipal>) outcome;
         record(ctx, r.tenantId(), "api-authentication-failed", r.reason(), r.claimedIdentity(), operation);
         // the monitor: the detector, the tarpit (the 401 is delayed on a timer, no thread waits) and the bans (403)
-        var verdict = events.logins().failed(r.reason(), r.claimedIdentity(), ctx.request().getHeader("Authorization"),
+        var verdict = logins.failed(r.reason(), r.claimedIdentity(), ctx.request().getHeader("Authorization"),
                 peer == null ? null : peer.hostAddress(), peer == null ? 0 : peer.port());
         Runnable answer = () -> Problems.send(ctx.response(), verdict.banned() == null ? Refusal.Kind.UNAUTHENTICATED : Refusal.Kind.FORBIDDEN,
                 verdict.banned() == null ? "a valid bearer token is required" : verdict.banned());

@@ -7,7 +7,7 @@ import dev.bulwark.server.store.Database;
 import java.util.List;
 import java.util.Map;
 
-/** Alerts in the database, for the REST API. */
+/** Alerts in the database ({@code security_alerts}), for the REST API; every statement on one alert names its tenant. */
 public final class AlertStore {
     private static final ObjectMapper JSON = new ObjectMapper();
     private final Database db;
@@ -29,8 +29,9 @@ public final class AlertStore {
         String ev = evidence;
         db.tx(h -> {
             if (update) {
-                h.createUpdate("UPDATE security_alerts SET evidence = :ev, updated_ms = :now WHERE id = :id")
-                        .bind("ev", ev).bind("now", nowMs).bind("id", a.id()).execute();
+                h.createUpdate("UPDATE security_alerts SET evidence = :ev, updated_ms = :now WHERE "
+                                + (a.tenantId() == null ? "tenant_id IS NULL" : "tenant_id = :tenant") + " AND id = :id")
+                        .bind("ev", ev).bind("now", nowMs).bind("tenant", a.tenantId()).bind("id", a.id()).execute();
             } else {
                 h.createUpdate("INSERT INTO security_alerts (id, time_ms, updated_ms, tenant_id, label, severity, subject, evidence, action) "
                                 + "VALUES (:id, :t, :t, :tenant, :label, :sev, :subject, :ev, :action)")
@@ -65,6 +66,11 @@ public final class AlertStore {
                     m.put("recommendedAction", rs.getString("action"));
                     return m;
                 }).list());
+    }
+
+    /** Deletes the alerts not updated since {@code cutoffMs} (every tenant's: the retention); returns how many. */
+    public int deleteNotUpdatedSince(long cutoffMs) {
+        return db.tx(h -> h.createUpdate("DELETE FROM security_alerts WHERE updated_ms < :cutoff").bind("cutoff", cutoffMs).execute());
     }
 
     private static String clip(String s, int max) {

@@ -19,19 +19,16 @@ public final class ApiLogins {
     public record Verdict(long delayMs, String banned) {
     }
 
-    /** For an API server without a monitor: nothing is counted, nobody is refused. */
-    static final ApiLogins NONE = new ApiLogins(null);
-
     private static final Set<String> NO_GUESS = Set.of("missing");
     private final Monitor monitor;
 
     ApiLogins(Monitor monitor) {
-        this.monitor = monitor;
+        this.monitor = java.util.Objects.requireNonNull(monitor, "monitor");
     }
 
     /** A valid token from {@code address}: null to go on, or the reason the source is refused (answer 403). */
     public String succeeded(String actor, String address, int port) {
-        if (monitor == null || address == null) {
+        if (address == null) {
             return null;
         }
         String credential = "op:" + actor;
@@ -48,7 +45,7 @@ public final class ApiLogins {
      * when the source is banned (then answered at once, 403).
      */
     public Verdict failed(String reason, String claimedIdentity, String authorization, String address, int port) {
-        if (monitor == null || address == null) {
+        if (address == null) {
             return new Verdict(0, null);
         }
         Optional<SourceGuard.Ban> ban = monitor.banned(address, port, null, "api", monitor.events());

@@ -1,14 +1,12 @@
 package dev.bulwark.server.monitor;
 
-import dev.bulwark.server.Clock;
 import dev.bulwark.server.bus.EventBus;
 import dev.bulwark.server.config.DetectionSettings;
 import dev.bulwark.server.crypto.Secrets;
-import java.util.ArrayDeque;
-import java.util.Deque;
-import java.util.HashMap;
+import dev.bulwark.server.monitor.DetectorState.Failure;
+import dev.bulwark.server.monitor.DetectorState.Mark;
+import java.util.Collection;
 import java.util.LinkedHashMap;
-import java.util.LinkedHashSet;
 import java.util.Map;
 import java.util.Set;
 import java.util.TreeMap;
@@ -43,9 +41,8 @@ import org.slf4j.LoggerFactory;
  * label and subject is raised once per window; while it is open its evidence is updated. The detector
  * never refuses anyone by identity.
  *
- * <p>Memory: every map is a {@link BoundedMap} (a size bound and the expiry of entries older than the window,
- * without a scan of the whole map on a failure), so a caller spraying identities or source addresses cannot
- * grow them without limit.
+ * <p>Memory: what the detector remembers is in its {@link DetectorState}, bounded there, so a caller spraying
+ * identities or source addresses cannot grow it without limit.
  */
 public final class Detector {
     private static final Logger LOG = LoggerFactory.getLogger(Detector.class);
@@ -53,12 +50,6 @@ public final class Detector {
     /** Where alerts go: storage, the bus, metrics. */
     public interface Sink {
         void raised(Alert alert, boolean updated);
-    }
-
-    private record Failure(long timeMs, String identity, String credential, String source, String reason, String tenantId) {
-    }
-
-    private record Mark(long timeMs, String source, String tenantId) {
     }
 
     /**
@@ -71,13 +62,7 @@ public final class Detector {
     private final DetectionSettings settings;
     private final SourceGuard guard;
     private final Sink sink;
-    private final BoundedMap<String, Deque<Failure>> byIdentity;
-    private final BoundedMap<String, Deque<Failure>> bySource;
-    private final BoundedMap<String, Deque<Mark>> takeovers;
-    private final BoundedMap<String, Deque<Mark>> violations;
-    private final BoundedMap<String, Mark> lastConnect;
-    private final BoundedMap<String, Alert> open;
-    private final Map<String, Set<String>> retrying = new HashMap<>();
+    private final DetectorState state;
     private final Map<String, Long> written = new LinkedHashMap<>(1024, 0.75f, true) {
         @Override
         protected boolean removeEldestEntry(Map.Entry<String, Long> eldest) {
@@ -86,43 +71,16 @@ public final class Detector {
     };
     private final Map<String, Alert> pending = new LinkedHashMap<>();
 
-    public Detector(DetectionSettings settings, SourceGuard guard, Sink sink) {
+    /**
+     * A detector judging the authentication attempts and security events on {@code bus}, from the moment it is
+     * built, with what it remembers in {@code state}; it bans through {@code guard} and raises alerts to
+     * {@code sink}.
+     */
+    public Detector(DetectionSettings settings, DetectorState state, SourceGuard guard, Sink sink, EventBus bus) {
         this.settings = settings;
+        this.state = state;
         this.guard = guard;
         this.sink = sink;
-        long w = settings.window().toMillis();
-        this.byIdentity = new BoundedMap<>(MAX_KEYS, w, Detector::lastFailure);
-        this.bySource = new BoundedMap<>(MAX_KEYS, w, Detector::lastFailure);
-        this.takeovers = new BoundedMap<>(MAX_KEYS, w, Detector::lastMark);
-        this.violations = new BoundedMap<>(MAX_KEYS, w, Detector::lastMark);
-        this.lastConnect = new BoundedMap<>(500_000, w, Mark::timeMs);
-        this.open = new BoundedMap<>(MAX_KEYS, w, Alert::timeMs);
-    }
-
-    private static long lastFailure(Deque<Failure> q) {
-        return q.isEmpty() ? Long.MIN_VALUE : q.peekLast().timeMs();
-    }
-
-    private static long lastMark(Deque<Mark> q) {
-        return q.isEmpty() ? Long.MIN_VALUE : q.peekLast().timeMs();
-    }
-
-    /** How many identities and sources the detector tracks now (each bounded by {@link #MAX_KEYS}). */
-    synchronized int tracked() {
-        return byIdentity.size() + bySource.size();
-    }
-
-    /** Writes the evidence updates held back by the once-per-second rule. */
-    public synchronized void flush() {
-        for (Alert a : pending.values()) {
-            written.put(a.id(), System.currentTimeMillis());
-            sink.raised(a, true);
-        }
-        pending.clear();
-    }
-
-    /** Subscribes to the authentication attempts and security events on {@code bus}. */
-    public void attach(EventBus bus) {
         bus.subscribe(EventBus.Topics.AUTH_ATTEMPTS, e -> {
             if (e instanceof AuthAttempt a) {
                 onAttempt(a);
@@ -135,21 +93,35 @@ public final class Detector {
         });
     }
 
+    /** How many identities and sources the detector tracks now (each bounded by {@link #MAX_KEYS}). */
+    synchronized int tracked() {
+        return state.tracked();
+    }
+
+    /** Writes the evidence updates held back by the once-per-second rule. */
+    public synchronized void flush() {
+        for (Alert a : pending.values()) {
+            written.put(a.id(), System.currentTimeMillis());
+            sink.raised(a, true);
+        }
+        pending.clear();
+    }
+
     synchronized void onAttempt(AuthAttempt a) {
         long now = a.timeMs();
         if (a.success()) {
             if (!"mqtt".equals(a.channel())) {
                 return; // an HTTPS request is no session: posting every few seconds is not reconnecting
             }
-            Mark previous = lastConnect.put(a.identity(), new Mark(now, a.sourceAddress(), a.tenantId()), now);
-            if (previous != null && now - previous.timeMs() <= settings.window().toMillis()) {
+            Mark previous = state.connected(a.identity(), new Mark(now, a.sourceAddress(), a.tenantId()));
+            if (previous != null) {
                 retry(a, previous);
             }
             return;
         }
         Failure f = new Failure(now, a.identity(), a.credential(), a.sourceAddress(), a.reason(), a.tenantId());
-        Deque<Failure> id = push(byIdentity, a.identity(), f, now);
-        Deque<Failure> src = a.sourceAddress() == null ? new ArrayDeque<>() : push(bySource, a.sourceAddress(), f, now);
+        Collection<Failure> id = state.identityFailure(a.identity(), f);
+        Collection<Failure> src = a.sourceAddress() == null ? List.of() : state.sourceFailure(a.sourceAddress(), f);
 
         Set<String> sources = distinct(id, Failure::source);
         Set<String> secrets = distinct(id, Failure::credential);
@@ -193,7 +165,7 @@ public final class Detector {
      * Credential stuffing: guesses from one source against registered identities (attributed to a tenant).
      * Devices behind one NAT retrying with an expired or revoked credential are no guesses and do not count.
      */
-    private void stuffing(AuthAttempt a, Deque<Failure> src, long now) {
+    private void stuffing(AuthAttempt a, Collection<Failure> src, long now) {
         if (a.sourceAddress() == null || a.tenantId() == null || !GUESSES.contains(a.reason())) {
             return;
         }
@@ -241,7 +213,7 @@ public final class Detector {
                 if (previous == null || previous.equals(e.sourceAddress())) {
                     return;
                 }
-                Deque<Mark> q = pushMark(takeovers, identity, new Mark(now, e.sourceAddress(), e.tenantId()), now);
+                Collection<Mark> q = state.takeover(identity, new Mark(now, e.sourceAddress(), e.tenantId()));
                 Set<String> addresses = new TreeSet<>();
                 q.forEach(m -> addresses.add(m.source()));
                 addresses.add(previous);
@@ -256,7 +228,7 @@ public final class Detector {
                 }
             }
             case "rate-exceeded", "payload-too-large", "tenant-rate-exceeded" -> {
-                Deque<Mark> q = pushMark(violations, identity, new Mark(now, e.sourceAddress(), e.tenantId()), now);
+                Collection<Mark> q = state.violation(identity, new Mark(now, e.sourceAddress(), e.tenantId()));
                 if (q.size() >= settings.floodingViolations()) {
                     Map<String, Object> ev = new LinkedHashMap<>();
                     ev.put("violations", q.size());
@@ -274,12 +246,9 @@ public final class Detector {
     private void retry(AuthAttempt a, Mark previous) {
         String subject = "tenant:" + (a.tenantId() == null ? "-" : a.tenantId());
         String key = "retry|" + subject + "|" + a.tenantId();
-        Set<String> ids = retrying.computeIfAbsent(a.tenantId() == null ? "" : a.tenantId(), t -> new LinkedHashSet<>());
-        Alert current = open.get(key, a.timeMs());
-        if (current == null || current.timeMs() < a.timeMs() - settings.window().toMillis()) {
-            ids.clear();
-        }
-        ids.add(a.identity());
+        Alert current = state.openAlert(key, a.timeMs());
+        Set<String> ids = state.retrying(a.tenantId() == null ? "" : a.tenantId(), a.identity(),
+                current == null || current.timeMs() < a.timeMs() - settings.window().toMillis());
         Map<String, Object> ev = new LinkedHashMap<>();
         ev.put("identities", ids.size());
         ev.put("sample", ids.stream().limit(20).toList());
@@ -305,11 +274,11 @@ public final class Detector {
     private Alert raise(String label, String severity, String subject, String tenantId, long now, Map<String, Object> evidence,
                         String action) {
         String key = label + "|" + subject + "|" + tenantId;
-        Alert current = open.get(key, now);
+        Alert current = state.openAlert(key, now);
         boolean update = current != null && current.timeMs() >= now - settings.window().toMillis();
         Alert a = new Alert(update ? current.id() : "alert-" + Secrets.randomHex(8), update ? current.timeMs() : now, tenantId, label,
                 severity, subject, evidence, action);
-        open.put(key, a, now);
+        state.opened(key, a, now);
         // new alerts go out at once; updates of an open alert's evidence at most once per second (no write storm in a crowd)
         long wall = System.currentTimeMillis();
         Long last = written.get(a.id());
@@ -322,7 +291,7 @@ public final class Detector {
         return a;
     }
 
-    private Map<String, Object> evidence(Deque<Failure> q, Set<String> sources, Set<String> secrets, Set<String> identities) {
+    private Map<String, Object> evidence(Collection<Failure> q, Set<String> sources, Set<String> secrets, Set<String> identities) {
         Map<String, Object> ev = new LinkedHashMap<>();
         ev.put("failures", q.size());
         ev.put("sources", sources.stream().limit(50).toList());
@@ -339,34 +308,7 @@ public final class Detector {
         return ev;
     }
 
-    private Deque<Failure> push(BoundedMap<String, Deque<Failure>> map, String key, Failure f, long now) {
-        Deque<Failure> q = map.computeIfAbsent(key, k -> new ArrayDeque<>(), now);
-        q.addLast(f);
-        prune(q, Failure::timeMs, now);
-        if (q.size() > 1_000) {
-            q.pollFirst();
-        }
-        return q;
-    }
-
-    private Deque<Mark> pushMark(BoundedMap<String, Deque<Mark>> map, String key, Mark m, long now) {
-        Deque<Mark> q = map.computeIfAbsent(key, k -> new ArrayDeque<>(), now);
-        q.addLast(m);
-        prune(q, Mark::timeMs, now);
-        if (q.size() > 1_000) {
-            q.pollFirst();
-        }
-        return q;
-    }
-
-    private <T> void prune(Deque<T> q, java.util.function.ToLongFunction<T> time, long now) {
-        long from = now - settings.window().toMillis();
-        while (!q.isEmpty() && time.applyAsLong(q.peekFirst()) < from) {
-            q.pollFirst();
-        }
-    }
-
-    private static <T> Set<String> distinct(Deque<T> q, Function<T, String> f) {
+    private static <T> Set<String> distinct(Collection<T> q, Function<T, String> f) {
         Set<String> out = new TreeSet<>();
         for (T t : q) {
             String v = f.apply(t);

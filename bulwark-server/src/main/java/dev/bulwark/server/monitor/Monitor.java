@@ -25,8 +25,8 @@ import org.slf4j.LoggerFactory;
 /**
  * The monitoring side of a node: every device authentication is reported here by the listeners (MQTT,
  * device HTTPS, EST); the bus carries it with the stored security events to the {@link Detector}, whose
- * alerts are stored, counted, logged and sent to webhooks; the {@link SourceGuard} applies bans and the
- * tarpit.
+ * alerts are stored, counted, logged and published on the bus (for the {@link Webhooks}); the
+ * {@link SourceGuard} applies bans and the tarpit.
  */
 public final class Monitor implements AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(Monitor.class);
@@ -36,10 +36,10 @@ public final class Monitor implements AutoCloseable {
     private final Metrics metrics;
     private final SourceGuard guard;
     private final AlertStore alerts;
-    private final Webhooks webhooks;
     private final Clock clock;
+    private final ApiLogins logins;
     private final byte[] fingerprintKey = Secrets.randomBytes(32);
-    private final BoundedMap<String, long[]> bannedRecords = new BoundedMap<>(SourceGuard.MAX_SOURCES, 10_000, s -> s[0]);
+    private final BoundedMap<String, long[]> bannedRecords = new BoundedMap<>(InProcessBans.MAX_SOURCES, 10_000, s -> s[0]);
     private final AtomicLong alertsRaised = new AtomicLong();
     private final java.util.concurrent.ScheduledExecutorService flusher = java.util.concurrent.Executors.newSingleThreadScheduledExecutor(r -> {
         Thread t = new Thread(r, "bulwark-alert-flush");
@@ -55,20 +55,22 @@ public final class Monitor implements AutoCloseable {
         }
     });
 
-    public Monitor(EventBus bus, Metrics metrics, SecurityEvents events, SourceGuard guard, AlertStore alerts, Webhooks webhooks, Clock clock,
-                   DetectionSettings settings) {
+    /**
+     * The monitor of a node, judging authentication attempts and security events from the moment it is built:
+     * its detector remembers in {@code state}, bans through {@code guard}, and its alerts are stored in
+     * {@code alerts} and published on {@code bus} (where the webhooks take them).
+     */
+    public Monitor(EventBus bus, Metrics metrics, SecurityEvents events, SourceGuard guard, DetectorState state, AlertStore alerts,
+                   Clock clock, DetectionSettings settings) {
         this.bus = bus;
         this.events = events;
         this.metrics = metrics;
         this.guard = guard;
         this.alerts = alerts;
-        this.webhooks = webhooks;
         this.clock = clock;
-        Detector detector = new Detector(settings, guard, this::raised);
-        detector.attach(bus);
+        Detector detector = new Detector(settings, state, guard, this::raised, bus);
         flusher.scheduleWithFixedDelay(detector::flush, 1, 1, java.util.concurrent.TimeUnit.SECONDS);
-        webhooks.attach(bus);
-        events.attach(new ApiLogins(this));
+        this.logins = new ApiLogins(this);
     }
 
     private void raised(Alert a, boolean updated) {
@@ -98,8 +100,9 @@ public final class Monitor implements AutoCloseable {
         return alerts;
     }
 
-    public Webhooks webhooks() {
-        return webhooks;
+    /** Operator API logins as the monitor sees them (the API listener reports its refusals here). */
+    public ApiLogins logins() {
+        return logins;
     }
 
     public EventBus bus() {
@@ -239,10 +242,9 @@ public final class Monitor implements AutoCloseable {
         return "anonymous";
     }
 
+    /** Stops the detector's periodic flush (the bus, the webhooks and the stores belong to the node and are closed by it). */
     @Override
     public void close() {
         flusher.shutdownNow();
-        webhooks.close();
-        bus.close();
     }
 }

@@ -6,7 +6,6 @@ import static dev.bulwark.server.identity.Role.SECURITY_ANALYST;
 import static dev.bulwark.server.identity.Role.TENANT_ADMIN;
 
 import dev.bulwark.server.Refusal;
-import dev.bulwark.server.Services;
 import dev.bulwark.server.http.ApiRoute;
 import dev.bulwark.server.http.Call;
 import dev.bulwark.server.http.Response;
@@ -26,10 +25,16 @@ import java.util.Objects;
  * recorded as a security event and audited as denied (by the API dispatcher).
  */
 public final class MonitorRoutes {
-    private final Services s;
+    private final Metrics metrics;
+    private final AlertStore alerts;
+    private final SourceGuard guard;
+    private final Webhooks webhooks;
 
-    public MonitorRoutes(Services s) {
-        this.s = s;
+    public MonitorRoutes(Metrics metrics, AlertStore alerts, SourceGuard guard, Webhooks webhooks) {
+        this.metrics = metrics;
+        this.alerts = alerts;
+        this.guard = guard;
+        this.webhooks = webhooks;
     }
 
     /** A request to register a webhook. */
@@ -55,7 +60,7 @@ public final class MonitorRoutes {
                         .roles(SECURITY_ANALYST, TENANT_ADMIN).audit("security.webhook.delete").handle(this::deleteWebhook),
                 ApiRoute.get("/metrics", "getMetrics").summary("Metrics of this node in the Prometheus text format")
                         .roles(PLATFORM_ADMIN).handle(call -> Response.text("text/plain; version=0.0.4; charset=utf-8",
-                                s.monitor().metrics().scrape())));
+                                metrics.scrape())));
     }
 
     private String scope(Call call) {
@@ -69,7 +74,7 @@ public final class MonitorRoutes {
             throw Refusal.invalid("label must be one of retry, misconfigured-device, brute-force, enumeration, distributed-attack, "
                     + "cloned-device, flooding");
         }
-        return Response.ok(Map.of("items", s.monitor().alerts().page(scope(call), label, Long.MAX_VALUE, limit)));
+        return Response.ok(Map.of("items", alerts.page(scope(call), label, Long.MAX_VALUE, limit)));
     }
 
     /** Whether the caller sees the ban: the tenant's when it protects the tenant, the platform's when it is no one tenant's. */
@@ -79,7 +84,7 @@ public final class MonitorRoutes {
 
     private Response bans(Call call) {
         String tenant = scope(call);
-        List<Map<String, Object>> items = s.monitor().guard().active().stream()
+        List<Map<String, Object>> items = guard.active().stream()
                 .filter(b -> visible(b, tenant))
                 .map(MonitorRoutes::view).toList();
         return Response.ok(Map.of("items", items));
@@ -94,7 +99,7 @@ public final class MonitorRoutes {
         });
         call.target("ban:" + id);
         String tenant = scope(call);
-        SourceGuard.Ban ban = s.monitor().guard().active().stream().filter(b -> b.id().equals(id))
+        SourceGuard.Ban ban = guard.active().stream().filter(b -> b.id().equals(id))
                 .filter(b -> visible(b, tenant))
                 .findFirst().orElseThrow(Refusal::notFound);
         if (tenant != null && !Objects.equals(ban.tenantId(), tenant)) {
@@ -102,7 +107,7 @@ public final class MonitorRoutes {
         }
         // audited first: if the audit cannot be written, the ban stays
         call.tx(h -> null, "lifted the ban of " + ban.address() + " (" + ban.label() + ")");
-        s.monitor().guard().lift(ban.id());
+        guard.lift(ban.id());
         return Response.ok(view(ban));
     }
 
@@ -111,15 +116,15 @@ public final class MonitorRoutes {
         if (req.url() == null) {
             throw Refusal.invalid("url is required");
         }
-        java.net.URI uri = s.monitor().webhooks().check(req.url());
+        java.net.URI uri = webhooks.check(req.url());
         call.target("webhook");
-        Map<String, Object> out = call.tx(h -> s.monitor().webhooks().create(h, call.tenant(), uri, call.principal().actor()),
+        Map<String, Object> out = call.tx(h -> webhooks.create(h, call.tenant(), uri, call.principal().actor()),
                 "webhook to host " + uri.getHost());
         return Response.created(out);
     }
 
     private Response listWebhooks(Call call) {
-        return Response.ok(Map.of("items", s.monitor().webhooks().list(call.tenant())));
+        return Response.ok(Map.of("items", webhooks.list(call.tenant())));
     }
 
     private Response deleteWebhook(Call call) {
@@ -131,7 +136,7 @@ public final class MonitorRoutes {
         });
         call.target("webhook:" + id);
         call.tx(h -> {
-            if (!s.monitor().webhooks().delete(h, call.tenant(), id)) {
+            if (!webhooks.delete(h, call.tenant(), id)) {
                 throw Refusal.notFound();
             }
             return null;

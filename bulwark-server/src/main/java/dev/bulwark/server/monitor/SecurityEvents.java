@@ -1,9 +1,10 @@
 package dev.bulwark.server.monitor;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.bulwark.server.Clock;
+import dev.bulwark.server.bus.EventBus;
 import dev.bulwark.server.config.DataDir;
 import dev.bulwark.server.config.SecurityEventSettings;
-import dev.bulwark.server.store.Database;
 import java.io.IOException;
 import java.io.OutputStream;
 import java.nio.file.Files;
@@ -18,7 +19,6 @@ import java.util.concurrent.ArrayBlockingQueue;
 import java.util.concurrent.BlockingQueue;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
-import org.jdbi.v3.core.statement.PreparedBatch;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -42,7 +42,8 @@ public final class SecurityEvents implements AutoCloseable {
     private static final int CAPACITY = 100_000;
     private static final int BATCH = 1_000;
 
-    private final Database db;
+    private final SecurityEventStore store;
+    private final AlertStore alerts;
     private final Path jsonl;
     private final ObjectMapper json = new ObjectMapper();
     private final BlockingQueue<SecurityEvent> queue = new ArrayBlockingQueue<>(CAPACITY);
@@ -51,22 +52,19 @@ public final class SecurityEvents implements AutoCloseable {
     private final Thread writer;
     private volatile boolean running = true;
 
-    private final dev.bulwark.server.bus.EventBus bus;
+    private final EventBus bus;
     private final Metrics metrics;
-    private volatile ApiLogins logins = ApiLogins.NONE;
 
-    private final dev.bulwark.server.Clock clock;
+    private final Clock clock;
     private final SecurityEventSettings settings;
     private final AtomicLong purged = new AtomicLong();
     private long lastPurgeNanos = System.nanoTime();
 
-    public SecurityEvents(Database db, DataDir dataDir, dev.bulwark.server.bus.EventBus bus, Metrics metrics) {
-        this(db, dataDir, bus, metrics, System::currentTimeMillis, SecurityEventSettings.defaults());
-    }
-
-    public SecurityEvents(Database db, DataDir dataDir, dev.bulwark.server.bus.EventBus bus, Metrics metrics, dev.bulwark.server.Clock clock,
+    /** Starts the writer thread; events recorded go to {@code store} and the JSON Lines file, and to the detector on {@code bus}. */
+    public SecurityEvents(SecurityEventStore store, AlertStore alerts, DataDir dataDir, EventBus bus, Metrics metrics, Clock clock,
                           SecurityEventSettings settings) {
-        this.db = db;
+        this.store = store;
+        this.alerts = alerts;
         this.bus = bus;
         this.metrics = metrics;
         this.clock = clock;
@@ -79,23 +77,13 @@ public final class SecurityEvents implements AutoCloseable {
 
     public void record(SecurityEvent event) {
         metrics.refused(event.type());
-        bus.publish(dev.bulwark.server.bus.EventBus.Topics.SECURITY_EVENTS, event);
+        bus.publish(EventBus.Topics.SECURITY_EVENTS, event);
         if (!queue.offer(event)) {
             long n = dropped.incrementAndGet();
             if (Long.bitCount(n) == 1) {
                 LOG.warn("security event queue full: {} events not recorded so far", n);
             }
         }
-    }
-
-    /** Called by the {@link Monitor} of the node: API logins then feed the detector, the tarpit and the bans. */
-    void attach(ApiLogins logins) {
-        this.logins = logins;
-    }
-
-    /** The monitor's view of operator API logins (the API listener reports its refusals here). */
-    public ApiLogins logins() {
-        return logins;
     }
 
     public long dropped() {
@@ -133,17 +121,7 @@ public final class SecurityEvents implements AutoCloseable {
     }
 
     private void write(List<SecurityEvent> batch) {
-        db.tx(h -> {
-            PreparedBatch pb = h.prepareBatch("INSERT INTO security_events (time_ms, tenant_id, type, reason, identity, source_address, source_port, channel, detail) "
-                    + "VALUES (:time, :tenant, :type, :reason, :identity, :addr, :port, :channel, :detail)");
-            for (SecurityEvent e : batch) {
-                pb.bind("time", e.timeMs()).bind("tenant", e.tenantId()).bind("type", e.type())
-                        .bind("reason", clip(e.reason(), 400)).bind("identity", clip(e.identity(), 200))
-                        .bind("addr", e.sourceAddress()).bind("port", e.sourcePort()).bind("channel", e.channel())
-                        .bind("detail", clip(e.detail(), 1000)).add();
-            }
-            return pb.execute();
-        });
+        store.insert(batch);
         try {
             long size = Files.exists(jsonl) ? Files.size(jsonl) : 0;
             OutputStream out = open();
@@ -197,10 +175,10 @@ public final class SecurityEvents implements AutoCloseable {
     public long enforceRetention() {
         long cutoff = clock.nowMs() - settings.retention().toMillis();
         try {
-            int events = db.tx(h -> h.createUpdate("DELETE FROM security_events WHERE time_ms < :cutoff").bind("cutoff", cutoff).execute());
-            int alerts = db.tx(h -> h.createUpdate("DELETE FROM security_alerts WHERE updated_ms < :cutoff").bind("cutoff", cutoff).execute());
-            if (events > 0 || alerts > 0) {
-                LOG.info("security event retention: deleted {} events and {} alerts older than {} days", events, alerts,
+            int events = store.deleteOlderThan(cutoff);
+            int oldAlerts = alerts.deleteNotUpdatedSince(cutoff);
+            if (events > 0 || oldAlerts > 0) {
+                LOG.info("security event retention: deleted {} events and {} alerts older than {} days", events, oldAlerts,
                         settings.retention().toDays());
             }
             purged.addAndGet(events);
@@ -231,7 +209,7 @@ public final class SecurityEvents implements AutoCloseable {
     }
 
     private static String clip(String s, int max) {
-        return s == null || s.length() <= max ? s : s.substring(0, max);
+        return SecurityEventStore.clip(s, max);
     }
 
     /** Stops accepting, writes what is queued, and returns. */

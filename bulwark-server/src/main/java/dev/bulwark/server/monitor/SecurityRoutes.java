@@ -5,11 +5,9 @@ import static dev.bulwark.server.identity.Role.PLATFORM_ADMIN;
 import static dev.bulwark.server.identity.Role.SECURITY_ANALYST;
 import static dev.bulwark.server.identity.Role.TENANT_ADMIN;
 
-import dev.bulwark.server.Services;
 import dev.bulwark.server.http.ApiRoute;
 import dev.bulwark.server.http.Call;
 import dev.bulwark.server.http.Response;
-import dev.bulwark.server.http.Views;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -20,10 +18,10 @@ import java.util.Map;
  * nothing of any tenant.
  */
 public final class SecurityRoutes {
-    private final Services s;
+    private final SecurityEventStore events;
 
-    public SecurityRoutes(Services s) {
-        this.s = s;
+    public SecurityRoutes(SecurityEventStore events) {
+        this.events = events;
     }
 
     public List<ApiRoute> routes() {
@@ -37,23 +35,7 @@ public final class SecurityRoutes {
         int limit = call.queryInt("limit", 100, 1, 1000);
         long before = call.queryInt("before", Integer.MAX_VALUE, 1, Integer.MAX_VALUE);
         String type = call.query("type");
-        var rows = call.read(h -> h.createQuery("SELECT * FROM security_events WHERE "
-                        + (tenant == null ? "tenant_id IS NULL" : "tenant_id = :t") + " AND id < :before"
-                        + (type == null ? "" : " AND type = :type") + " ORDER BY id DESC LIMIT :limit")
-                .bind("t", tenant).bind("before", before).bind("type", type).bind("limit", limit)
-                .map((rs, ctx) -> {
-                    Map<String, Object> m = new LinkedHashMap<>();
-                    m.put("id", rs.getLong("id"));
-                    m.put("time", Views.time(rs.getLong("time_ms")));
-                    m.put("type", rs.getString("type"));
-                    m.put("reason", rs.getString("reason"));
-                    m.put("identity", rs.getString("identity"));
-                    m.put("sourceAddress", rs.getString("source_address"));
-                    m.put("sourcePort", rs.getInt("source_port"));
-                    m.put("channel", rs.getString("channel"));
-                    m.put("detail", rs.getString("detail"));
-                    return m;
-                }).list());
+        List<Map<String, Object>> rows = events.page(tenant, before, type, limit);
         Map<String, Object> out = new LinkedHashMap<>();
         out.put("items", rows);
         out.put("nextBefore", rows.size() == limit ? rows.get(rows.size() - 1).get("id") : null);

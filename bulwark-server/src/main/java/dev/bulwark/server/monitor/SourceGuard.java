@@ -1,17 +1,8 @@
 package dev.bulwark.server.monitor;
 
-import dev.bulwark.server.Clock;
-import dev.bulwark.server.config.DetectionSettings;
-import dev.bulwark.server.crypto.Secrets;
-import java.util.ArrayDeque;
-import java.util.ArrayList;
-import java.util.Comparator;
-import java.util.Deque;
 import java.util.List;
 import java.util.Optional;
 import java.util.Set;
-import java.util.TreeSet;
-import java.util.concurrent.atomic.AtomicLong;
 
 /**
  * Responses keyed by <em>source address</em>, never by identity, so an attack on a device's identity from
@@ -33,19 +24,25 @@ import java.util.concurrent.atomic.AtomicLong;
  *       address (a legitimate device or operator behind the same NAT as an attacker keeps working).</li>
  * </ul>
  *
- * <p>Memory: every map here is a {@link BoundedMap} (size bound, expiry of the least recently used entries,
- * no scan of the whole map on a failure), so a source spraying addresses cannot grow them without limit.
+ * <p>{@link InProcessBans} keeps all of it in one node's memory. What any implementation must guarantee (a
+ * distributed one in particular, shared by the nodes of a cluster):
+ * <ul>
+ *   <li>a ban returned by {@link #ban} is enforced by {@link #refuse} and {@link #banned} on every node from the
+ *       moment {@code ban} returns (within the propagation bound the implementation documents), until its
+ *       {@code untilMs} or its {@link #lift};</li>
+ *   <li>{@link #ban} of an address already banned widens the existing ban's scopes and keeps its id, so that one
+ *       attack seen by several nodes is one ban; strikes (the doubling) count per source across the cluster;</li>
+ *   <li>the tarpit delays of one source queue behind each other wherever its attempts arrive, and a known-good
+ *       (source, credential) pair recorded by {@link #succeeded} exempts that credential everywhere;</li>
+ *   <li>state is bounded: a caller spraying addresses cannot grow it without limit.</li>
+ * </ul>
  */
-public final class SourceGuard {
+public interface SourceGuard {
     /** The scope of a ban protecting the platform (attacks attributed to no tenant). */
-    public static final String PLATFORM = "";
-    static final int MAX_SOURCES = 100_000;
-    static final int MAX_KNOWN_GOOD = 200_000;
-    static final long KNOWN_GOOD_TTL_MS = 30L * 86_400_000L;
-    private static final int MAX_FAILURES_KEPT = 64;
+    String PLATFORM = "";
 
     /** A ban on one source address; {@code scopes} are the tenants it protects ({@link #PLATFORM} for the platform). */
-    public record Ban(String id, String address, long sinceMs, long untilMs, String label, String reason, Set<String> scopes,
+    record Ban(String id, String address, long sinceMs, long untilMs, String label, String reason, Set<String> scopes,
                       String alertId, int strike) {
         public Ban {
             scopes = Set.copyOf(scopes);
@@ -62,37 +59,11 @@ public final class SourceGuard {
         }
     }
 
-    private static final class Source {
-        final Deque<Long> failures = new ArrayDeque<>();
-        long releaseMs;
-        volatile long lastMs; // read by the map's expiry without this guard's lock
-        int strikes;
-        long strikeMs;
-    }
-
-    private final Clock clock;
-    private final DetectionSettings settings;
-    private final BoundedMap<String, Ban> bans;
-    private final BoundedMap<String, Source> sources;
-    private final BoundedMap<String, Long> knownGood = new BoundedMap<>(MAX_KNOWN_GOOD, KNOWN_GOOD_TTL_MS, t -> t);
-    private final long strikeMemoryMs;
-    private final AtomicLong bansIssued = new AtomicLong();
-    private final AtomicLong refusedWhileBanned = new AtomicLong();
-
-    public SourceGuard(Clock clock, DetectionSettings settings) {
-        this.clock = clock;
-        this.settings = settings;
-        this.bans = new BoundedMap<>(MAX_SOURCES, 0, Ban::untilMs);
-        // a source's state is kept while it can matter: its failures (the window), its queued refusals, its strikes
-        this.strikeMemoryMs = Math.max(settings.window().toMillis(), settings.banMax().toMillis() * 24);
-        this.sources = new BoundedMap<>(MAX_SOURCES, strikeMemoryMs, s -> s.lastMs);
-    }
-
     /**
      * The unit responses apply to: an IPv4 address, or an IPv6 /64 (one subscriber's network: an attacker
      * rotating addresses inside it stays one source).
      */
-    public static String sourceKey(String address) {
+    static String sourceKey(String address) {
         if (address == null || address.indexOf(':') < 0) {
             return address;
         }
@@ -108,169 +79,41 @@ public final class SourceGuard {
     }
 
     /** How much delay the tarpit of one source holds at most (8 × the longest delay). */
-    public long backlogMs() {
-        return settings.tarpitMax().toMillis() * 8;
-    }
+    long backlogMs();
 
     /** The active ban on {@code address}, if any. */
-    public Optional<Ban> banned(String address) {
-        address = sourceKey(address);
-        if (address == null) {
-            return Optional.empty();
-        }
-        long now = clock.nowMs();
-        Ban b = bans.get(address, now);
-        if (b == null) {
-            return Optional.empty();
-        }
-        if (b.untilMs() <= now) {
-            bans.remove(address, b);
-            return Optional.empty();
-        }
-        return Optional.of(b);
-    }
+    Optional<Ban> banned(String address);
 
     /**
      * Whether a connection from {@code address} presenting {@code credential} (a fingerprint, or null) may go
      * on to authentication: not banned and its tarpit not full, or a credential known good from this address.
      */
-    public Optional<Ban> refuse(String address, String credential) {
-        address = sourceKey(address);
-        if (address == null) {
-            return Optional.empty();
-        }
-        long now = clock.nowMs();
-        Optional<Ban> b = banned(address);
-        if (b.isEmpty()) {
-            Source s = sources.get(address, now);
-            long waiting;
-            synchronized (this) {
-                waiting = s == null ? 0 : s.releaseMs - now;
-            }
-            if (waiting >= backlogMs() - settings.tarpitMax().toMillis() && waiting > 0) {
-                b = Optional.of(new Ban("tarpit", address, now, now + waiting, "tarpit", "the source has " + waiting
-                        + " ms of refusals waiting in the tarpit", Set.of(PLATFORM), null, 0));
-            }
-        }
-        if (b.isPresent() && credential != null && knownGood.get(address + "|" + credential, now) != null) {
-            return Optional.empty();
-        }
-        b.ifPresent(x -> refusedWhileBanned.incrementAndGet());
-        return b;
-    }
+    Optional<Ban> refuse(String address, String credential);
 
     /** Records a successful authentication: this credential is known good from this address. */
-    public void succeeded(String address, String credential) {
-        address = sourceKey(address);
-        if (address != null && credential != null) {
-            long now = clock.nowMs();
-            knownGood.put(address + "|" + credential, now, now);
-        }
-    }
+    void succeeded(String address, String credential);
 
     /**
      * Records a failed authentication from {@code address}; returns how long to delay the refusal (ms),
      * counting the refusals of this source still waiting.
      */
-    public long failed(String address) {
-        address = sourceKey(address);
-        if (address == null) {
-            return 0;
-        }
-        long now = clock.nowMs();
-        Source s = sources.computeIfAbsent(address, a -> new Source(), now);
-        synchronized (this) {
-            s.lastMs = now;
-            s.failures.addLast(now);
-            while (!s.failures.isEmpty() && (s.failures.peekFirst() < now - settings.window().toMillis()
-                    || s.failures.size() > MAX_FAILURES_KEPT)) {
-                s.failures.pollFirst();
-            }
-            int over = s.failures.size() - settings.tarpitFreeFailures();
-            if (over <= 0) {
-                return 0;
-            }
-            long delay = Math.min(250L << Math.min(over - 1, 20), settings.tarpitMax().toMillis());
-            long release = Math.min(Math.max(now, s.releaseMs) + delay, now + backlogMs());
-            s.releaseMs = release;
-            return release - now;
-        }
-    }
+    long failed(String address);
 
     /**
      * Bans {@code address} (or extends the scopes of its active ban by {@code tenantId}, null meaning the
      * platform); returns the ban.
      */
-    public Ban ban(String address, String label, String reason, String tenantId, String alertId) {
-        address = sourceKey(address);
-        long now = clock.nowMs();
-        String scope = tenantId == null ? PLATFORM : tenantId;
-        Optional<Ban> current = banned(address);
-        if (current.isPresent()) {
-            Ban c = current.get();
-            if (c.scopes().contains(scope)) {
-                return c;
-            }
-            Set<String> scopes = new TreeSet<>(c.scopes());
-            scopes.add(scope);
-            Ban widened = new Ban(c.id(), c.address(), c.sinceMs(), c.untilMs(), c.label(), c.reason(), scopes, c.alertId(), c.strike());
-            bans.put(address, widened, now);
-            return widened;
-        }
-        Source s = sources.computeIfAbsent(address, a -> new Source(), now);
-        int strike;
-        synchronized (this) {
-            if (now - s.strikeMs > strikeMemoryMs) {
-                s.strikes = 0; // a source quiet for long starts again at the first ban
-            }
-            strike = ++s.strikes;
-            s.strikeMs = now;
-            s.lastMs = now;
-        }
-        long duration = Math.min(settings.banMax().toMillis(), settings.banBase().toMillis() << Math.min(strike - 1, 20));
-        Ban b = new Ban("ban-" + Secrets.randomHex(8), address, now, now + duration, label, reason, Set.of(scope), alertId, strike);
-        bans.put(address, b, now);
-        bansIssued.incrementAndGet();
-        return b;
-    }
+    Ban ban(String address, String label, String reason, String tenantId, String alertId);
 
     /** Lifts a ban by id; the lifted ban, if it was active. */
-    public Optional<Ban> lift(String id) {
-        for (Ban b : bans.values(clock.nowMs())) {
-            if (b.id().equals(id) && bans.remove(b.address(), b)) {
-                return Optional.of(b);
-            }
-        }
-        return Optional.empty();
-    }
+    Optional<Ban> lift(String id);
 
     /** Active bans, newest first. */
-    public List<Ban> active() {
-        long now = clock.nowMs();
-        List<Ban> out = new ArrayList<>();
-        for (Ban b : bans.values(now)) {
-            if (b.untilMs() > now) {
-                out.add(b);
-            }
-        }
-        out.sort(Comparator.comparingLong(Ban::sinceMs).reversed());
-        return out;
-    }
+    List<Ban> active();
 
-    /** How many sources are tracked now (bounded by {@link #MAX_SOURCES}). */
-    int trackedSources() {
-        return sources.size();
-    }
+    /** Bans issued since start (by this node). */
+    long bansIssued();
 
-    int knownGoodEntries() {
-        return knownGood.size();
-    }
-
-    public long bansIssued() {
-        return bansIssued.get();
-    }
-
-    public long refusedWhileBanned() {
-        return refusedWhileBanned.get();
-    }
+    /** Connections and requests refused because their source was banned (by this node). */
+    long refusedWhileBanned();
 }

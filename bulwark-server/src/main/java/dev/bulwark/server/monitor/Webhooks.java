@@ -6,8 +6,6 @@ import dev.bulwark.protocol.TenantId;
 import dev.bulwark.server.Clock;
 import dev.bulwark.server.Refusal;
 import dev.bulwark.server.bus.EventBus;
-import dev.bulwark.server.crypto.Secrets;
-import dev.bulwark.server.store.Database;
 import java.io.IOException;
 import java.io.StringReader;
 import java.net.InetAddress;
@@ -58,11 +56,7 @@ public final class Webhooks implements AutoCloseable {
     private static final ObjectMapper JSON = new ObjectMapper();
     static final int ATTEMPTS = 6;
 
-    /** A registered webhook (the secret is never listed). */
-    public record Webhook(String id, String tenantId, String url, long createdMs, String createdBy) {
-    }
-
-    private final Database db;
+    private final WebhookStore store;
     private final Clock clock;
     private final boolean allowPrivate;
     private final io.vertx.core.http.HttpClient http;
@@ -74,7 +68,6 @@ public final class Webhooks implements AutoCloseable {
     private final AtomicLong delivered = new AtomicLong();
     private final AtomicLong failed = new AtomicLong();
 
-    private final dev.bulwark.server.crypto.KeyWrapper kek;
     private final Resolver resolver;
 
     /** Name resolution, the one step between a webhook's host and the address a delivery connects to. */
@@ -83,16 +76,17 @@ public final class Webhooks implements AutoCloseable {
         InetAddress[] resolve(String host) throws UnknownHostException;
     }
 
-    /** @param kek wraps each webhook's signing secret, bound to its id: the database holds no usable secret */
-    public Webhooks(Database db, Clock clock, boolean allowPrivate, Path extraTrust, dev.bulwark.server.crypto.KeyWrapper kek,
-                    io.vertx.core.Vertx vertx) {
-        this(db, clock, allowPrivate, extraTrust, kek, vertx, InetAddress::getAllByName);
+    /**
+     * Alert delivery from the moment it is built: the alerts published on {@code bus} that are attributed to a
+     * tenant go to that tenant's webhooks in {@code store}.
+     */
+    public Webhooks(WebhookStore store, Clock clock, boolean allowPrivate, Path extraTrust, io.vertx.core.Vertx vertx, EventBus bus) {
+        this(store, clock, allowPrivate, extraTrust, vertx, bus, InetAddress::getAllByName);
     }
 
-    Webhooks(Database db, Clock clock, boolean allowPrivate, Path extraTrust, dev.bulwark.server.crypto.KeyWrapper kek,
-             io.vertx.core.Vertx vertx, Resolver resolver) {
-        this.db = db;
-        this.kek = kek;
+    Webhooks(WebhookStore store, Clock clock, boolean allowPrivate, Path extraTrust, io.vertx.core.Vertx vertx, EventBus bus,
+             Resolver resolver) {
+        this.store = java.util.Objects.requireNonNull(store, "store");
         this.clock = clock;
         this.allowPrivate = allowPrivate;
         this.resolver = resolver;
@@ -100,9 +94,6 @@ public final class Webhooks implements AutoCloseable {
                 .setVerifyHost(true).setForceSni(true).setConnectTimeout(5000).setIdleTimeout(10)
                 .setEnabledSecureTransportProtocols(java.util.Set.of("TLSv1.2", "TLSv1.3"))
                 .setTrustOptions(io.vertx.core.net.TrustOptions.wrap(trust(extraTrust))));
-    }
-
-    public void attach(EventBus bus) {
         bus.subscribe(EventBus.Topics.ALERTS, e -> {
             if (e instanceof Alert a && a.tenantId() != null) {
                 deliver(a);
@@ -112,32 +103,21 @@ public final class Webhooks implements AutoCloseable {
 
     /** Registers a webhook; returns it and its signing secret (shown once). */
     public Map<String, Object> create(org.jdbi.v3.core.Handle h, TenantId tenant, URI uri, String createdBy) {
-        String id = "wh-" + Secrets.randomHex(8);
-        String secret = "bwh." + Secrets.randomBase64Url(32);
-        long now = clock.nowMs();
-        h.createUpdate("INSERT INTO webhooks (id, tenant_id, url, secret, created_ms, created_by) VALUES (:id, :t, :u, :s, :now, :by)")
-                .bind("id", id).bind("t", tenant.value()).bind("u", uri.toString())
-                .bind("s", java.util.Base64.getEncoder().encodeToString(kek.wrap(secret.getBytes(StandardCharsets.UTF_8),
-                        id.getBytes(StandardCharsets.UTF_8)))).bind("now", now).bind("by", createdBy)
-                .execute();
-        Map<String, Object> out = view(new Webhook(id, tenant.value(), uri.toString(), now, createdBy));
-        out.put("secret", secret);
+        WebhookStore.Created created = store.create(h, tenant, uri.toString(), createdBy);
+        Map<String, Object> out = view(created.webhook());
+        out.put("secret", created.secret());
         return out;
     }
 
     public List<Map<String, Object>> list(TenantId tenant) {
-        return db.read(h -> h.createQuery("SELECT id, tenant_id, url, created_ms, created_by FROM webhooks WHERE tenant_id = :t ORDER BY created_ms, id")
-                .bind("t", tenant.value())
-                .map((rs, ctx) -> view(new Webhook(rs.getString("id"), rs.getString("tenant_id"), rs.getString("url"),
-                        rs.getLong("created_ms"), rs.getString("created_by")))).list());
+        return store.list(tenant).stream().map(Webhooks::view).toList();
     }
 
     public boolean delete(org.jdbi.v3.core.Handle h, TenantId tenant, String id) {
-        return h.createUpdate("DELETE FROM webhooks WHERE tenant_id = :t AND id = :id").bind("t", tenant.value()).bind("id", id)
-                .execute() == 1;
+        return store.delete(h, tenant, id);
     }
 
-    private static Map<String, Object> view(Webhook w) {
+    private static Map<String, Object> view(WebhookStore.Webhook w) {
         Map<String, Object> m = new LinkedHashMap<>();
         m.put("id", w.id());
         m.put("url", w.url());
@@ -228,9 +208,7 @@ public final class Webhooks implements AutoCloseable {
     }
 
     void deliver(Alert a) {
-        List<String[]> hooks = db.read(h -> h.createQuery("SELECT id, url, secret FROM webhooks WHERE tenant_id = :t").bind("t", a.tenantId())
-                .map((rs, ctx) -> new String[] {rs.getString("url"), new String(kek.unwrap(java.util.Base64.getDecoder().decode(
-                        rs.getString("secret")), rs.getString("id").getBytes(StandardCharsets.UTF_8)), StandardCharsets.UTF_8)}).list());
+        List<WebhookStore.Target> hooks = store.targets(a.tenantId());
         if (hooks.isEmpty()) {
             return;
         }
@@ -250,8 +228,8 @@ public final class Webhooks implements AutoCloseable {
         } catch (JsonProcessingException e) {
             return;
         }
-        for (String[] hook : hooks) {
-            attempt(URI.create(hook[0]), hook[1], bytes, a.id(), 0);
+        for (WebhookStore.Target hook : hooks) {
+            attempt(URI.create(hook.url()), hook.secret(), bytes, a.id(), 0);
         }
     }
 

@@ -9,7 +9,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.bulwark.protocol.DeviceId;
 import dev.bulwark.protocol.TenantId;
 import dev.bulwark.server.Refusal;
-import dev.bulwark.server.Services;
+import dev.bulwark.server.device.DeviceStore;
 import dev.bulwark.server.http.ApiRoute;
 import dev.bulwark.server.http.Call;
 import dev.bulwark.server.http.Response;
@@ -27,12 +27,12 @@ public final class TelemetryRoutes {
     private static final Set<String> KINDS = Set.of("telemetry", "events", "config-reported", "command-result");
     private static final ObjectMapper JSON = new ObjectMapper();
 
-    private final Services s;
+    private final DeviceStore devices;
     private final dev.bulwark.server.lifecycle.Ownership ownership;
     private final TelemetryStore store;
 
-    public TelemetryRoutes(Services s, dev.bulwark.server.lifecycle.Ownership ownership, TelemetryStore store) {
-        this.s = s;
+    public TelemetryRoutes(DeviceStore devices, dev.bulwark.server.lifecycle.Ownership ownership, TelemetryStore store) {
+        this.devices = devices;
         this.ownership = ownership;
         this.store = store;
     }
@@ -65,7 +65,7 @@ public final class TelemetryRoutes {
         boolean ownerOnly = call.principal().roles().equals(java.util.Set.of(dev.bulwark.server.identity.Role.OWNER));
         store.flush(); // what is acknowledged is readable: move the log's latest blocks into segments first
         var rows = call.read(h -> {
-            s.devices().require(h, tenant, device);
+            devices.require(h, tenant, device);
             java.util.List<String> keys = ownerOnly ? ownership.ofDevice(h, tenant, device).stream()
                     .filter(p -> call.principal().name().equals(p.ownerId())).map(p -> p.keyId()).toList() : null;
             if (keys != null && keys.isEmpty()) {

@@ -111,7 +111,7 @@ class EveryRouteIsolationTest {
 
         JsonNode webhook = api.post("/api/v1/security/webhooks", victimAdmin, Map.of("url", "https://127.0.0.1:9/victim-hook")).json();
         api.post("/api/v1/devices/" + VICTIM_DEVICE + "/enrollment-tokens", victimAdmin, null);
-        var ban = server.node().services().monitor().guard().ban("203.0.113.77", "brute-force", "brute-force on " + VICTIM + "/"
+        var ban = server.node().monitor().guard().ban("203.0.113.77", "brute-force", "brute-force on " + VICTIM + "/"
                 + VICTIM_DEVICE, VICTIM, null);
         // a firmware root, a release and a rollout
         String tsKey = api.get("/api/v1/firmware/timestamp-key", victimRoleTokens.get(Role.FIRMWARE_PUBLISHER)).json().get("public").asText();

@@ -2,18 +2,27 @@ package dev.bulwark.server.monitor;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import dev.bulwark.server.bus.InProcessBus;
 import dev.bulwark.server.config.DetectionSettings;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 
 /** The detector's windows cannot be grown without limit by a caller spraying identities and source addresses. */
 class DetectorMemoryTest {
     final SourceGuardTest.FrozenClock clock = new SourceGuardTest.FrozenClock();
     final List<Alert> alerts = new ArrayList<>();
-    final Detector detector = new Detector(DetectionSettings.defaults(), new SourceGuard(clock, DetectionSettings.defaults()),
-            (a, updated) -> alerts.add(a));
+    final InProcessBus bus = new InProcessBus(16);
+    final Detector detector = new Detector(DetectionSettings.defaults(),
+            new InProcessDetectorState(DetectionSettings.defaults().window().toMillis()),
+            new InProcessBans(clock, DetectionSettings.defaults()), (a, updated) -> alerts.add(a), bus);
+
+    @AfterEach
+    void closeBus() {
+        bus.close();
+    }
 
     @Test
     void failures_from_ever_new_ipv6_sources_and_names_stay_within_the_bound_and_expire_after_the_window() {

@@ -52,7 +52,7 @@ class SecurityEventRetentionTest extends NodePerTest {
         await().atMost(Duration.ofSeconds(15)).until(() -> server.count("SELECT COUNT(*) FROM security_events WHERE time_ms < " + (old + 1000)) == 0
                 && server.count("SELECT COUNT(*) FROM security_alerts") == 0);
         await().atMost(Duration.ofSeconds(10)).until(() -> server.count("SELECT COUNT(*) FROM security_events WHERE reason = 'missing'") == 1);
-        assertThat(server.node().services().securityEvents().purged()).isGreaterThanOrEqualTo(3);
+        assertThat(server.node().securityEvents().purged()).isGreaterThanOrEqualTo(3);
     }
 
     @Test
@@ -61,7 +61,7 @@ class SecurityEventRetentionTest extends NodePerTest {
         for (int i = 0; i < 150; i++) {
             refusal();
         }
-        await().atMost(Duration.ofSeconds(15)).until(() -> server.node().services().securityEvents().written() >= 150);
+        await().atMost(Duration.ofSeconds(15)).until(() -> server.node().securityEvents().written() >= 150);
         List<Path> files;
         try (Stream<Path> s = Files.list(log)) {
             files = s.filter(p -> p.getFileName().toString().startsWith("security-events.jsonl")).sorted().toList();

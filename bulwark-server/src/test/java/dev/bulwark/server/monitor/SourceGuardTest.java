@@ -25,7 +25,7 @@ class SourceGuardTest {
     }
 
     final FrozenClock clock = new FrozenClock();
-    final SourceGuard guard = new SourceGuard(clock, DetectionSettings.defaults());
+    final InProcessBans guard = new InProcessBans(clock, DetectionSettings.defaults());
 
     @Test
     void the_tarpit_spares_the_first_failures_then_doubles_up_to_its_maximum_and_forgets_after_the_window() {
@@ -114,15 +114,15 @@ class SourceGuardTest {
 
     @Test
     void a_source_spraying_ipv6_networks_cannot_grow_the_tracking_past_its_bound_and_old_entries_expire() {
-        int sprayed = SourceGuard.MAX_SOURCES + 20_000;
+        int sprayed = InProcessBans.MAX_SOURCES + 20_000;
         long t0 = System.nanoTime();
         for (int i = 0; i < sprayed; i++) {
             // a different /64 for each failure (addresses inside one /64 are one source already)
             guard.failed(String.format("2001:db8:%x:%x::1", i >>> 16, i & 0xffff));
             guard.succeeded(String.format("2001:db8:%x:%x::1", i >>> 16, i & 0xffff), "s:" + i);
         }
-        assertThat(guard.trackedSources()).isEqualTo(SourceGuard.MAX_SOURCES);
-        assertThat(guard.knownGoodEntries()).isLessThanOrEqualTo(SourceGuard.MAX_KNOWN_GOOD);
+        assertThat(guard.trackedSources()).isEqualTo(InProcessBans.MAX_SOURCES);
+        assertThat(guard.knownGoodEntries()).isLessThanOrEqualTo(InProcessBans.MAX_KNOWN_GOOD);
         // no scan of the whole map per failure: 120,000 failures at a bounded map stay far below a second each batch
         assertThat(Duration.ofNanos(System.nanoTime() - t0)).isLessThan(Duration.ofSeconds(30));
         clock.advance(Duration.ofDays(2));

@@ -207,7 +207,7 @@ class TarpitAndApiLoginTest extends NodePerTest {
             assertThat(r.status()).isEqualTo(401);
             assertThat(r.millis()).isLessThan(900);
         }
-        assertThat(server.node().services().monitor().guard().active()).isEmpty();
+        assertThat(server.node().monitor().guard().active()).isEmpty();
         await().atMost(Duration.ofSeconds(10)).until(() -> server.count("SELECT COUNT(*) FROM security_events WHERE type = "
                 + "'api-authentication-failed' AND reason = 'missing' AND source_address = '127.0.0.52'") == 15);
     }

@@ -46,7 +46,7 @@ class TenantQuotaTest extends NodePerTest {
         await().atMost(Duration.ofSeconds(5)).until(() -> server.count(
                 "SELECT COUNT(*) FROM security_events WHERE type = 'tenant-connection-quota-exceeded' AND tenant_id = 'rogue'") == 1);
         // the slots come back when connections end
-        await().atMost(Duration.ofSeconds(5)).until(() -> server.node().services().quotas().connections("rogue") == 0);
+        await().atMost(Duration.ofSeconds(5)).until(() -> server.node().quotas().connections("rogue") == 0);
         try (RawMqttClient again = new RawMqttClient(port, rogue.ca(), r3.cert(), r3.key())) {
             assertThat(again.connect("r-3")).isZero();
         }

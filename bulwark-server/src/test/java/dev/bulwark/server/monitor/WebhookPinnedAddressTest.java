@@ -5,6 +5,7 @@ import static org.awaitility.Awaitility.await;
 
 import dev.bulwark.protocol.TenantId;
 import dev.bulwark.server.Clock;
+import dev.bulwark.server.bus.InProcessBus;
 import dev.bulwark.server.config.DataDir;
 import dev.bulwark.server.crypto.FileKek;
 import dev.bulwark.server.identity.TenantStore;
@@ -50,6 +51,7 @@ class WebhookPinnedAddressTest {
         Vertx vertx = Vertx.vertx();
         DataDir data = new DataDir(dir);
         Database db = Database.open(null, data);
+        InProcessBus bus = new InProcessBus(16);
         List<String> signatures = new CopyOnWriteArrayList<>();
         try {
             HttpServer receiver = vertx.createHttpServer(new HttpServerOptions().setSsl(true).setHost("127.0.0.1")
@@ -67,7 +69,8 @@ class WebhookPinnedAddressTest {
                 }
                 return new InetAddress[] {InetAddress.getByName("127.0.0.1")};
             };
-            Webhooks hooks = new Webhooks(db, Clock.SYSTEM, true, pki.file("ca.pem"), FileKek.loadOrCreate(data), vertx, onceThenGone);
+            Webhooks hooks = new Webhooks(new WebhookStore(db, Clock.SYSTEM, FileKek.loadOrCreate(data)), Clock.SYSTEM, true,
+                    pki.file("ca.pem"), vertx, bus, onceThenGone);
             db.tx(h -> {
                 new TenantStore().create(h, TenantId.of("acme"), "Acme", 0);
                 Map<String, Object> created = hooks.create(h, TenantId.of("acme"),
@@ -82,6 +85,7 @@ class WebhookPinnedAddressTest {
             assertThat(lookups.get()).as("name resolutions for one delivery").isEqualTo(1);
             hooks.close();
         } finally {
+            bus.close();
             db.close();
             vertx.close().toCompletionStage().toCompletableFuture().get(10, TimeUnit.SECONDS);
         }

@@ -113,7 +113,7 @@ class HandshakeFailuresTest extends NodePerTest {
         await().during(Duration.ofSeconds(1)).atMost(Duration.ofSeconds(5)).until(() -> events("device-https", "not-tls", "") == 1);
 
         // the interval's end: the listener's own aggregator does this once a minute; here one of the same kind
-        HandshakeFailures f = new HandshakeFailures(null, server.node().services().securityEvents(), server.clock(), "test", 60_000, 2);
+        HandshakeFailures f = new HandshakeFailures(null, server.node().securityEvents(), server.clock(), "test", 60_000, 2);
         for (int i = 0; i < 25; i++) {
             f.failed("192.0.2.7", 40_000 + i, new io.netty.handler.ssl.NotSslRecordException("not an SSL/TLS record: 474554"));
         }

@@ -99,12 +99,12 @@ class ConfigAndCommandsTest extends NodePerTest {
     @Test
     void reported_configuration_is_stored_and_the_delta_shows_what_is_not_applied_yet() {
         put("/api/v1/devices/thermo-1/config", "{\"interval\":60}");
-        long syncs = server.node().services().db().syncs();
+        long syncs = server.node().db().syncs();
         assertThat(kit.pub(device, "-i", "thermo-1", "-q", "1", "-t", "devices/thermo-1/config/reported", "-m", "{\"interval\":300}")
                 .output()).contains("PUBACK");
         if (backend == Backend.H2) {
             // on the embedded database the acknowledgement came after a sync to disk, as for telemetry
-            assertThat(server.node().services().db().syncs()).isGreaterThan(syncs);
+            assertThat(server.node().db().syncs()).isGreaterThan(syncs);
         }
         JsonNode cfg = api.get("/api/v1/devices/thermo-1/config", token).json();
         assertThat(cfg.get("reported").get("interval").asInt()).isEqualTo(300);

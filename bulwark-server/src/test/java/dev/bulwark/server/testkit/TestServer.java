@@ -108,7 +108,7 @@ public final class TestServer implements AutoCloseable {
 
     /** Direct SQL on the node's database, bypassing the API (to inspect, or to tamper as an attacker would). */
     public <R> R sql(HandleCallback<R, RuntimeException> work) {
-        return server.services().db().read(work);
+        return server.db().read(work);
     }
 
     /** Runs a {@code SELECT COUNT(*) ...} directly on the node's database. */
