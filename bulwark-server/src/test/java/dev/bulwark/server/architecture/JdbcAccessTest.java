@@ -22,23 +22,6 @@ import org.junit.jupiter.api.Test;
  * the store package, in classes named {@code …Store} or {@code …Log}, and in migrations.
  */
 class JdbcAccessTest {
-    /**
-     * Classes of packages whose SQL has not moved into stores yet in this branch (lifecycle, command,
-     * shadow, firmware, monitor, telemetry are converted on their own branches). The list only shrinks:
-     * once those branches are merged it is empty and the rules hold for every class.
-     */
-    static final Set<String> FROZEN = Set.of(
-            "dev.bulwark.server.command.CommandService",
-            "dev.bulwark.server.firmware.FirmwareService",
-            "dev.bulwark.server.firmware.RolloutService",
-            "dev.bulwark.server.lifecycle.DataLifecycle",
-            "dev.bulwark.server.lifecycle.OwnerRoutes",
-            "dev.bulwark.server.lifecycle.Ownership",
-            "dev.bulwark.server.monitor.SecurityEvents",
-            "dev.bulwark.server.monitor.SecurityRoutes",
-            "dev.bulwark.server.monitor.Webhooks",
-            "dev.bulwark.server.shadow.ConfigService");
-
     /** The {@link Handle} methods that run a statement. */
     static final Set<String> STATEMENTS = Set.of("createQuery", "createUpdate", "execute", "prepareBatch", "createCall",
             "createBatch", "createScript", "select");
@@ -52,12 +35,12 @@ class JdbcAccessTest {
     }
 
     static final DescribedPredicate<JavaClass> FACING_THE_NETWORK = DescribedPredicate.describe(
-            "face the network (…Routes, …Listener, …Endpoint, …Server, …Session, …Authenticator, or in mqtt, devicehttp, http)",
+            "face the network (…Routes, …Listener, …Endpoint, …Server, …Session, …Authenticator, or in mqtt, devicehttp, http, ingress)",
             c -> {
                 String name = topLevel(c).getSimpleName();
                 return name.endsWith("Routes") || name.endsWith("Listener") || name.endsWith("Endpoint") || name.endsWith("Server")
                         || name.endsWith("Session") || name.endsWith("Authenticator")
-                        || c.getPackageName().matches("dev\\.bulwark\\.server\\.(mqtt|devicehttp|http)(\\..*)?");
+                        || c.getPackageName().matches("dev\\.bulwark\\.server\\.(mqtt|devicehttp|http|ingress)(\\..*)?");
             });
 
     static final DescribedPredicate<JavaClass> MAY_RUN_STATEMENTS = DescribedPredicate.describe(
@@ -68,9 +51,6 @@ class JdbcAccessTest {
                         || name.endsWith("Store") || name.endsWith("Log") || name.endsWith("Migration");
             });
 
-    static final DescribedPredicate<JavaClass> FROZEN_CLASS = DescribedPredicate.describe("are frozen (not converted yet)",
-            c -> FROZEN.contains(topLevel(c).getName()));
-
     static final DescribedPredicate<JavaMethodCall> JDBI_CALL = DescribedPredicate.describe("a method of JDBI (org.jdbi..)",
             call -> call.getTargetOwner().getPackageName().startsWith("org.jdbi"));
 
@@ -79,14 +59,14 @@ class JdbcAccessTest {
             call -> call.getTargetOwner().isAssignableTo(Handle.class) && STATEMENTS.contains(call.getName()));
 
     static ArchRule networkFacingClassesTouchNeitherJdbcNorJdbi() {
-        return noClasses().that(FACING_THE_NETWORK).and(DescribedPredicate.not(FROZEN_CLASS))
+        return noClasses().that(FACING_THE_NETWORK)
                 .should().dependOnClassesThat().resideInAPackage("java.sql..")
                 .orShould().callMethodWhere(JDBI_CALL)
                 .because("routes, listeners and authenticators hand the unit of work to the stores; SQL lives there");
     }
 
     static ArchRule onlyStoresRunStatements() {
-        return noClasses().that(DescribedPredicate.not(MAY_RUN_STATEMENTS)).and(DescribedPredicate.not(FROZEN_CLASS))
+        return noClasses().that(DescribedPredicate.not(MAY_RUN_STATEMENTS))
                 .should().callMethodWhere(STATEMENT_CALL)
                 .because("every statement is in a store, where its tenant key can be checked");
     }
