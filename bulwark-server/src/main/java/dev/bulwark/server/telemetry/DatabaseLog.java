@@ -13,6 +13,10 @@ import org.jdbi.v3.core.Handle;
  * The log in the database ({@code telemetry_log}): each batch is one row (more past {@link #BLOCK_BYTES}),
  * committed in one transaction. Used with an external database, where every node's acknowledged messages must
  * be in the shared database. A message's sequence number is {@code rowId << 16 | position}.
+ *
+ * <p>A log row holds the messages of a batch from any tenants and devices (that is what makes a group commit
+ * cheap), so its statements address rows by id, never by tenant; the compactor moves each message into its
+ * tenant's segments.
  */
 public final class DatabaseLog implements MessageLog {
     /** A log row is closed at this size (a larger single message makes a row of its own). */
@@ -111,6 +115,46 @@ public final class DatabaseLog implements MessageLog {
                 .bindList("ids", batches.stream().flatMapToLong(b -> java.util.Arrays.stream(b.refs())).boxed().toList())
                 .mapTo(Long.class).list());
         return batches.stream().filter(b -> java.util.Arrays.stream(b.refs()).allMatch(present::contains)).toList();
+    }
+
+    /**
+     * Carries messages stored one row each ({@code device_messages}, schema versions before 11) into the log, in
+     * their order, as they are; returns how many (see {@link TelemetryStore#moveLegacyRows}).
+     */
+    static long moveLegacyRows(Connection c) throws SQLException {
+        MessageCodec.Buffer block = new MessageCodec.Buffer(BLOCK_BYTES + (64 << 10));
+        block.begin(MessageCodec.LOG_FORMAT);
+        long n = 0;
+        try (PreparedStatement ps = c.prepareStatement("SELECT tenant_id, device_id, kind, received_ms, qos, channel, source, "
+                + "connection, key_id, payload FROM device_messages ORDER BY id");
+             PreparedStatement ins = c.prepareStatement("INSERT INTO telemetry_log (body) VALUES (?)")) {
+            ps.setFetchSize(1000); // streamed (the migration's transaction lets PostgreSQL use a cursor)
+            ResultSet rs = ps.executeQuery();
+            while (rs.next()) {
+                MessageCodec.appendLog(block, new StoredMessage(rs.getString(1), rs.getString(2), rs.getString(3), 0, rs.getLong(4),
+                        rs.getInt(5), rs.getString(6), rs.getString(7), rs.getString(8), rs.getString(9), rs.getBytes(10)));
+                n++;
+                if (block.size() >= BLOCK_BYTES || block.messages == MessageCodec.MAX_PER_BLOCK) {
+                    ins.setBytes(1, block.toByteArray());
+                    ins.executeUpdate();
+                    block.begin(MessageCodec.LOG_FORMAT);
+                }
+            }
+            if (block.messages > 0) {
+                ins.setBytes(1, block.toByteArray());
+                ins.executeUpdate();
+            }
+        }
+        return n;
+    }
+
+    /** Every message the log rows hold, over a plain connection (see {@link TelemetryStore#readAll}). */
+    static void readAll(Connection c, List<StoredMessage> out) throws SQLException {
+        try (var st = c.createStatement(); ResultSet rs = st.executeQuery("SELECT id, body FROM telemetry_log ORDER BY id")) {
+            while (rs.next()) {
+                out.addAll(MessageCodec.decodeLog(rs.getLong(1) << 16, rs.getBytes(2)));
+            }
+        }
     }
 
     @Override
