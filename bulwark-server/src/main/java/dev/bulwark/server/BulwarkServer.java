@@ -3,6 +3,7 @@ package dev.bulwark.server;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.bulwark.server.config.DataDir;
 import dev.bulwark.server.config.ServerConfig;
+import dev.bulwark.server.core.Clock;
 import dev.bulwark.server.device.LiveSessions;
 import dev.bulwark.server.device.TenantQuotas;
 import dev.bulwark.server.devicehttp.DeviceHttpsServer;

@@ -1,8 +1,8 @@
 package dev.bulwark.server.audit;
 
 import dev.bulwark.protocol.TenantId;
-import dev.bulwark.server.Clock;
 import dev.bulwark.server.config.DataDir;
+import dev.bulwark.server.core.Clock;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Optional;

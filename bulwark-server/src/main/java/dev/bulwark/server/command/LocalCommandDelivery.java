@@ -3,8 +3,8 @@ package dev.bulwark.server.command;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.bulwark.protocol.Topics;
+import dev.bulwark.server.core.Views;
 import dev.bulwark.server.device.DeviceLink;
-import dev.bulwark.server.http.Views;
 import java.nio.charset.StandardCharsets;
 import java.util.Objects;
 

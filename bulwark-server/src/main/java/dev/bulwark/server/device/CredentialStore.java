@@ -2,7 +2,7 @@ package dev.bulwark.server.device;
 
 import dev.bulwark.protocol.DeviceId;
 import dev.bulwark.protocol.TenantId;
-import dev.bulwark.server.Refusal;
+import dev.bulwark.server.core.Refusal;
 import dev.bulwark.server.crypto.BearerSecret;
 import java.util.List;
 import java.util.Optional;

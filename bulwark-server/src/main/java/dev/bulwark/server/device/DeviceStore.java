@@ -3,7 +3,7 @@ package dev.bulwark.server.device;
 import dev.bulwark.protocol.DeviceId;
 import dev.bulwark.protocol.ModelId;
 import dev.bulwark.protocol.TenantId;
-import dev.bulwark.server.Refusal;
+import dev.bulwark.server.core.Refusal;
 import dev.bulwark.server.store.Sql;
 import java.util.List;
 import java.util.Optional;

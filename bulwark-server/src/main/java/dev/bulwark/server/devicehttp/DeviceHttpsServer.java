@@ -4,19 +4,19 @@ import dev.bulwark.server.config.ServerConfig;
 import dev.bulwark.server.crypto.Secrets;
 import dev.bulwark.server.device.DeviceAuthenticator;
 import dev.bulwark.server.device.DevicePrincipal;
-import dev.bulwark.server.identity.AuthOutcome;
-import dev.bulwark.server.monitor.SecurityEvent;
-import dev.bulwark.server.monitor.Monitor;
+import dev.bulwark.server.device.EstService;
 import dev.bulwark.server.http.StrictHttp1;
-import dev.bulwark.server.pki.EstService;
-import dev.bulwark.server.pki.HandshakeFailures;
-import dev.bulwark.server.pki.PeerCertificates;
-import dev.bulwark.server.pki.TlsPolicy;
+import dev.bulwark.server.identity.AuthOutcome;
 import dev.bulwark.server.ingress.Admission;
 import dev.bulwark.server.ingress.IngressGate;
 import dev.bulwark.server.ingress.Origin;
 import dev.bulwark.server.ingress.Outcome;
 import dev.bulwark.server.ingress.Route;
+import dev.bulwark.server.monitor.HandshakeFailures;
+import dev.bulwark.server.monitor.Monitor;
+import dev.bulwark.server.monitor.SecurityEvent;
+import dev.bulwark.server.pki.PeerCertificates;
+import dev.bulwark.server.pki.TlsPolicy;
 import io.vertx.core.Vertx;
 import io.vertx.core.buffer.Buffer;
 import io.vertx.core.http.HttpServer;
@@ -49,7 +49,7 @@ public final class DeviceHttpsServer {
 
     private final Vertx vertx;
     private final ServerConfig config;
-    private final dev.bulwark.server.Clock clock;
+    private final dev.bulwark.server.core.Clock clock;
     private final dev.bulwark.server.pki.PlatformPki pki;
     private final dev.bulwark.server.monitor.SecurityEvents securityEvents;
     private final Monitor monitor;
@@ -60,7 +60,7 @@ public final class DeviceHttpsServer {
     private HttpServer server;
     private HandshakeFailures handshakeFailures;
 
-    public DeviceHttpsServer(Vertx vertx, ServerConfig config, dev.bulwark.server.Clock clock, dev.bulwark.server.pki.PlatformPki pki,
+    public DeviceHttpsServer(Vertx vertx, ServerConfig config, dev.bulwark.server.core.Clock clock, dev.bulwark.server.pki.PlatformPki pki,
                              dev.bulwark.server.monitor.SecurityEvents securityEvents, Monitor monitor, dev.bulwark.server.store.Database db,
                              dev.bulwark.server.device.DeviceStore devices, DeviceAuthenticator authenticator, IngressGate gate,
                              EstService est, dev.bulwark.server.firmware.FirmwareService firmware,

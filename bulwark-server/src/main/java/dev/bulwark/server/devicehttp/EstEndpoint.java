@@ -1,9 +1,9 @@
 package dev.bulwark.server.devicehttp;
 
-import dev.bulwark.server.Refusal;
+import dev.bulwark.server.core.Refusal;
+import dev.bulwark.server.device.EstService;
 import dev.bulwark.server.monitor.Monitor;
 import dev.bulwark.server.monitor.SecurityEvent;
-import dev.bulwark.server.pki.EstService;
 import dev.bulwark.server.pki.PeerCertificates;
 import io.vertx.core.Vertx;
 import io.vertx.core.buffer.Buffer;
@@ -46,13 +46,13 @@ final class EstEndpoint {
     private static final String PKCS7 = "application/pkcs7-mime; smime-type=certs-only";
 
     private final Vertx vertx;
-    private final dev.bulwark.server.Clock clock;
+    private final dev.bulwark.server.core.Clock clock;
     private final dev.bulwark.server.pki.PlatformPki pki;
     private final dev.bulwark.server.monitor.SecurityEvents securityEvents;
     private final Monitor monitor;
     private final EstService est;
 
-    EstEndpoint(Vertx vertx, dev.bulwark.server.Clock clock, dev.bulwark.server.pki.PlatformPki pki,
+    EstEndpoint(Vertx vertx, dev.bulwark.server.core.Clock clock, dev.bulwark.server.pki.PlatformPki pki,
                 dev.bulwark.server.monitor.SecurityEvents securityEvents, Monitor monitor, EstService est) {
         this.vertx = vertx;
         this.clock = clock;

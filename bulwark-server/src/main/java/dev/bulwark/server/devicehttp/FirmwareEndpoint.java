@@ -2,7 +2,7 @@ package dev.bulwark.server.devicehttp;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import dev.bulwark.server.Refusal;
+import dev.bulwark.server.core.Refusal;
 import dev.bulwark.server.device.DevicePrincipal;
 import dev.bulwark.server.firmware.FirmwareService;
 import dev.bulwark.server.firmware.RolloutService;
@@ -38,7 +38,7 @@ final class FirmwareEndpoint {
     private static final ObjectMapper JSON = new ObjectMapper();
 
     private final Vertx vertx;
-    private final dev.bulwark.server.Clock clock;
+    private final dev.bulwark.server.core.Clock clock;
     private final dev.bulwark.server.store.Database db;
     private final dev.bulwark.server.device.DeviceStore deviceStore;
     private final dev.bulwark.server.monitor.SecurityEvents securityEvents;
@@ -46,7 +46,7 @@ final class FirmwareEndpoint {
     private final FirmwareService firmware;
     private final RolloutService rollouts;
 
-    FirmwareEndpoint(Vertx vertx, dev.bulwark.server.Clock clock, dev.bulwark.server.store.Database db,
+    FirmwareEndpoint(Vertx vertx, dev.bulwark.server.core.Clock clock, dev.bulwark.server.store.Database db,
                      dev.bulwark.server.device.DeviceStore deviceStore, dev.bulwark.server.monitor.SecurityEvents securityEvents,
                      DeviceHttpsServer devices, FirmwareService firmware, RolloutService rollouts) {
         this.vertx = vertx;

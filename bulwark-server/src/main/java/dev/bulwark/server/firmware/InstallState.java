@@ -1,6 +1,6 @@
 package dev.bulwark.server.firmware;
 
-import dev.bulwark.server.Refusal;
+import dev.bulwark.server.core.Refusal;
 import java.util.Locale;
 
 /**

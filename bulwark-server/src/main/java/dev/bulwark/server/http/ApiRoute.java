@@ -23,7 +23,7 @@ import java.util.Set;
 public record ApiRoute(String method, String path, String operationId, String summary, Set<Role> roles,
                        String auditAction, String requestExample, List<String> queryParams, int bodyLimit, Handler handler) {
 
-    /** Handles one authenticated, authorized call. Throws {@link dev.bulwark.server.Refusal} to refuse. */
+    /** Handles one authenticated, authorized call. Throws {@link dev.bulwark.server.core.Refusal} to refuse. */
     @FunctionalInterface
     public interface Handler {
         Response handle(Call call) throws Exception;

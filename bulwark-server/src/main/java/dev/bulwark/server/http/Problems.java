@@ -1,7 +1,7 @@
 package dev.bulwark.server.http;
 
 import com.fasterxml.jackson.core.JsonProcessingException;
-import dev.bulwark.server.Refusal;
+import dev.bulwark.server.core.Refusal;
 import io.vertx.core.http.HttpServerResponse;
 import java.util.LinkedHashMap;
 import java.util.Map;

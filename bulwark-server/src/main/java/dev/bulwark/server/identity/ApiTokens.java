@@ -1,7 +1,7 @@
 package dev.bulwark.server.identity;
 
 import dev.bulwark.protocol.TenantId;
-import dev.bulwark.server.Clock;
+import dev.bulwark.server.core.Clock;
 import dev.bulwark.server.crypto.BearerSecret;
 import dev.bulwark.server.store.Database;
 import java.util.List;

@@ -1,7 +1,7 @@
 package dev.bulwark.server.identity;
 
 import dev.bulwark.protocol.TenantId;
-import dev.bulwark.server.Refusal;
+import dev.bulwark.server.core.Refusal;
 import java.util.Collections;
 import java.util.Optional;
 import java.util.Set;

@@ -1,6 +1,6 @@
 package dev.bulwark.server.identity;
 
-import dev.bulwark.server.Refusal;
+import dev.bulwark.server.core.Refusal;
 import dev.bulwark.server.store.Sql;
 import java.util.List;
 import java.util.Optional;

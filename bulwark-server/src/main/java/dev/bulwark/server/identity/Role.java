@@ -1,6 +1,6 @@
 package dev.bulwark.server.identity;
 
-import dev.bulwark.server.Refusal;
+import dev.bulwark.server.core.Refusal;
 import java.util.Arrays;
 import java.util.EnumSet;
 import java.util.Locale;

@@ -1,7 +1,7 @@
 package dev.bulwark.server.identity;
 
 import dev.bulwark.protocol.TenantId;
-import dev.bulwark.server.Refusal;
+import dev.bulwark.server.core.Refusal;
 import dev.bulwark.server.store.Sql;
 import java.util.List;
 import java.util.Optional;

@@ -3,7 +3,7 @@ package dev.bulwark.server.ingress;
 import com.fasterxml.jackson.databind.JsonNode;
 import dev.bulwark.protocol.DeviceTopic;
 import dev.bulwark.protocol.TopicParse;
-import dev.bulwark.server.Clock;
+import dev.bulwark.server.core.Clock;
 import dev.bulwark.server.device.DeviceRateLimits;
 import dev.bulwark.server.device.TenantQuotas;
 import dev.bulwark.server.monitor.SecurityEvent;

@@ -2,7 +2,7 @@ package dev.bulwark.server.lifecycle;
 
 import static dev.bulwark.server.identity.Role.OWNER;
 
-import dev.bulwark.server.Refusal;
+import dev.bulwark.server.core.Refusal;
 import dev.bulwark.server.http.Call;
 
 /** Owner ids in paths and bodies, and who may act on an owner's account. */

@@ -1,7 +1,7 @@
 package dev.bulwark.server.monitor;
 
-import dev.bulwark.server.Clock;
 import dev.bulwark.server.config.DetectionSettings;
+import dev.bulwark.server.core.Clock;
 import dev.bulwark.server.crypto.Secrets;
 import java.util.ArrayDeque;
 import java.util.ArrayList;

@@ -1,6 +1,6 @@
 package dev.bulwark.server.monitor;
 
-import dev.bulwark.server.http.Views;
+import dev.bulwark.server.core.Views;
 import dev.bulwark.server.store.Database;
 import java.util.LinkedHashMap;
 import java.util.List;

@@ -1,10 +1,10 @@
 package dev.bulwark.server.monitor;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
-import dev.bulwark.server.Clock;
 import dev.bulwark.server.bus.EventBus;
 import dev.bulwark.server.config.DataDir;
 import dev.bulwark.server.config.SecurityEventSettings;
+import dev.bulwark.server.core.Clock;
 import java.io.IOException;
 import java.io.OutputStream;
 import java.nio.file.Files;

@@ -1,7 +1,7 @@
 package dev.bulwark.server.monitor;
 
 import dev.bulwark.protocol.TenantId;
-import dev.bulwark.server.Clock;
+import dev.bulwark.server.core.Clock;
 import dev.bulwark.server.crypto.KeyWrapper;
 import dev.bulwark.server.crypto.Secrets;
 import dev.bulwark.server.store.Database;

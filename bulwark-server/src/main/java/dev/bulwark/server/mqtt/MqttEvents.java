@@ -1,6 +1,6 @@
 package dev.bulwark.server.mqtt;
 
-import dev.bulwark.server.Clock;
+import dev.bulwark.server.core.Clock;
 import dev.bulwark.server.device.DevicePrincipal;
 import dev.bulwark.server.monitor.Monitor;
 import dev.bulwark.server.monitor.SecurityEvent;

@@ -2,9 +2,9 @@ package dev.bulwark.server.mqtt;
 
 import dev.bulwark.protocol.DeviceId;
 import dev.bulwark.protocol.TenantId;
-import dev.bulwark.server.Clock;
 import dev.bulwark.server.command.CommandService;
 import dev.bulwark.server.config.ServerConfig;
+import dev.bulwark.server.core.Clock;
 import dev.bulwark.server.device.DeviceAuthenticator;
 import dev.bulwark.server.device.DeviceLink;
 import dev.bulwark.server.device.DevicePrincipal;
@@ -65,7 +65,7 @@ public final class MqttListener implements DeviceLink {
     private int tlsPort = -1;
     private int plaintextPortBound = -1;
     /** Refusals an outsider can repeat at will, recorded at most once per interval per source and kind. */
-    private dev.bulwark.server.pki.HandshakeFailures handshakeFailures;
+    private dev.bulwark.server.monitor.HandshakeFailures handshakeFailures;
     private long flushTimer = -1;
 
     /**
@@ -111,8 +111,8 @@ public final class MqttListener implements DeviceLink {
         TlsPolicy.deviceServer(options, pki);
         // failed handshakes with their source address, port and reason, one event per source and interval plus a count
         if (handshakeFailures == null) {
-            handshakeFailures = new dev.bulwark.server.pki.HandshakeFailures(vertx, securityEvents, clock, "mqtt",
-                    dev.bulwark.server.pki.HandshakeFailures.DEFAULT_INTERVAL_MS);
+            handshakeFailures = new dev.bulwark.server.monitor.HandshakeFailures(vertx, securityEvents, clock, "mqtt",
+                    dev.bulwark.server.monitor.HandshakeFailures.DEFAULT_INTERVAL_MS);
         }
         handshakeFailures.observe(options);
         shuttingDown = false;

@@ -2,7 +2,7 @@ package dev.bulwark.server.pki;
 
 import dev.bulwark.protocol.DeviceId;
 import dev.bulwark.protocol.TenantId;
-import dev.bulwark.server.Refusal;
+import dev.bulwark.server.core.Refusal;
 import java.security.PublicKey;
 import java.util.List;
 import org.bouncycastle.asn1.ASN1Encodable;

@@ -1,6 +1,6 @@
 package dev.bulwark.server.pki;
 
-import dev.bulwark.server.Refusal;
+import dev.bulwark.server.core.Refusal;
 import dev.bulwark.server.crypto.Secrets;
 import java.security.PublicKey;
 import java.security.interfaces.ECPublicKey;

@@ -1,7 +1,7 @@
 package dev.bulwark.server.pki;
 
 import dev.bulwark.protocol.DeviceId;
-import dev.bulwark.server.Refusal;
+import dev.bulwark.server.core.Refusal;
 import dev.bulwark.server.crypto.Secrets;
 import java.security.GeneralSecurityException;
 import java.security.cert.CertificateEncodingException;

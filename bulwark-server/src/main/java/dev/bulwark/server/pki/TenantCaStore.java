@@ -1,7 +1,7 @@
 package dev.bulwark.server.pki;
 
 import dev.bulwark.protocol.TenantId;
-import dev.bulwark.server.Refusal;
+import dev.bulwark.server.core.Refusal;
 import java.util.List;
 import java.util.Optional;
 import org.jdbi.v3.core.Handle;

@@ -5,7 +5,7 @@ import com.networknt.schema.JsonSchema;
 import com.networknt.schema.JsonSchemaFactory;
 import com.networknt.schema.SpecVersion;
 import com.networknt.schema.ValidationMessage;
-import dev.bulwark.server.Refusal;
+import dev.bulwark.server.core.Refusal;
 import java.util.Set;
 import java.util.stream.Collectors;
 

@@ -20,7 +20,7 @@ public final class ModelStore {
 
     public void create(Handle h, TenantId tenant, ModelId model, long nowMs) {
         if (exists(h, tenant, model)) {
-            throw dev.bulwark.server.Refusal.conflict("a model with this id already exists");
+            throw dev.bulwark.server.core.Refusal.conflict("a model with this id already exists");
         }
         h.createUpdate("INSERT INTO models (tenant_id, id, updated_ms) VALUES (:t, :m, :now)")
                 .bind("now", nowMs).bind("t", tenant.value()).bind("m", model.value()).execute();
@@ -30,7 +30,7 @@ public final class ModelStore {
     public void lock(Handle h, TenantId tenant, ModelId model) {
         h.createQuery("SELECT id FROM models WHERE tenant_id = :t AND id = :m FOR UPDATE")
                 .bind("t", tenant.value()).bind("m", model.value()).mapTo(String.class).findOne()
-                .orElseThrow(dev.bulwark.server.Refusal::notFound);
+                .orElseThrow(dev.bulwark.server.core.Refusal::notFound);
     }
 
     public java.util.List<String> list(Handle h, TenantId tenant) {

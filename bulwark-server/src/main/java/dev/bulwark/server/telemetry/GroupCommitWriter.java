@@ -68,14 +68,14 @@ public final class GroupCommitWriter implements AutoCloseable {
         this.batchTimer = timer;
     }
 
-    private final dev.bulwark.server.lifecycle.Ownership ownership;
+    private final dev.bulwark.server.ownership.Ownership ownership;
 
     /**
      * @param ownership when not null, every payload is sealed (AES-256-GCM) under the data key of the device's
      *                  current ownership period, in the batch's transaction
      */
     public GroupCommitWriter(Database db, TelemetryStore store, int capacity, int maxBatch,
-                             dev.bulwark.server.lifecycle.Ownership ownership) {
+                             dev.bulwark.server.ownership.Ownership ownership) {
         this(db, store, capacity, DEFAULT_MAX_BYTES, maxBatch, ownership);
     }
 
@@ -90,7 +90,7 @@ public final class GroupCommitWriter implements AutoCloseable {
      * @param maxBytes at most this many bytes (payloads plus {@value #OVERHEAD_BYTES} each) queued and in commit
      */
     public GroupCommitWriter(Database db, TelemetryStore store, int capacity, long maxBytes, int maxBatch,
-                             dev.bulwark.server.lifecycle.Ownership ownership) {
+                             dev.bulwark.server.ownership.Ownership ownership) {
         this.maxBytes = maxBytes;
         this.db = db;
         this.store = store;
@@ -133,7 +133,7 @@ public final class GroupCommitWriter implements AutoCloseable {
             var period = ownership.cached(message.tenantId(), message.deviceId());
             if (period != null) {
                 byte[] sealed = ownership.keys().seal(period.keyId(), message.payload(),
-                        dev.bulwark.server.lifecycle.Ownership.aad(message.tenantId(), message.deviceId(), message.kind()));
+                        dev.bulwark.server.ownership.Ownership.aad(message.tenantId(), message.deviceId(), message.kind()));
                 return queue.offer(new Pending(message, completion, period.keyId(), sealed));
             }
         }
@@ -212,7 +212,7 @@ public final class GroupCommitWriter implements AutoCloseable {
                         var period = ownership.current(h, d.tenantId(), d.deviceId(), d.receivedMs());
                         drafts.set(i, new StoredMessage(d.tenantId(), d.deviceId(), d.kind(), 0, d.receivedMs(), d.qos(), d.channel(),
                                 d.source(), d.connection(), period.keyId(), ownership.keys().seal(period.keyId(), d.payload(),
-                                dev.bulwark.server.lifecycle.Ownership.aad(d.tenantId(), d.deviceId(), d.kind()))));
+                                dev.bulwark.server.ownership.Ownership.aad(d.tenantId(), d.deviceId(), d.kind()))));
                     }
                     return null;
                 });

@@ -257,7 +257,7 @@ public final class TelemetryStore implements AutoCloseable {
         if (m.keyId() == null) {
             return java.util.Optional.of(m.payload());
         }
-        return keys.open(m.keyId(), m.payload(), dev.bulwark.server.lifecycle.Ownership.aad(m.tenantId(), m.deviceId(), m.kind()));
+        return keys.open(m.keyId(), m.payload(), dev.bulwark.server.ownership.Ownership.aad(m.tenantId(), m.deviceId(), m.kind()));
     }
 
     /** Every stored message of every tenant, segment by segment (for tests and tools; call {@link #flush} first). */

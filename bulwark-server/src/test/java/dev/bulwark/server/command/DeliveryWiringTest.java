@@ -8,7 +8,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.JsonNodeFactory;
 import dev.bulwark.protocol.DeviceId;
 import dev.bulwark.protocol.TenantId;
-import dev.bulwark.server.Clock;
+import dev.bulwark.server.core.Clock;
 import dev.bulwark.server.device.DeviceLink;
 import dev.bulwark.server.device.ForwardingDeviceLink;
 import dev.bulwark.server.identity.TenantStore;

@@ -4,7 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import com.code_intelligence.jazzer.junit.FuzzTest;
 import com.fasterxml.jackson.databind.JsonNode;
-import dev.bulwark.server.Refusal;
+import dev.bulwark.server.core.Refusal;
 import java.util.Arrays;
 import java.util.List;
 import org.junit.jupiter.api.Timeout;
@@ -20,21 +20,21 @@ import org.junit.jupiter.api.Timeout;
  */
 class JsonBodyFuzzTest {
     static final List<Class<?>> TYPES = types(
-            "dev.bulwark.server.identity.IdentityRoutes$CreateTenant",
-            "dev.bulwark.server.identity.IdentityRoutes$CreateOperator",
-            "dev.bulwark.server.identity.IdentityRoutes$CreateToken",
-            "dev.bulwark.server.pki.CaRoutes$RegisterCa",
-            "dev.bulwark.server.command.CommandRoutes$CreateCommand",
-            "dev.bulwark.server.monitor.MonitorRoutes$NewWebhook",
-            "dev.bulwark.server.firmware.FirmwareRoutes$NewRollout",
-            "dev.bulwark.server.shadow.ShadowRoutes$AllowCommand",
-            "dev.bulwark.server.shadow.ShadowRoutes$CreateModel",
-            "dev.bulwark.server.device.DeviceRoutes$CreateDevice",
-            "dev.bulwark.server.device.DeviceCredentialRoutes$IssueCertificate",
-            "dev.bulwark.server.device.DeviceRoutes$Quarantine",
-            "dev.bulwark.server.lifecycle.DataRoutes$Retention",
-            "dev.bulwark.server.lifecycle.OwnerRoutes$NewOwner",
-            "dev.bulwark.server.lifecycle.TransferRoutes$Transfer",
+            "dev.bulwark.server.api.IdentityRoutes$CreateTenant",
+            "dev.bulwark.server.api.IdentityRoutes$CreateOperator",
+            "dev.bulwark.server.api.IdentityRoutes$CreateToken",
+            "dev.bulwark.server.api.CaRoutes$RegisterCa",
+            "dev.bulwark.server.api.CommandRoutes$CreateCommand",
+            "dev.bulwark.server.api.MonitorRoutes$NewWebhook",
+            "dev.bulwark.server.api.FirmwareRoutes$NewRollout",
+            "dev.bulwark.server.api.ShadowRoutes$AllowCommand",
+            "dev.bulwark.server.api.ShadowRoutes$CreateModel",
+            "dev.bulwark.server.api.DeviceRoutes$CreateDevice",
+            "dev.bulwark.server.api.DeviceCredentialRoutes$IssueCertificate",
+            "dev.bulwark.server.api.DeviceRoutes$Quarantine",
+            "dev.bulwark.server.api.DataRoutes$Retention",
+            "dev.bulwark.server.api.OwnerRoutes$NewOwner",
+            "dev.bulwark.server.api.TransferRoutes$Transfer",
             "com.fasterxml.jackson.databind.JsonNode");
 
     @FuzzTest(maxDuration = "10s")

@@ -3,7 +3,7 @@ package dev.bulwark.server.identity;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
-import dev.bulwark.server.Refusal;
+import dev.bulwark.server.core.Refusal;
 import dev.bulwark.server.testkit.Backend;
 import dev.bulwark.server.testkit.StoreContract;
 import java.util.EnumSet;

@@ -4,6 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.bulwark.protocol.DeviceId;
 import dev.bulwark.protocol.TenantId;
+import dev.bulwark.server.ownership.Ownership;
 import dev.bulwark.server.testkit.Backend;
 import dev.bulwark.server.testkit.StoreFixture;
 import org.jdbi.v3.core.Handle;

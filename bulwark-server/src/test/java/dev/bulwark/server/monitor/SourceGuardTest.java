@@ -11,7 +11,7 @@ import org.junit.jupiter.api.Test;
 
 class SourceGuardTest {
     /** A clock that moves only when told (the guesses of one test happen "at the same instant" unless it advances). */
-    static final class FrozenClock implements dev.bulwark.server.Clock {
+    static final class FrozenClock implements dev.bulwark.server.core.Clock {
         final java.util.concurrent.atomic.AtomicLong now = new java.util.concurrent.atomic.AtomicLong(1_700_000_000_000L);
 
         @Override

@@ -4,9 +4,9 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
 import dev.bulwark.protocol.TenantId;
-import dev.bulwark.server.Clock;
 import dev.bulwark.server.bus.InProcessBus;
 import dev.bulwark.server.config.DataDir;
+import dev.bulwark.server.core.Clock;
 import dev.bulwark.server.crypto.FileKek;
 import dev.bulwark.server.identity.TenantStore;
 import dev.bulwark.server.store.Database;

@@ -5,7 +5,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import com.code_intelligence.jazzer.junit.FuzzTest;
 import dev.bulwark.protocol.DeviceId;
 import dev.bulwark.protocol.TenantId;
-import dev.bulwark.server.Refusal;
+import dev.bulwark.server.core.Refusal;
 import java.nio.charset.StandardCharsets;
 import java.util.List;
 import org.bouncycastle.pkcs.PKCS10CertificationRequest;

@@ -6,7 +6,7 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import dev.bulwark.protocol.DeviceId;
 import dev.bulwark.protocol.TenantId;
-import dev.bulwark.server.Refusal;
+import dev.bulwark.server.core.Refusal;
 import java.security.KeyPair;
 import java.security.KeyPairGenerator;
 import java.security.spec.ECGenParameterSpec;

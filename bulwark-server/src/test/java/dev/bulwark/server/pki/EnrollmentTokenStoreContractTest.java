@@ -4,10 +4,11 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.bulwark.protocol.DeviceId;
 import dev.bulwark.server.crypto.BearerSecret;
+import dev.bulwark.server.device.EstService;
 import dev.bulwark.server.testkit.Backend;
 import dev.bulwark.server.testkit.StoreContract;
-import org.junit.jupiter.api.BeforeEach;
 import org.jdbi.v3.core.Handle;
+import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedClass;
 import org.junit.jupiter.params.provider.EnumSource;

@@ -6,7 +6,7 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import com.fasterxml.jackson.databind.JsonNode;
 import dev.bulwark.protocol.ModelId;
 import dev.bulwark.protocol.TenantId;
-import dev.bulwark.server.Refusal;
+import dev.bulwark.server.core.Refusal;
 import dev.bulwark.server.testkit.Backend;
 import dev.bulwark.server.testkit.StoreFixture;
 import org.jdbi.v3.core.Handle;

@@ -1,6 +1,6 @@
 package dev.bulwark.server.testkit;
 
-import dev.bulwark.server.Clock;
+import dev.bulwark.server.core.Clock;
 import java.time.Duration;
 import java.util.concurrent.atomic.AtomicLong;
 

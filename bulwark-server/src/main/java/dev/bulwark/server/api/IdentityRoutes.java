@@ -1,4 +1,4 @@
-package dev.bulwark.server.identity;
+package dev.bulwark.server.api;
 
 import static dev.bulwark.server.identity.Role.AUDITOR;
 import static dev.bulwark.server.identity.Role.PLATFORM_ADMIN;
@@ -7,12 +7,17 @@ import static dev.bulwark.server.identity.Role.TENANT_ADMIN;
 import dev.bulwark.protocol.IdGrammar;
 import dev.bulwark.protocol.InvalidIdException;
 import dev.bulwark.protocol.TenantId;
-import dev.bulwark.server.Refusal;
-import dev.bulwark.server.Clock;
+import dev.bulwark.server.core.Clock;
+import dev.bulwark.server.core.Refusal;
+import dev.bulwark.server.core.Views;
 import dev.bulwark.server.http.ApiRoute;
 import dev.bulwark.server.http.Call;
 import dev.bulwark.server.http.Response;
-import dev.bulwark.server.http.Views;
+import dev.bulwark.server.identity.ApiTokens;
+import dev.bulwark.server.identity.OperatorPrincipal;
+import dev.bulwark.server.identity.OperatorStore;
+import dev.bulwark.server.identity.Role;
+import dev.bulwark.server.identity.TenantStore;
 import dev.bulwark.server.monitor.SecurityEvent;
 import dev.bulwark.server.monitor.SecurityEvents;
 import java.time.Duration;

@@ -1,4 +1,4 @@
-package dev.bulwark.server;
+package dev.bulwark.server.core;
 
 /**
  * A request that Bulwark refuses, with a reason that is safe to show to the caller: it names what was

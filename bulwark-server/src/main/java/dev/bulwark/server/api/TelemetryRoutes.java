@@ -1,4 +1,4 @@
-package dev.bulwark.server.telemetry;
+package dev.bulwark.server.api;
 
 import static dev.bulwark.server.identity.Role.AUDITOR;
 import static dev.bulwark.server.identity.Role.FLEET_OPERATOR;
@@ -8,12 +8,14 @@ import static dev.bulwark.server.identity.Role.TENANT_ADMIN;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.bulwark.protocol.DeviceId;
 import dev.bulwark.protocol.TenantId;
-import dev.bulwark.server.Refusal;
+import dev.bulwark.server.core.Refusal;
+import dev.bulwark.server.core.Views;
 import dev.bulwark.server.device.DeviceStore;
 import dev.bulwark.server.http.ApiRoute;
 import dev.bulwark.server.http.Call;
 import dev.bulwark.server.http.Response;
-import dev.bulwark.server.http.Views;
+import dev.bulwark.server.telemetry.StoredMessage;
+import dev.bulwark.server.telemetry.TelemetryStore;
 import java.time.Instant;
 import java.time.format.DateTimeParseException;
 import java.util.Base64;
@@ -28,10 +30,10 @@ public final class TelemetryRoutes {
     private static final ObjectMapper JSON = new ObjectMapper();
 
     private final DeviceStore devices;
-    private final dev.bulwark.server.lifecycle.Ownership ownership;
+    private final dev.bulwark.server.ownership.Ownership ownership;
     private final TelemetryStore store;
 
-    public TelemetryRoutes(DeviceStore devices, dev.bulwark.server.lifecycle.Ownership ownership, TelemetryStore store) {
+    public TelemetryRoutes(DeviceStore devices, dev.bulwark.server.ownership.Ownership ownership, TelemetryStore store) {
         this.devices = devices;
         this.ownership = ownership;
         this.store = store;

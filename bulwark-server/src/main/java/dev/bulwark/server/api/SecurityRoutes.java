@@ -1,4 +1,4 @@
-package dev.bulwark.server.monitor;
+package dev.bulwark.server.api;
 
 import static dev.bulwark.server.identity.Role.AUDITOR;
 import static dev.bulwark.server.identity.Role.PLATFORM_ADMIN;
@@ -8,6 +8,7 @@ import static dev.bulwark.server.identity.Role.TENANT_ADMIN;
 import dev.bulwark.server.http.ApiRoute;
 import dev.bulwark.server.http.Call;
 import dev.bulwark.server.http.Response;
+import dev.bulwark.server.monitor.SecurityEventStore;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;

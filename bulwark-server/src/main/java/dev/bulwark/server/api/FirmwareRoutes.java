@@ -1,4 +1,4 @@
-package dev.bulwark.server.firmware;
+package dev.bulwark.server.api;
 
 import static dev.bulwark.server.identity.Role.AUDITOR;
 import static dev.bulwark.server.identity.Role.FIRMWARE_PUBLISHER;
@@ -10,12 +10,14 @@ import com.fasterxml.jackson.databind.JsonNode;
 import dev.bulwark.protocol.firmware.Canonical;
 import dev.bulwark.protocol.firmware.FirmwareMetadata;
 import dev.bulwark.protocol.firmware.ReleaseKeys;
-import dev.bulwark.server.Clock;
-import dev.bulwark.server.Refusal;
+import dev.bulwark.server.core.Clock;
+import dev.bulwark.server.core.Refusal;
+import dev.bulwark.server.core.Views;
+import dev.bulwark.server.firmware.FirmwareService;
+import dev.bulwark.server.firmware.RolloutService;
 import dev.bulwark.server.http.ApiRoute;
 import dev.bulwark.server.http.Call;
 import dev.bulwark.server.http.Response;
-import dev.bulwark.server.http.Views;
 import java.util.Base64;
 import java.util.LinkedHashMap;
 import java.util.List;

@@ -1,4 +1,4 @@
-package dev.bulwark.server.command;
+package dev.bulwark.server.api;
 
 import static dev.bulwark.server.identity.Role.AUDITOR;
 import static dev.bulwark.server.identity.Role.FLEET_OPERATOR;
@@ -11,14 +11,17 @@ import dev.bulwark.protocol.IdGrammar;
 import dev.bulwark.protocol.InvalidIdException;
 import dev.bulwark.protocol.ModelId;
 import dev.bulwark.protocol.TenantId;
-import dev.bulwark.server.Refusal;
-import dev.bulwark.server.Clock;
+import dev.bulwark.server.command.Command;
+import dev.bulwark.server.command.CommandService;
+import dev.bulwark.server.command.CommandState;
+import dev.bulwark.server.core.Clock;
+import dev.bulwark.server.core.Refusal;
+import dev.bulwark.server.core.Views;
 import dev.bulwark.server.crypto.Secrets;
 import dev.bulwark.server.device.DeviceStore;
 import dev.bulwark.server.http.ApiRoute;
 import dev.bulwark.server.http.Call;
 import dev.bulwark.server.http.Response;
-import dev.bulwark.server.http.Views;
 import dev.bulwark.server.shadow.JsonSchemas;
 import dev.bulwark.server.shadow.ModelStore;
 import java.util.LinkedHashMap;

@@ -1,4 +1,4 @@
-package dev.bulwark.server.shadow;
+package dev.bulwark.server.api;
 
 import static dev.bulwark.server.identity.Role.AUDITOR;
 import static dev.bulwark.server.identity.Role.FLEET_OPERATOR;
@@ -10,13 +10,16 @@ import dev.bulwark.protocol.DeviceId;
 import dev.bulwark.protocol.IdGrammar;
 import dev.bulwark.protocol.ModelId;
 import dev.bulwark.protocol.TenantId;
-import dev.bulwark.server.Refusal;
-import dev.bulwark.server.Clock;
+import dev.bulwark.server.core.Clock;
+import dev.bulwark.server.core.Refusal;
+import dev.bulwark.server.core.Views;
 import dev.bulwark.server.device.DeviceStore;
 import dev.bulwark.server.http.ApiRoute;
 import dev.bulwark.server.http.Call;
 import dev.bulwark.server.http.Response;
-import dev.bulwark.server.http.Views;
+import dev.bulwark.server.shadow.ConfigService;
+import dev.bulwark.server.shadow.JsonSchemas;
+import dev.bulwark.server.shadow.ModelStore;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -72,7 +75,7 @@ public final class ShadowRoutes {
     private Response createModel(Call call) {
         TenantId tenant = call.tenant();
         CreateModel req = call.body(CreateModel.class);
-        ModelId model = dev.bulwark.server.identity.IdentityRoutes.parse(() -> ModelId.of(req.id()));
+        ModelId model = dev.bulwark.server.api.IdentityRoutes.parse(() -> ModelId.of(req.id()));
         call.target("model:" + model);
         call.tx(h -> {
             models.create(h, tenant, model, clock.nowMs());

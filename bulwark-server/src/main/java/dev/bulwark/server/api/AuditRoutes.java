@@ -1,4 +1,4 @@
-package dev.bulwark.server.audit;
+package dev.bulwark.server.api;
 
 import static dev.bulwark.server.identity.Role.AUDITOR;
 import static dev.bulwark.server.identity.Role.PLATFORM_ADMIN;
@@ -6,10 +6,12 @@ import static dev.bulwark.server.identity.Role.SECURITY_ANALYST;
 import static dev.bulwark.server.identity.Role.TENANT_ADMIN;
 
 import dev.bulwark.protocol.TenantId;
+import dev.bulwark.server.audit.AuditLog;
+import dev.bulwark.server.audit.AuditRecord;
+import dev.bulwark.server.core.Views;
 import dev.bulwark.server.http.ApiRoute;
 import dev.bulwark.server.http.Call;
 import dev.bulwark.server.http.Response;
-import dev.bulwark.server.http.Views;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;

@@ -1,4 +1,4 @@
-package dev.bulwark.server;
+package dev.bulwark.server.core;
 
 /** Wall-clock time in epoch milliseconds; one seam so tests can move time. */
 @FunctionalInterface

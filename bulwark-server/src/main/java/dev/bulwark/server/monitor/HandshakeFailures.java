@@ -1,8 +1,7 @@
-package dev.bulwark.server.pki;
+package dev.bulwark.server.monitor;
 
-import dev.bulwark.server.Clock;
-import dev.bulwark.server.monitor.SecurityEvent;
-import dev.bulwark.server.monitor.SecurityEvents;
+import dev.bulwark.server.core.Clock;
+import dev.bulwark.server.pki.TlsPolicy;
 import io.netty.handler.ssl.DelegatingSslContext;
 import io.netty.handler.ssl.NotSslRecordException;
 import io.netty.handler.ssl.SslContext;

@@ -1,4 +1,4 @@
-package dev.bulwark.server.pki;
+package dev.bulwark.server.monitor;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;

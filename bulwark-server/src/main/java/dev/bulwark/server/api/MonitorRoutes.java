@@ -1,15 +1,19 @@
-package dev.bulwark.server.monitor;
+package dev.bulwark.server.api;
 
 import static dev.bulwark.server.identity.Role.AUDITOR;
 import static dev.bulwark.server.identity.Role.PLATFORM_ADMIN;
 import static dev.bulwark.server.identity.Role.SECURITY_ANALYST;
 import static dev.bulwark.server.identity.Role.TENANT_ADMIN;
 
-import dev.bulwark.server.Refusal;
+import dev.bulwark.server.core.Refusal;
+import dev.bulwark.server.core.Views;
 import dev.bulwark.server.http.ApiRoute;
 import dev.bulwark.server.http.Call;
 import dev.bulwark.server.http.Response;
-import dev.bulwark.server.http.Views;
+import dev.bulwark.server.monitor.AlertStore;
+import dev.bulwark.server.monitor.Metrics;
+import dev.bulwark.server.monitor.SourceGuard;
+import dev.bulwark.server.monitor.Webhooks;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;

@@ -1,8 +1,8 @@
-package dev.bulwark.server.http;
+package dev.bulwark.server.core;
 
+import java.nio.charset.StandardCharsets;
 import java.time.Instant;
 import java.util.Base64;
-import java.nio.charset.StandardCharsets;
 
 /** Helpers for response bodies: ISO-8601 times and opaque cursors. */
 public final class Views {
@@ -33,7 +33,7 @@ public final class Views {
             }
             return s;
         } catch (IllegalArgumentException e) {
-            throw dev.bulwark.server.Refusal.invalid("cursor is not a cursor returned by this API");
+            throw dev.bulwark.server.core.Refusal.invalid("cursor is not a cursor returned by this API");
         }
     }
 }

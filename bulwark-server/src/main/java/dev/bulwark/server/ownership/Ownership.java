@@ -1,9 +1,10 @@
-package dev.bulwark.server.lifecycle;
+package dev.bulwark.server.ownership;
 
 import dev.bulwark.protocol.DeviceId;
 import dev.bulwark.protocol.TenantId;
 import dev.bulwark.server.crypto.DataKeys;
 import dev.bulwark.server.crypto.Secrets;
+import dev.bulwark.server.lifecycle.PeriodStore;
 import java.nio.charset.StandardCharsets;
 import java.util.Base64;
 import java.util.List;

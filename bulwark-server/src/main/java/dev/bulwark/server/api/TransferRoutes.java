@@ -1,4 +1,4 @@
-package dev.bulwark.server.lifecycle;
+package dev.bulwark.server.api;
 
 import static dev.bulwark.server.identity.Role.FLEET_OPERATOR;
 import static dev.bulwark.server.identity.Role.TENANT_ADMIN;
@@ -6,14 +6,18 @@ import static dev.bulwark.server.lifecycle.OwnerIds.ownerId;
 
 import dev.bulwark.protocol.DeviceId;
 import dev.bulwark.protocol.TenantId;
-import dev.bulwark.server.Clock;
-import dev.bulwark.server.Refusal;
+import dev.bulwark.server.core.Clock;
+import dev.bulwark.server.core.Refusal;
+import dev.bulwark.server.core.Views;
 import dev.bulwark.server.crypto.Secrets;
 import dev.bulwark.server.device.DeviceStore;
 import dev.bulwark.server.http.ApiRoute;
 import dev.bulwark.server.http.Call;
 import dev.bulwark.server.http.Response;
-import dev.bulwark.server.http.Views;
+import dev.bulwark.server.lifecycle.DataLifecycle;
+import dev.bulwark.server.lifecycle.OwnerStore;
+import dev.bulwark.server.lifecycle.PeriodStore;
+import dev.bulwark.server.ownership.Ownership;
 import dev.bulwark.server.store.Database;
 import java.util.LinkedHashMap;
 import java.util.List;

@@ -1,4 +1,4 @@
-package dev.bulwark.server.pki;
+package dev.bulwark.server.api;
 
 import static dev.bulwark.server.identity.Role.AUDITOR;
 import static dev.bulwark.server.identity.Role.FLEET_OPERATOR;
@@ -6,14 +6,18 @@ import static dev.bulwark.server.identity.Role.SECURITY_ANALYST;
 import static dev.bulwark.server.identity.Role.TENANT_ADMIN;
 
 import dev.bulwark.protocol.TenantId;
-import dev.bulwark.server.Refusal;
-import dev.bulwark.server.Clock;
+import dev.bulwark.server.core.Clock;
+import dev.bulwark.server.core.Refusal;
+import dev.bulwark.server.core.Views;
 import dev.bulwark.server.crypto.Secrets;
 import dev.bulwark.server.device.LiveSessions;
 import dev.bulwark.server.http.ApiRoute;
 import dev.bulwark.server.http.Call;
 import dev.bulwark.server.http.Response;
-import dev.bulwark.server.http.Views;
+import dev.bulwark.server.pki.CaStatus;
+import dev.bulwark.server.pki.Pem;
+import dev.bulwark.server.pki.TenantCaPolicy;
+import dev.bulwark.server.pki.TenantCaStore;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;

@@ -1,4 +1,4 @@
-package dev.bulwark.server.device;
+package dev.bulwark.server.api;
 
 import static dev.bulwark.server.identity.Role.AUDITOR;
 import static dev.bulwark.server.identity.Role.FLEET_OPERATOR;
@@ -7,16 +7,20 @@ import static dev.bulwark.server.identity.Role.TENANT_ADMIN;
 
 import dev.bulwark.protocol.DeviceId;
 import dev.bulwark.protocol.TenantId;
-import dev.bulwark.server.Clock;
-import dev.bulwark.server.Refusal;
+import dev.bulwark.server.core.Clock;
+import dev.bulwark.server.core.Refusal;
+import dev.bulwark.server.core.Views;
 import dev.bulwark.server.crypto.BearerSecret;
+import dev.bulwark.server.device.CredentialStore;
+import dev.bulwark.server.device.DeviceStatus;
+import dev.bulwark.server.device.DeviceStore;
+import dev.bulwark.server.device.EstService;
+import dev.bulwark.server.device.LiveSessions;
 import dev.bulwark.server.http.ApiRoute;
 import dev.bulwark.server.http.Call;
 import dev.bulwark.server.http.Response;
-import dev.bulwark.server.http.Views;
 import dev.bulwark.server.pki.CsrPolicy;
 import dev.bulwark.server.pki.EnrollmentTokenStore;
-import dev.bulwark.server.pki.EstService;
 import dev.bulwark.server.pki.Pem;
 import dev.bulwark.server.pki.PlatformPki;
 import dev.bulwark.server.pki.TenantCaPolicy;

@@ -1,4 +1,4 @@
-package dev.bulwark.server.lifecycle;
+package dev.bulwark.server.api;
 
 import static dev.bulwark.server.identity.Role.OWNER;
 import static dev.bulwark.server.identity.Role.TENANT_ADMIN;
@@ -6,13 +6,17 @@ import static dev.bulwark.server.lifecycle.OwnerIds.mayAct;
 import static dev.bulwark.server.lifecycle.OwnerIds.ownerId;
 
 import dev.bulwark.protocol.TenantId;
-import dev.bulwark.server.Refusal;
 import dev.bulwark.server.audit.AuditEntry;
 import dev.bulwark.server.audit.AuditLog;
+import dev.bulwark.server.core.Refusal;
 import dev.bulwark.server.http.ApiRoute;
 import dev.bulwark.server.http.Call;
 import dev.bulwark.server.http.Response;
 import dev.bulwark.server.identity.Role;
+import dev.bulwark.server.lifecycle.DataLifecycle;
+import dev.bulwark.server.lifecycle.ExportState;
+import dev.bulwark.server.lifecycle.LifecycleStore;
+import dev.bulwark.server.lifecycle.OwnerStore;
 import dev.bulwark.server.store.Database;
 import java.util.LinkedHashMap;
 import java.util.List;

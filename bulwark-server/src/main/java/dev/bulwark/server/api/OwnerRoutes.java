@@ -1,4 +1,4 @@
-package dev.bulwark.server.lifecycle;
+package dev.bulwark.server.api;
 
 import static dev.bulwark.server.identity.Role.OWNER;
 import static dev.bulwark.server.identity.Role.TENANT_ADMIN;
@@ -8,20 +8,24 @@ import static dev.bulwark.server.lifecycle.OwnerIds.ownerId;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.bulwark.protocol.DeviceId;
 import dev.bulwark.protocol.TenantId;
-import dev.bulwark.server.Clock;
-import dev.bulwark.server.Refusal;
 import dev.bulwark.server.audit.AuditEntry;
 import dev.bulwark.server.audit.AuditLog;
+import dev.bulwark.server.core.Clock;
+import dev.bulwark.server.core.Refusal;
+import dev.bulwark.server.core.Views;
 import dev.bulwark.server.crypto.DataKeys;
 import dev.bulwark.server.crypto.Secrets;
 import dev.bulwark.server.device.DeviceStore;
 import dev.bulwark.server.http.ApiRoute;
 import dev.bulwark.server.http.Call;
 import dev.bulwark.server.http.Response;
-import dev.bulwark.server.http.Views;
 import dev.bulwark.server.identity.ApiTokens;
 import dev.bulwark.server.identity.OperatorStore;
 import dev.bulwark.server.identity.Role;
+import dev.bulwark.server.lifecycle.DataLifecycle;
+import dev.bulwark.server.lifecycle.OwnerStore;
+import dev.bulwark.server.lifecycle.PeriodStore;
+import dev.bulwark.server.ownership.Ownership;
 import dev.bulwark.server.store.Database;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
@@ -111,7 +115,7 @@ public final class OwnerRoutes {
         out.put("id", id);
         out.put("token", r.token().secret().reveal());
         out.put("tokenId", r.token().info().id());
-        out.put("expiresAt", dev.bulwark.server.http.Views.time(r.token().info().expiresMs()));
+        out.put("expiresAt", dev.bulwark.server.core.Views.time(r.token().info().expiresMs()));
         out.put("revokedTokens", r.revoked());
         return Response.created(out);
     }
