@@ -114,7 +114,7 @@ public final class CsrPolicy {
     }
 
     /** The one CN of {@code name} (in an RDN of its own) as text; null when there is none, several, or it is malformed. */
-    static String singleCn(X500Name name) {
+    public static String singleCn(X500Name name) {
         try {
             RDN[] cns = name.getRDNs(BCStyle.CN);
             if (cns.length != 1 || cns[0].isMultiValued()) {
