@@ -1,9 +1,9 @@
 package dev.bulwark.server.api;
 
+import static dev.bulwark.server.api.OwnerIds.mayAct;
+import static dev.bulwark.server.api.OwnerIds.ownerId;
 import static dev.bulwark.server.identity.Role.OWNER;
 import static dev.bulwark.server.identity.Role.TENANT_ADMIN;
-import static dev.bulwark.server.lifecycle.OwnerIds.mayAct;
-import static dev.bulwark.server.lifecycle.OwnerIds.ownerId;
 
 import dev.bulwark.protocol.TenantId;
 import dev.bulwark.server.audit.AuditEntry;

@@ -1,8 +1,8 @@
 package dev.bulwark.server.api;
 
+import static dev.bulwark.server.api.OwnerIds.ownerId;
 import static dev.bulwark.server.identity.Role.FLEET_OPERATOR;
 import static dev.bulwark.server.identity.Role.TENANT_ADMIN;
-import static dev.bulwark.server.lifecycle.OwnerIds.ownerId;
 
 import dev.bulwark.protocol.DeviceId;
 import dev.bulwark.protocol.TenantId;

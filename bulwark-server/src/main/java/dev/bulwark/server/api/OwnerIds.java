@@ -1,4 +1,4 @@
-package dev.bulwark.server.lifecycle;
+package dev.bulwark.server.api;
 
 import static dev.bulwark.server.identity.Role.OWNER;
 
