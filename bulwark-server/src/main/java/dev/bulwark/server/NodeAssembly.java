@@ -56,7 +56,7 @@ import dev.bulwark.server.ingress.IngressGate;
 import dev.bulwark.server.lifecycle.DataLifecycle;
 import dev.bulwark.server.lifecycle.LifecycleStore;
 import dev.bulwark.server.lifecycle.OwnerStore;
-import dev.bulwark.server.lifecycle.PeriodStore;
+import dev.bulwark.server.ownership.PeriodStore;
 import dev.bulwark.server.monitor.AlertStore;
 import dev.bulwark.server.monitor.DetectorState;
 import dev.bulwark.server.monitor.InProcessBans;

@@ -24,7 +24,7 @@ import dev.bulwark.server.identity.OperatorStore;
 import dev.bulwark.server.identity.Role;
 import dev.bulwark.server.lifecycle.DataLifecycle;
 import dev.bulwark.server.lifecycle.OwnerStore;
-import dev.bulwark.server.lifecycle.PeriodStore;
+import dev.bulwark.server.ownership.PeriodStore;
 import dev.bulwark.server.ownership.Ownership;
 import dev.bulwark.server.store.Database;
 import java.nio.charset.StandardCharsets;

@@ -16,7 +16,7 @@ import dev.bulwark.server.http.Call;
 import dev.bulwark.server.http.Response;
 import dev.bulwark.server.lifecycle.DataLifecycle;
 import dev.bulwark.server.lifecycle.OwnerStore;
-import dev.bulwark.server.lifecycle.PeriodStore;
+import dev.bulwark.server.ownership.PeriodStore;
 import dev.bulwark.server.ownership.Ownership;
 import dev.bulwark.server.store.Database;
 import java.util.LinkedHashMap;

@@ -43,7 +43,7 @@ public final class OwnerStore {
                 .bind("t", tenant.value()).bind("id", id).mapTo(String.class).findOne();
     }
 
-    /** Deletes the owner's row, its API tokens and its operator account (its periods go first, through {@link PeriodStore}). */
+    /** Deletes the owner's row, its API tokens and its operator account (its periods go first, through {@link dev.bulwark.server.ownership.PeriodStore}). */
     public void delete(Handle h, TenantId tenant, String id) {
         h.createUpdate("DELETE FROM owners WHERE tenant_id = :t AND id = :id").bind("t", tenant.value()).bind("id", id).execute();
         h.createUpdate("DELETE FROM api_tokens WHERE tenant_id = :t AND operator_name = :o").bind("t", tenant.value()).bind("o", id).execute();

@@ -4,7 +4,6 @@ import dev.bulwark.protocol.DeviceId;
 import dev.bulwark.protocol.TenantId;
 import dev.bulwark.server.crypto.DataKeys;
 import dev.bulwark.server.crypto.Secrets;
-import dev.bulwark.server.lifecycle.PeriodStore;
 import java.nio.charset.StandardCharsets;
 import java.util.Base64;
 import java.util.List;

@@ -21,7 +21,7 @@ import org.slf4j.LoggerFactory;
  * <p>The ingest path only appends: each group commit appends one block of all the batch's messages, any
  * devices, to the {@link MessageLog} and commits; nothing indexed per device is touched, so a commit costs about
  * the same whether it carries the messages of one device or of thousands. A compactor then moves the log, about
- * once a second, into {@link Segments} ({@code telemetry_segments}): one row per device, kind and data key
+ * once a second, into {@link SegmentStore} ({@code telemetry_segments}): one row per device, kind and data key
  * holding all the messages that arrived in that interval, indexed by device and by age. The move is one
  * transaction (segments inserted, log released), so a message is in exactly one of the two at any moment, also
  * across a crash.
@@ -45,7 +45,7 @@ public final class TelemetryStore implements AutoCloseable {
     private final Database db;
     private final DataKeys keys;
     private final MessageLog log;
-    private final Segments segments;
+    private final SegmentStore segments;
     private final ScheduledExecutorService compactor;
     private final AtomicLong compacted = new AtomicLong();
     private final AtomicLong compactions = new AtomicLong();
@@ -66,7 +66,7 @@ public final class TelemetryStore implements AutoCloseable {
         this.db = db;
         this.keys = keys;
         this.log = log;
-        this.segments = new Segments(keys);
+        this.segments = new SegmentStore(keys);
         List<MessageLog.Batch> recovered = db.read(log::recover);
         if (!recovered.isEmpty()) {
             LOG.info("moving {} batches left in the telemetry log into segments", recovered.size());
@@ -262,7 +262,7 @@ public final class TelemetryStore implements AutoCloseable {
 
     /** Every stored message of every tenant, segment by segment (for tests and tools; call {@link #flush} first). */
     public void forEach(Handle h, Consumer<StoredMessage> each) {
-        Segments.forEach(h, each);
+        SegmentStore.forEach(h, each);
     }
 
     /**
@@ -272,7 +272,7 @@ public final class TelemetryStore implements AutoCloseable {
     public static List<StoredMessage> readAll(Connection c) throws SQLException {
         List<StoredMessage> out = new ArrayList<>();
         DatabaseLog.readAll(c, out);
-        Segments.readAll(c, out);
+        SegmentStore.readAll(c, out);
         return out;
     }
 

@@ -1,7 +1,5 @@
 package dev.bulwark.server.architecture;
 
-import static com.tngtech.archunit.base.DescribedPredicate.alwaysTrue;
-import static com.tngtech.archunit.core.domain.JavaClass.Predicates.simpleName;
 import static com.tngtech.archunit.library.dependencies.SlicesRuleDefinition.slices;
 import static org.assertj.core.api.Assertions.assertThat;
 
@@ -54,10 +52,7 @@ class PackageCycleTest {
     }
 
     private static ArchRule rule(String root) {
-        return slices().assignedFrom(packages(root)).should().beFreeOfCycles()
-                // TEMPORARY: the Services record is being replaced by constructor parameters; delete this
-                // line with it.
-                .ignoreDependency(alwaysTrue(), simpleName("Services"));
+        return slices().assignedFrom(packages(root)).should().beFreeOfCycles();
     }
 
     /**

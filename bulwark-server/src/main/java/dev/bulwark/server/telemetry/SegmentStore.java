@@ -18,7 +18,7 @@ import org.jdbi.v3.core.Handle;
  * messages of about a second, indexed by device and by age. The compactor writes them ({@link #write}); reads
  * and deletions name the tenant and the device. All SQL on the segments is here.
  */
-final class Segments {
+final class SegmentStore {
     /** A segment never spans more receive time than this, so retention finds the segments that straddle its cutoff. */
     static final long SEGMENT_SPAN_MS = 60_000;
     /** A segment is closed at this many messages or bytes, so that a page read decodes little more than it returns. */
@@ -31,7 +31,7 @@ final class Segments {
     private final DataKeys keys;
     private final MessageCodec.Buffer buffer = new MessageCodec.Buffer(64 << 10);
 
-    Segments(DataKeys keys) {
+    SegmentStore(DataKeys keys) {
         this.keys = keys;
     }
 

@@ -1,10 +1,9 @@
-package dev.bulwark.server.lifecycle;
+package dev.bulwark.server.ownership;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.bulwark.protocol.DeviceId;
 import dev.bulwark.protocol.TenantId;
-import dev.bulwark.server.ownership.Ownership;
 import dev.bulwark.server.testkit.Backend;
 import dev.bulwark.server.testkit.StoreFixture;
 import org.jdbi.v3.core.Handle;

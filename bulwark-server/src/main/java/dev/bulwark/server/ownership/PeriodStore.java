@@ -1,8 +1,7 @@
-package dev.bulwark.server.lifecycle;
+package dev.bulwark.server.ownership;
 
 import dev.bulwark.protocol.DeviceId;
 import dev.bulwark.protocol.TenantId;
-import dev.bulwark.server.ownership.Ownership;
 import java.util.List;
 import java.util.Optional;
 import org.jdbi.v3.core.Handle;
