@@ -3,7 +3,7 @@ package dev.bulwark.device;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.bulwark.protocol.DeviceId;
-import dev.bulwark.protocol.Topics;
+import dev.bulwark.protocol.DeviceTopic;
 import java.net.URI;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
@@ -132,16 +132,16 @@ public final class BulwarkDevice implements AutoCloseable {
 
     /** Queues telemetry (QoS 1); false when the buffer refused it (full, drop policy {@code REJECT_NEWEST}). */
     public boolean publishTelemetry(byte[] payload) {
-        return enqueue(Topics.telemetry(id), payload);
+        return enqueue(new DeviceTopic.Telemetry(id).name(), payload);
     }
 
     public boolean publishEvent(byte[] payload) {
-        return enqueue(Topics.events(id), payload);
+        return enqueue(new DeviceTopic.Events(id).name(), payload);
     }
 
     /** Sends the configuration the device has in effect. */
     public boolean reportConfig(JsonNode reported) {
-        return enqueue(Topics.configReported(id), reported.toString().getBytes(StandardCharsets.UTF_8));
+        return enqueue(new DeviceTopic.ReportedConfig(id).name(), reported.toString().getBytes(StandardCharsets.UTF_8));
     }
 
     public Stats stats() {

@@ -4,7 +4,9 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.bulwark.protocol.DeviceId;
-import dev.bulwark.protocol.Topics;
+import dev.bulwark.protocol.DeviceTopic;
+import dev.bulwark.protocol.InvalidIdException;
+import dev.bulwark.protocol.TopicParse;
 import java.nio.charset.StandardCharsets;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.function.BiPredicate;
@@ -58,7 +60,16 @@ final class InboundMessages {
     }
 
     void handle(String topic, byte[] payload) {
-        if (firmware != null && topic.equals(Topics.firmware(id))) {
+        // the same grammar the server routes by: only this device's own downstream topics are acted on
+        TopicParse parsed = DeviceTopic.parse(topic);
+        if (!(parsed instanceof DeviceTopic.Downstream down) || !down.device().equals(id)) {
+            LOG.warn("device {}: ignored a message on a topic that is not one of its own downstream topics", id);
+            return;
+        }
+        if (down instanceof DeviceTopic.Firmware) {
+            if (firmware == null) {
+                return;
+            }
             // off the callback thread: downloading and installing take time
             DeviceThreads.SHARED.execute(() -> {
                 FirmwareUpdater.Outcome o = firmware.handleOffer(payload);
@@ -79,9 +90,9 @@ final class InboundMessages {
             LOG.warn("device {}: ignored a message on {} that is not JSON", id, topic);
             return;
         }
-        if (topic.equals(Topics.configDesired(id))) {
+        if (down instanceof DeviceTopic.DesiredConfig) {
             desired(doc);
-        } else if (topic.equals(Topics.commands(id))) {
+        } else if (down instanceof DeviceTopic.Commands) {
             command(doc);
         }
     }
@@ -98,7 +109,7 @@ final class InboundMessages {
             JsonNode reported = configHandler.onDesired(version, doc.path("desired"));
             configsApplied.incrementAndGet();
             if (reported != null) {
-                send.test(Topics.configReported(id), reported.toString().getBytes(StandardCharsets.UTF_8));
+                send.test(new DeviceTopic.ReportedConfig(id).name(), reported.toString().getBytes(StandardCharsets.UTF_8));
             }
         }
     }
@@ -118,8 +129,13 @@ final class InboundMessages {
         if (r.result() != null) {
             out.set("result", r.result());
         }
-        if (cmd.id().matches("[A-Za-z0-9._-]{1,64}")) {
-            send.test(Topics.commandResult(id, cmd.id()), out.toString().getBytes(StandardCharsets.UTF_8));
+        DeviceTopic.CommandResult topic;
+        try {
+            topic = new DeviceTopic.CommandResult(id, cmd.id());
+        } catch (InvalidIdException e) {
+            LOG.warn("device {}: a command id the result topic cannot carry; no result sent", id);
+            return;
         }
+        send.test(topic.name(), out.toString().getBytes(StandardCharsets.UTF_8));
     }
 }

@@ -1,7 +1,7 @@
 package dev.bulwark.device;
 
 import dev.bulwark.protocol.DeviceId;
-import dev.bulwark.protocol.Topics;
+import dev.bulwark.protocol.DeviceTopic;
 import java.net.URI;
 import java.security.cert.X509Certificate;
 import java.time.Duration;
@@ -184,9 +184,9 @@ final class MqttSession {
         firstConnect.countDown();
         try {
             if (firmwareOffers) {
-                c.subscribe(new String[] {Topics.configDesired(id), Topics.commands(id), Topics.firmware(id)}, new int[] {1, 1, 1});
+                c.subscribe(new String[] {new DeviceTopic.DesiredConfig(id).name(), new DeviceTopic.Commands(id).name(), new DeviceTopic.Firmware(id).name()}, new int[] {1, 1, 1});
             } else {
-                c.subscribe(new String[] {Topics.configDesired(id), Topics.commands(id)}, new int[] {1, 1});
+                c.subscribe(new String[] {new DeviceTopic.DesiredConfig(id).name(), new DeviceTopic.Commands(id).name()}, new int[] {1, 1});
             }
         } catch (MqttException e) {
             lost("subscribe failed: " + e.getMessage());
