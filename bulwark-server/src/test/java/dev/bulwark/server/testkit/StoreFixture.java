@@ -1,14 +1,6 @@
 package dev.bulwark.server.testkit;
 
-import dev.bulwark.server.config.DataDir;
-import dev.bulwark.server.store.Database;
-import java.io.IOException;
-import java.io.UncheckedIOException;
-import java.nio.file.Files;
 import org.jdbi.v3.core.HandleCallback;
-import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeEach;
-import org.junit.jupiter.params.Parameter;
 
 /**
  * A fresh, migrated database for each test of a store contract, on the backend the class is parameterized
@@ -16,35 +8,17 @@ import org.junit.jupiter.params.Parameter;
  * {@link #ACME} and {@link #GLOBEX}, exist, each with a device {@link #DEVICE} of model {@code thermo}: the
  * same device id in both, so that a statement missing its tenant would reach the other tenant's row.
  */
-public abstract class StoreFixture {
+public abstract class StoreFixture extends FreshDatabase {
     public static final String ACME = "acme";
     public static final String GLOBEX = "globex";
     public static final String DEVICE = "dev-1";
 
-    @Parameter
-    protected Backend backend;
-
-    protected Database db;
-    private String url;
-
-    @BeforeEach
-    void openDatabase() {
-        url = backend.freshDatabase();
-        try {
-            db = Database.open(url, new DataDir(Files.createTempDirectory("bulwark-store-")));
-        } catch (IOException e) {
-            throw new UncheckedIOException(e);
-        }
+    @Override
+    protected void seed() {
         for (String t : new String[] {ACME, GLOBEX}) {
             sql(h -> h.createUpdate("INSERT INTO tenants (id, name, created_ms) VALUES (:t, :t, 0)").bind("t", t).execute());
             device(t, DEVICE, "thermo", "active");
         }
-    }
-
-    @AfterEach
-    void closeDatabase() {
-        db.close();
-        Backend.drop(url);
     }
 
     /** A device row of the tenant. */
@@ -55,7 +29,7 @@ public abstract class StoreFixture {
 
     /** Work in one transaction. */
     protected <R> R sql(HandleCallback<R, RuntimeException> work) {
-        return db.tx(work);
+        return tx(work);
     }
 
     /** A single number from a query (a count, typically). */
