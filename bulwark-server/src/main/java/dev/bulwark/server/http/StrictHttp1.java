@@ -191,13 +191,48 @@ public final class StrictHttp1 {
         ctx.addEndHandler(v -> {
             if (!ctx.request().isEnded()) {
                 if (hasBody(ctx)) {
-                    ctx.request().connection().close();
+                    lingerThenClose(ctx);
                 } else {
                     ctx.request().resume(); // only the end of a bodiless request is pending: let the connection go on
                 }
             }
         });
     }
+
+    /**
+     * Closes the connection of a refused request whose body is still arriving, after a bounded linger: the
+     * body's bytes are read and dropped (never parsed) for at most {@link #LINGER_BYTES} bytes and
+     * {@link #LINGER_MS} milliseconds, so the client, still writing, gets to read the refusal instead of a
+     * reset (closing a socket with unread input sends a TCP RST, which discards the response in flight).
+     */
+    static void lingerThenClose(RoutingContext ctx) {
+        HttpServerRequest request = ctx.request();
+        io.vertx.core.http.HttpConnection connection = request.connection();
+        long[] seen = {0};
+        Runnable close = () -> connection.close();
+        long timer = ctx.vertx().setTimer(LINGER_MS, id -> close.run());
+        request.handler(chunk -> {
+            seen[0] += chunk.length();
+            if (seen[0] > LINGER_BYTES) {
+                ctx.vertx().cancelTimer(timer);
+                close.run();
+            }
+        });
+        request.exceptionHandler(e -> {
+            ctx.vertx().cancelTimer(timer);
+            close.run();
+        });
+        request.endHandler(end -> {
+            ctx.vertx().cancelTimer(timer);
+            close.run();
+        });
+        request.resume();
+    }
+
+    /** Most bytes of a refused body read and dropped before its connection is closed. */
+    static final long LINGER_BYTES = 1024 * 1024;
+    /** Longest wait for a refused body before its connection is closed. */
+    static final long LINGER_MS = 2000;
 
     /** Whether the request announces a body (a non-zero length, or a transfer coding). */
     static boolean hasBody(RoutingContext ctx) {

@@ -83,6 +83,15 @@ class BadInputTest extends NodePerTest {
     }
 
     @Test
+    void a_client_still_writing_a_large_body_reads_the_413_before_the_connection_closes() {
+        String big = "{\"id\":\"thermo-1\",\"model\":\"" + "m".repeat(900 * 1024) + "\"}";
+        for (int i = 0; i < 5; i++) {
+            assertProblem(postDevice("application/json", big), 413, "payload-too-large", "exceeds the limit");
+        }
+        assertThat(devices()).isZero();
+    }
+
+    @Test
     void a_wrong_content_type_is_refused_with_415() {
         assertProblem(postDevice("text/plain", "{\"id\":\"thermo-1\",\"model\":\"m\"}"), 415, "unsupported-media-type", "application/json");
         assertProblem(postDevice("application/x-www-form-urlencoded", "id=thermo-1&model=m"), 415, "unsupported-media-type", "application/json");
