@@ -83,11 +83,16 @@ public final class BulwarkServer implements AutoCloseable {
         }
         ports.put("pid", ProcessHandle.current().pid());
         try {
-            DataDir.writePublic(dataDir.dir("run").resolve("ports.json"),
+            DataDir.writePublic(portsFile(),
                     new ObjectMapper().writerWithDefaultPrettyPrinter().writeValueAsString(ports) + "\n");
         } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
             throw new IllegalStateException(e);
         }
+    }
+
+    /** The file naming the ports this node is bound to (and its process id). */
+    public java.nio.file.Path portsFile() {
+        return dataDir.nodeDir("run").resolve("ports.json");
     }
 
     public int httpsPort() {

@@ -18,6 +18,7 @@ import dev.bulwark.server.audit.AuditEntry;
 import dev.bulwark.server.audit.AuditLog;
 import dev.bulwark.server.audit.AuditSigner;
 import dev.bulwark.server.bus.EventBus;
+import dev.bulwark.server.cluster.ClusterNode;
 import dev.bulwark.server.bus.InProcessBus;
 import dev.bulwark.server.command.CommandService;
 import dev.bulwark.server.command.CommandStore;
@@ -112,7 +113,9 @@ final class NodeAssembly {
         Shutdown opened = new Shutdown();
         try {
             // ---- storage, keys, audit ----
-            DataDir dataDir = new DataDir(config.dataDir());
+            DataDir dataDir = new DataDir(config.dataDir(), config.clustered() ? config.cluster().nodeId() : null);
+            // the nodes of a cluster share the data directory's key material: one of them at a time creates or loads it
+            AutoCloseable initLock = opened.add("data directory lock", dataDir.initLock(), NodeAssembly::release);
             Database db = opened.add("database", Database.open(config.databaseUrl(), dataDir));
             PlatformPki pki = PlatformPki.loadOrCreate(dataDir, config.hostNames(), clock.nowMs());
             AuditLog audit = new AuditLog(AuditSigner.loadOrCreate(dataDir), clock, dataDir);
@@ -132,7 +135,8 @@ final class NodeAssembly {
             AlertStore alerts = new AlertStore(db);
             ModelStore models = new ModelStore();
 
-            // ---- the parts a cluster replaces: in-process here ----
+            // ---- the parts a cluster replaces: in-process for a standalone node ----
+            ClusterNode cluster = config.clustered() ? opened.add("cluster", new ClusterNode(config.cluster(), clock, db)) : null;
             EventBus bus = opened.add("event bus", new InProcessBus(100_000));
             LiveSessions sessions = new InProcessSessions();
             DeviceRateLimits rateLimits = new InProcessRateLimits(config.deviceMessagesPerSecond());
@@ -206,6 +210,9 @@ final class NodeAssembly {
             MqttListener mqtt = opened.add("MQTT listener", new MqttListener(vertx, config, clock, pki, events, monitor, sessions, quotas,
                     deviceAuth, gate, shadow, commands), MqttListener::close);
             deviceLink.bind(mqtt);
+            if (cluster != null) {
+                cluster.start(); // before devices connect: what the other nodes say from now on is heard
+            }
             int mqttPort = mqtt.start();
             EstService est = new EstService(db, clock, pki, config.deviceCertificateTtl(), audit, devices, credentials, tenantCas,
                     enrollmentTokens, deviceAuth);
@@ -224,6 +231,7 @@ final class NodeAssembly {
             BulwarkServer server = new BulwarkServer(opened, dataDir, pki.caPemFile(), db, monitor, events, sessions, quotas, api, httpsPort, writer,
                     telemetry, mqtt, deviceHttps);
             server.writePorts();
+            release(initLock);
             LOG.info("Bulwark {} serving the REST API on https://{}:{}/api/v1 and MQTT over TLS on port {} (data: {}, database: {}, TLS: {})",
                     BulwarkServer.VERSION, config.bindAddress(), httpsPort, mqttPort, dataDir.root(),
                     config.embeddedDatabase() ? "embedded H2" : "external", dev.bulwark.server.pki.TlsPolicy.boringSsl() ? "BoringSSL" : "JDK");
@@ -231,6 +239,14 @@ final class NodeAssembly {
         } catch (RuntimeException e) {
             opened.close();
             throw e;
+        }
+    }
+
+    private static void release(AutoCloseable lock) {
+        try {
+            lock.close();
+        } catch (Exception e) {
+            LOG.warn("could not release the data directory lock: {}", e.toString());
         }
     }
 

@@ -24,7 +24,7 @@ public final class ServeCommand implements java.util.concurrent.Callable<Integer
             System.out.println("  DEVELOPMENT plaintext MQTT on 127.0.0.1:" + server.mqttPlaintextPort() + " -- never use with real devices");
         }
         System.out.println("  platform CA certificate: " + server.caPemFile());
-        System.out.println("  bound ports:             " + server.dataDir().resolve("run/ports.json"));
+        System.out.println("  bound ports:             " + server.portsFile());
         dev.bulwark.server.config.KekSettings kek = config.kek();
         System.out.println("  key-encryption key:      " + switch (kek.source()) {
             case DATA_DIRECTORY -> server.dataDir().resolve("keys/kek") + " -- INSIDE the data directory: a backup of it defeats "

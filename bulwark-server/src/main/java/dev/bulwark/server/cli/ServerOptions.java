@@ -102,6 +102,37 @@ public final class ServerOptions {
             defaultValue = KekSettings.DEFAULT_LABEL)
     String kekLabel;
 
+    @Option(names = "--kafka", paramLabel = "HOST:PORT[,HOST:PORT...]",
+            description = "Kafka brokers of the cluster this node joins (with --db jdbc:postgresql://...); without it the node is standalone")
+    String kafka;
+
+    @Option(names = "--node-id", description = "This node's id in the cluster, unique and stable across restarts (default: the host name)")
+    String nodeId;
+
+    @Option(names = "--kafka-config", description = "Owner-only Kafka client properties file (security.protocol, ssl.*, sasl.*) for TLS and SASL")
+    Path kafkaConfig;
+
+    @Option(names = "--kafka-topic-prefix", description = "Prefix of the cluster's Kafka topics (default: ${DEFAULT-VALUE})",
+            defaultValue = dev.bulwark.server.config.ClusterSettings.DEFAULT_PREFIX)
+    String kafkaTopicPrefix;
+
+    @Option(names = "--northbound-retention-hours", description = "Hours a tenant's data topic keeps a record (default: ${DEFAULT-VALUE})",
+            defaultValue = "168")
+    long northboundRetentionHours;
+
+    /** The cluster settings from these options, or null for a standalone node. */
+    dev.bulwark.server.config.ClusterSettings cluster() {
+        if (kafka == null || kafka.isBlank()) {
+            if (nodeId != null || kafkaConfig != null) {
+                throw new IllegalArgumentException("--node-id and --kafka-config need --kafka");
+            }
+            return null;
+        }
+        return new dev.bulwark.server.config.ClusterSettings(dev.bulwark.server.config.ClusterSettings.parseBootstrap(kafka),
+                nodeId == null ? dev.bulwark.server.config.ClusterSettings.defaultNodeId() : nodeId, kafkaConfig, kafkaTopicPrefix,
+                Duration.ofHours(northboundRetentionHours));
+    }
+
     /** The node's configuration from these options (also used by the benchmark-only entry of {@code bulwark-bench}). */
     public ServerConfig toConfig() {
         DetectionSettings d = DetectionSettings.defaults();
@@ -112,7 +143,7 @@ public final class ServerOptions {
                 .bindAddress(bind).hostNames(hostNames).maxPayloadBytes(maxPayload).deviceMessagesPerSecond(deviceRate)
                 .devPlaintextPort(devPlaintext ? devPlaintextPort : -1).deviceHttpsPort(deviceHttpsPort)
                 .tenantMaxConnections(tenantConnections).tenantMessagesPerSecond(tenantRate).detection(d).webhookTrust(webhookCa)
-                .kek(KekSettings.parse(kek, kekPinFile, kekPinEnv, kekLabel))
+                .kek(KekSettings.parse(kek, kekPinFile, kekPinEnv, kekLabel)).cluster(cluster())
                 .securityEvents(dev.bulwark.server.config.SecurityEventSettings.defaults().withRetention(Duration.ofDays(securityEventsRetentionDays))
                         .withLog(securityLogMaxMib * 1024L * 1024L, securityLogFiles))
                 .build();

@@ -22,9 +22,20 @@ public final class DataDir {
     private static final Set<PosixFilePermission> OWNER_FILE = PosixFilePermissions.fromString("rw-------");
 
     private final Path root;
+    private final String node;
 
     public DataDir(Path root) {
+        this(root, null);
+    }
+
+    /**
+     * The data directory of a node of a cluster: the nodes share one directory (on one machine, or a shared
+     * volume) for the key material every node needs (platform CA, KEK, data keys, audit signing key, firmware
+     * images), and each keeps its own files under {@code nodes/<node>/} ({@link #nodeDir}).
+     */
+    public DataDir(Path root, String node) {
         this.root = root.toAbsolutePath().normalize();
+        this.node = node;
         dir(this.root);
     }
 
@@ -36,6 +47,49 @@ public final class DataDir {
     public Path dir(String relative) {
         return dir(root.resolve(relative));
     }
+
+    /**
+     * A directory of this node's own (run state, its security event log): {@code <data>/<relative>} for a
+     * standalone node, {@code <data>/nodes/<node>/<relative>} for a node of a cluster.
+     */
+    public Path nodeDir(String relative) {
+        return node == null ? dir(relative) : dir("nodes/" + node + "/" + relative);
+    }
+
+    /**
+     * Holds an exclusive lock on the data directory while a node creates or loads the files it shares with the
+     * others (two nodes starting at once must not both create a platform CA); release it by closing.
+     */
+    public AutoCloseable initLock() {
+        // file locks are held per process: nodes in one process (tests) are ordered by an in-process lock first
+        java.util.concurrent.locks.ReentrantLock local = IN_PROCESS.computeIfAbsent(root, r -> new java.util.concurrent.locks.ReentrantLock());
+        local.lock();
+        try {
+            java.nio.channels.FileChannel ch = java.nio.channels.FileChannel.open(root.resolve(".init.lock"),
+                    java.nio.file.StandardOpenOption.CREATE, java.nio.file.StandardOpenOption.WRITE);
+            java.nio.channels.FileLock lock = ch.lock();
+            boolean[] released = new boolean[1];
+            return () -> {
+                synchronized (released) {
+                    if (!released[0]) {
+                        released[0] = true;
+                        try {
+                            lock.release();
+                            ch.close();
+                        } finally {
+                            local.unlock();
+                        }
+                    }
+                }
+            };
+        } catch (IOException | RuntimeException e) {
+            local.unlock();
+            throw new UncheckedIOException("cannot lock " + root.resolve(".init.lock"),
+                    e instanceof IOException io ? io : new IOException(e.getMessage()));
+        }
+    }
+
+    private static final java.util.Map<Path, java.util.concurrent.locks.ReentrantLock> IN_PROCESS = new java.util.concurrent.ConcurrentHashMap<>();
 
     public Path file(String relative) {
         return root.resolve(relative);

@@ -24,6 +24,7 @@ import java.util.Objects;
  * @param deviceHttpsPort device HTTPS (telemetry over HTTP, later enrollment and firmware); 0 picks a port
  * @param plaintextPayloads BENCHMARKING ONLY, set by {@code bulwark bench}'s own entry point (no {@code serve} option)
  * @param kek           where the key-encryption key lives (default: the data directory, with a warning at start)
+ * @param cluster       the cluster this node is one of (Kafka, node id), or {@code null} for a standalone node
  */
 public record ServerConfig(
         Path dataDir,
@@ -47,7 +48,8 @@ public record ServerConfig(
         boolean allowPrivateWebhookTargets,
         boolean plaintextPayloads,
         KekSettings kek,
-        SecurityEventSettings securityEvents) {
+        SecurityEventSettings securityEvents,
+        ClusterSettings cluster) {
 
     public static final int DEFAULT_HTTPS_PORT = 8443;
     public static final int DEFAULT_MQTT_PORT = 8883;
@@ -69,9 +71,17 @@ public record ServerConfig(
         Objects.requireNonNull(detection, "detection");
         kek = kek == null ? KekSettings.dataDirectory() : kek;
         Objects.requireNonNull(securityEvents, "securityEvents");
+        if (cluster != null && databaseUrl == null) {
+            throw new IllegalArgumentException("a cluster node needs the shared database: give --db jdbc:postgresql://... with --kafka");
+        }
         if (apiBodyLimit < 1024) {
             throw new IllegalArgumentException("apiBodyLimit must be at least 1024 bytes");
         }
+    }
+
+    /** True when this node is one of a cluster (Kafka given). */
+    public boolean clustered() {
+        return cluster != null;
     }
 
     public boolean embeddedDatabase() {
@@ -91,7 +101,7 @@ public record ServerConfig(
                 .tenantMaxConnections(tenantMaxConnections).tenantMessagesPerSecond(tenantMessagesPerSecond).detection(detection)
                 .webhookTrust(webhookTrust).allowPrivateWebhookTargets(allowPrivateWebhookTargets).plaintextPayloads(plaintextPayloads)
                 .kek(kek)
-                .securityEvents(securityEvents);
+                .securityEvents(securityEvents).cluster(cluster);
     }
 
     /** Builder with the defaults of {@code bulwark serve}. */
@@ -118,6 +128,7 @@ public record ServerConfig(
         private boolean plaintextPayloads;
         private KekSettings kek = KekSettings.dataDirectory();
         private SecurityEventSettings securityEvents = SecurityEventSettings.defaults();
+        private ClusterSettings cluster;
 
         public Builder dataDir(Path v) { dataDir = v; return this; }
         public Builder databaseUrl(String v) { databaseUrl = v; return this; }
@@ -148,12 +159,14 @@ public record ServerConfig(
         public Builder plaintextPayloads(boolean v) { plaintextPayloads = v; return this; }
         /** Where the key-encryption key lives: the data directory (default), a file outside it, or a PKCS#11 token. */
         public Builder kek(KekSettings v) { kek = v; return this; }
+        /** The cluster this node is one of; null (the default) for a standalone node. */
+        public Builder cluster(ClusterSettings v) { cluster = v; return this; }
 
         public ServerConfig build() {
             return new ServerConfig(dataDir, databaseUrl, bindAddress, httpsPort, mqttPort, hostNames,
                     apiBodyLimit, operatorTokenTtl, bootstrapTokenTtl, deviceCertificateTtl, maxPayloadBytes,
                     deviceMessagesPerSecond, devPlaintextPort, deviceHttpsPort, tenantMaxConnections, tenantMessagesPerSecond, detection,
-                    webhookTrust, allowPrivateWebhookTargets, plaintextPayloads, kek, securityEvents);
+                    webhookTrust, allowPrivateWebhookTargets, plaintextPayloads, kek, securityEvents, cluster);
         }
     }
 }

@@ -69,7 +69,7 @@ public final class SecurityEvents implements AutoCloseable {
         this.metrics = metrics;
         this.clock = clock;
         this.settings = settings;
-        this.jsonl = dataDir.dir("log").resolve("security-events.jsonl");
+        this.jsonl = dataDir.nodeDir("log").resolve("security-events.jsonl");
         this.writer = new Thread(this::run, "bulwark-security-events");
         this.writer.setDaemon(true);
         this.writer.start();
