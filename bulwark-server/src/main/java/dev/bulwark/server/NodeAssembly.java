@@ -20,6 +20,7 @@ import dev.bulwark.server.audit.AuditSigner;
 import dev.bulwark.server.bus.EventBus;
 import dev.bulwark.server.cluster.ClusterKeys;
 import dev.bulwark.server.cluster.ClusterNode;
+import dev.bulwark.server.cluster.Northbound;
 import dev.bulwark.server.bus.InProcessBus;
 import dev.bulwark.server.command.CommandService;
 import dev.bulwark.server.command.CommandStore;
@@ -166,7 +167,8 @@ final class NodeAssembly {
                 // messages an older schema kept one row each were carried into the database log by the migration
                 new TelemetryStore(db, ownership.keys(), new DatabaseLog(db), 60_000).close();
             }
-            MessageLog messageLog = config.embeddedDatabase() ? new FileLog(dataDir.dir("telemetry-log"), db) : new DatabaseLog(db);
+            MessageLog messageLog = config.embeddedDatabase() ? new FileLog(dataDir.dir("telemetry-log"), db)
+                    : new DatabaseLog(db, cluster == null ? DatabaseLog.Outbox.NONE : Northbound.outbox(cluster));
             TelemetryStore telemetry = opened.add("telemetry store", new TelemetryStore(db, ownership.keys(), messageLog, 1000));
             DataLifecycle lifecycle = new DataLifecycle(db, new LifecycleStore(), tenants, clock, audit, ownership, dataDir, telemetry);
 
@@ -205,8 +207,9 @@ final class NodeAssembly {
                 LOG.warn("* BENCHMARKING ONLY: device payloads are stored UNENCRYPTED (bulwark-bench BenchServer) *");
                 LOG.warn("**************************************************************************************");
             }
-            GroupCommitWriter writer = opened.add("telemetry writer",
-                    new GroupCommitWriter(db, telemetry, 100_000, 4_096, config.plaintextPayloads() ? null : ownership));
+            Northbound northbound = cluster == null ? null : opened.add("northbound", new Northbound(cluster, telemetry, ownership, metrics));
+            GroupCommitWriter writer = opened.add("telemetry writer", new GroupCommitWriter(db, telemetry, 100_000, GroupCommitWriter.DEFAULT_MAX_BYTES,
+                    4_096, config.plaintextPayloads() ? null : ownership, northbound == null ? GroupCommitWriter.AfterCommit.NONE : northbound));
             NodeMetrics.register(metrics, writer, telemetry, sessions, guard, events, bus, webhooks);
             DeviceAuthenticator deviceAuth = new DeviceAuthenticator(db, pki, clock, devices, credentials, tenantCas);
             IngressGate gate = new IngressGate(vertx, clock, events, config.maxPayloadBytes(), config.deviceMessagesPerSecond(), rateLimits,

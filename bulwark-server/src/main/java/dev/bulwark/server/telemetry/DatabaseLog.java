@@ -22,11 +22,27 @@ public final class DatabaseLog implements MessageLog {
     /** A log row is closed at this size (a larger single message makes a row of its own). */
     static final int BLOCK_BYTES = 1 << 20;
 
+    /**
+     * Told, in the transaction that appends them, which log rows this node wrote: a part that must see every
+     * committed message even across a crash (northbound publishing) keeps its own record of them there.
+     */
+    public interface Outbox {
+        Outbox NONE = (h, rows) -> { };
+
+        void appended(Handle h, long[] rows);
+    }
+
     private final Database db;
+    private final Outbox outbox;
     private final MessageCodec.Buffer block = new MessageCodec.Buffer(BLOCK_BYTES + (64 << 10));
 
     public DatabaseLog(Database db) {
+        this(db, Outbox.NONE);
+    }
+
+    public DatabaseLog(Database db, Outbox outbox) {
         this.db = db;
+        this.outbox = java.util.Objects.requireNonNull(outbox, "outbox");
     }
 
     @Override
@@ -59,7 +75,9 @@ public final class DatabaseLog implements MessageLog {
             } catch (SQLException e) {
                 throw new IllegalStateException(e);
             }
-            return new Batch(out, rows.stream().mapToLong(Long::longValue).toArray());
+            long[] refs = rows.stream().mapToLong(Long::longValue).toArray();
+            outbox.appended(h, refs);
+            return new Batch(out, refs);
         });
     }
 
@@ -105,6 +123,38 @@ public final class DatabaseLog implements MessageLog {
             }
         } catch (SQLException e) {
             throw new IllegalStateException(e);
+        }
+        return out;
+    }
+
+    /** The messages of those of log rows {@code ids} still in the log (not yet moved into segments), in seq order. */
+    List<StoredMessage> rows(Handle h, List<Long> ids) {
+        List<StoredMessage> out = new ArrayList<>();
+        if (ids.isEmpty()) {
+            return out;
+        }
+        h.createQuery("SELECT id, body FROM telemetry_log WHERE id IN (<ids>) ORDER BY id").bindList("ids", ids)
+                .map((rs, ctx) -> MessageCodec.decodeLog(rs.getLong(1) << 16, rs.getBytes(2))).forEach(out::addAll);
+        return out;
+    }
+
+    /** The log rows other than {@code known} (those of other nodes, not yet in segments), oldest first. */
+    @Override
+    public List<Batch> others(Handle h, java.util.Set<Long> known) {
+        List<Long> ids = h.createQuery("SELECT id FROM telemetry_log ORDER BY id").mapTo(Long.class).list().stream()
+                .filter(id -> !known.contains(id)).toList();
+        List<Batch> out = new ArrayList<>();
+        for (int i = 0; i < ids.size(); i += 256) {
+            h.createQuery("SELECT id, body FROM telemetry_log WHERE id IN (<ids>) ORDER BY id")
+                    .bindList("ids", ids.subList(i, Math.min(ids.size(), i + 256)))
+                    .map((rs, ctx) -> {
+                        long id = rs.getLong(1);
+                        return new Batch(MessageCodec.decodeLog(id << 16, rs.getBytes(2)), new long[] {id});
+                    }).forEach(b -> {
+                        if (!b.messages().isEmpty()) {
+                            out.add(b);
+                        }
+                    });
         }
         return out;
     }

@@ -44,6 +44,17 @@ public final class GroupCommitWriter implements AutoCloseable {
         }
     }
 
+    /**
+     * Sees every committed batch, after its commit (northbound publishing): called on the writer thread once the
+     * batch's acknowledgements are on their way, so it must only hand the batch on (queue it) and never block.
+     * {@code plaintext.get(i)} is the payload of {@code batch.messages().get(i)} in clear.
+     */
+    public interface AfterCommit {
+        AfterCommit NONE = (batch, plaintext) -> { };
+
+        void committed(MessageLog.Batch batch, List<byte[]> plaintext);
+    }
+
     /** A queued message; {@code keyId} and {@code sealed} are set when it was sealed before it was queued. */
     private record Pending(DeviceMessage message, Completion completion, String keyId, byte[] sealed) {
     }
@@ -69,6 +80,7 @@ public final class GroupCommitWriter implements AutoCloseable {
     }
 
     private final dev.bulwark.server.ownership.Ownership ownership;
+    private final AfterCommit afterCommit;
 
     /**
      * @param ownership when not null, every payload is sealed (AES-256-GCM) under the data key of the device's
@@ -91,6 +103,13 @@ public final class GroupCommitWriter implements AutoCloseable {
      */
     public GroupCommitWriter(Database db, TelemetryStore store, int capacity, long maxBytes, int maxBatch,
                              dev.bulwark.server.ownership.Ownership ownership) {
+        this(db, store, capacity, maxBytes, maxBatch, ownership, AfterCommit.NONE);
+    }
+
+    /** @param afterCommit sees each committed batch (see {@link AfterCommit}) */
+    public GroupCommitWriter(Database db, TelemetryStore store, int capacity, long maxBytes, int maxBatch,
+                             dev.bulwark.server.ownership.Ownership ownership, AfterCommit afterCommit) {
+        this.afterCommit = java.util.Objects.requireNonNull(afterCommit, "afterCommit");
         this.maxBytes = maxBytes;
         this.db = db;
         this.store = store;
@@ -251,6 +270,17 @@ public final class GroupCommitWriter implements AutoCloseable {
                 }
             }
         }));
+        if (afterCommit != AfterCommit.NONE) {
+            List<byte[]> plaintext = new ArrayList<>(batch.size());
+            for (Pending p : batch) {
+                plaintext.add(p.message().payload());
+            }
+            try {
+                afterCommit.committed(logged, plaintext);
+            } catch (RuntimeException e) {
+                LOG.warn("after-commit hand-off failed: {}", e.toString());
+            }
+        }
     }
 
     private static void each(List<Pending> batch, Consumer<Pending> action) {

@@ -45,6 +45,14 @@ public interface MessageLog extends AutoCloseable {
     /** What the log holds that is not in segments yet (at start, before anything is appended). */
     List<Batch> recover(Handle h);
 
+    /**
+     * Where the log is shared by the nodes of a cluster: the batches it holds other than {@code known} (which other
+     * nodes appended and have not moved into segments yet); empty for a log only this node writes.
+     */
+    default List<Batch> others(Handle h, java.util.Set<Long> known) {
+        return List.of();
+    }
+
     /** Of {@code batches}, those still in the log after a {@link ConcurrentCompaction}. */
     default List<Batch> stillPending(Handle h, List<Batch> batches) {
         return batches;

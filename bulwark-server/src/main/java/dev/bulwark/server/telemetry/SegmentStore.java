@@ -200,6 +200,16 @@ final class SegmentStore {
         return n;
     }
 
+    /**
+     * The messages of the segments (any tenant) that hold sequence numbers between {@code lo} and {@code hi}: to find
+     * what a node committed by where it was in the log ({@link TelemetryStore#written}), never for a tenant's request.
+     */
+    void inSeqRange(Handle h, long lo, long hi, Consumer<StoredMessage> each) {
+        h.createQuery("SELECT " + COLUMNS + " FROM telemetry_segments WHERE last_seq >= :lo AND first_seq <= :hi ORDER BY id")
+                .bind("lo", lo).bind("hi", hi).map((rs, ctx) -> Segment.of(rs))
+                .forEach(s -> s.messages().stream().filter(m -> m.seq() >= lo && m.seq() <= hi).forEach(each));
+    }
+
     /** Every tenant's stored messages, segment by segment: for tests and tools, never for a tenant's request. */
     static void forEach(Handle h, Consumer<StoredMessage> each) {
         h.createQuery("SELECT " + COLUMNS + " FROM telemetry_segments ORDER BY id").map((rs, ctx) -> Segment.of(rs))

@@ -53,6 +53,8 @@ public final class TelemetryStore implements AutoCloseable {
     /** Batches committed to the log and not yet in segments, oldest first; guarded by {@code pendingLock}. */
     private final java.util.ArrayDeque<MessageLog.Batch> pending = new java.util.ArrayDeque<>();
     private final Object pendingLock = new Object();
+    /** The log references (row ids) of the batches in {@code pending}; guarded by {@code pendingLock}. */
+    private final java.util.Set<Long> pendingRefs = new java.util.HashSet<>();
     private long pendingBytes;
 
     /**
@@ -74,6 +76,7 @@ public final class TelemetryStore implements AutoCloseable {
         synchronized (pendingLock) {
             recovered.forEach(b -> {
                 pending.add(b);
+                refs(b, true);
                 pendingBytes += b.bytes();
             });
         }
@@ -114,8 +117,23 @@ public final class TelemetryStore implements AutoCloseable {
                     break;
                 }
             }
+            if (pendingRefs.contains(batch.refs()[0])) {
+                return; // a read on this node took it from the shared log already (see flush)
+            }
             pending.add(batch);
+            refs(batch, true);
             pendingBytes += size;
+        }
+    }
+
+    /** Adds or removes {@code b}'s log references to or from {@code pendingRefs}; under {@code pendingLock}. */
+    private void refs(MessageLog.Batch b, boolean add) {
+        for (long r : b.refs()) {
+            if (add) {
+                pendingRefs.add(r);
+            } else {
+                pendingRefs.remove(r);
+            }
         }
     }
 
@@ -130,9 +148,58 @@ public final class TelemetryStore implements AutoCloseable {
 
     // ---- compaction ----
 
-    /** Moves everything acknowledged so far into segments; returns when it is done. */
-    public void flush() {
+    /**
+     * Moves everything acknowledged so far into segments; returns when it is done. Where the log is shared by the
+     * nodes of a cluster, that includes what the other nodes acknowledged and their compactors have not moved
+     * yet: a read on any node finds a message as soon as it was acknowledged by any node (a compactor that finds
+     * its rows moved by another node skips them, see {@link MessageLog.ConcurrentCompaction}).
+     */
+    public synchronized void flush() {
+        java.util.Set<Long> known;
+        synchronized (pendingLock) {
+            known = new java.util.HashSet<>(pendingRefs);
+        }
+        List<MessageLog.Batch> others = db.read(h -> log.others(h, known));
+        if (!others.isEmpty()) {
+            synchronized (pendingLock) {
+                List<MessageLog.Batch> all = new ArrayList<>(pending);
+                for (MessageLog.Batch b : others) {
+                    if (!pendingRefs.contains(b.refs()[0])) {
+                        all.add(b);
+                        refs(b, true);
+                        pendingBytes += b.bytes();
+                    }
+                }
+                all.sort(java.util.Comparator.comparingLong(b -> b.messages().get(0).seq())); // the segments stay in seq order
+                pending.clear();
+                pending.addAll(all);
+            }
+        }
         compact();
+    }
+
+    /**
+     * The messages of log rows {@code rows} (references of batches appended to a {@link DatabaseLog}), wherever they
+     * are now, log or segments, in seq order: what this node committed and a publisher must still hand on
+     * (northbound, after a crash). Messages deleted since (owner deletion, retention) are not found.
+     */
+    public List<StoredMessage> written(Handle h, List<Long> rows) {
+        if (rows.isEmpty() || !(log instanceof DatabaseLog dbLog)) {
+            return List.of();
+        }
+        java.util.TreeMap<Long, StoredMessage> found = new java.util.TreeMap<>();
+        // the log first, then the segments: a compaction committing in between moves a message into the segments,
+        // read second, so it is found (maybe twice, kept once) and never missed
+        dbLog.rows(h, rows).forEach(m -> found.put(m.seq(), m));
+        java.util.Set<Long> wanted = new java.util.HashSet<>(rows);
+        long lo = rows.stream().mapToLong(Long::longValue).min().orElseThrow() << 16;
+        long hi = (rows.stream().mapToLong(Long::longValue).max().orElseThrow() << 16) | 0xFFFF;
+        segments.inSeqRange(h, lo, hi, m -> {
+            if (wanted.contains(m.seq() >>> 16)) {
+                found.putIfAbsent(m.seq(), m);
+            }
+        });
+        return new ArrayList<>(found.values());
     }
 
     /** Messages moved from the log to segments, and compactions run, since start. */
@@ -169,6 +236,7 @@ public final class TelemetryStore implements AutoCloseable {
                     messages += b.messages().size();
                     size += b.bytes();
                     pending.pollFirst();
+                    refs(b, false);
                 }
             }
             if (chunk.isEmpty()) {
@@ -212,6 +280,7 @@ public final class TelemetryStore implements AutoCloseable {
             pendingBytes -= size;
             for (int i = chunk.size() - 1; i >= 0; i--) {
                 pending.addFirst(chunk.get(i));
+                refs(chunk.get(i), true);
                 pendingBytes += chunk.get(i).bytes();
             }
             pendingLock.notifyAll();
