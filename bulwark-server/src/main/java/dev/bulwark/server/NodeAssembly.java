@@ -211,6 +211,9 @@ final class NodeAssembly {
             GroupCommitWriter writer = opened.add("telemetry writer", new GroupCommitWriter(db, telemetry, 100_000, GroupCommitWriter.DEFAULT_MAX_BYTES,
                     4_096, config.plaintextPayloads() ? null : ownership, northbound == null ? GroupCommitWriter.AfterCommit.NONE : northbound));
             NodeMetrics.register(metrics, writer, telemetry, sessions, guard, events, bus, webhooks);
+            if (cluster != null) {
+                NodeMetrics.registerCluster(metrics, cluster);
+            }
             DeviceAuthenticator deviceAuth = new DeviceAuthenticator(db, pki, clock, devices, credentials, tenantCas);
             IngressGate gate = new IngressGate(vertx, clock, events, config.maxPayloadBytes(), config.deviceMessagesPerSecond(), rateLimits,
                     quotas, writer, shadow, commands, db);
