@@ -27,7 +27,7 @@ final class Confirmations {
     private final ArrayDeque<Row> rows = new ArrayDeque<>();
     private long watermark;
     private long generation;
-    private boolean failed;
+    private Exception failure;
     private long lastLagNanos;
 
     /** Log row {@code row} (committed at {@code committedNanos}) goes out as {@code records} records. */
@@ -44,7 +44,7 @@ final class Confirmations {
             return;
         }
         if (error != null) {
-            failed = true;
+            failure = failure == null ? error : failure;
             return;
         }
         r.remaining--;
@@ -60,14 +60,19 @@ final class Confirmations {
     }
 
     synchronized boolean failed() {
-        return failed;
+        return failure != null;
+    }
+
+    /** The first failure since the last {@link #reset()}, or null. */
+    synchronized Exception failure() {
+        return failure;
     }
 
     /** Forgets the rows in flight (they are published again) and returns the watermark. */
     synchronized long reset() {
         generation++;
         rows.clear();
-        failed = false;
+        failure = null;
         return watermark;
     }
 

@@ -60,7 +60,7 @@ public final class Northbound implements GroupCommitWriter.AfterCommit, AutoClos
     private static final long QUEUE_BYTES = 64L << 20;
     private static final int REPLAY_ROWS = 64;
     private static final long CONFIRM_EVERY_MS = 200;
-    private static final long CLOSE_MS = 10_000;
+    private static final long CLOSE_MS = 3_000;
     private static final int PERIOD_CACHE = 100_000;
 
     private record Item(MessageLog.Batch batch, List<byte[]> plaintext, long bytes, long committedNanos, long committedMs) {
@@ -155,12 +155,19 @@ public final class Northbound implements GroupCommitWriter.AfterCommit, AutoClos
     private void run() {
         boolean replay = true;
         long backoffMs = 0;
+        long confirmedAtFailure = -1;
         while (!(closing && (queue.isEmpty() || System.currentTimeMillis() > closeBy))) {
             try {
-                if (replay || overflowed || confirmations.failed()) {
+                Exception failed = confirmations.failure();
+                if (failed != null && !replay) {
+                    throw new IllegalStateException("Kafka did not take a record: " + failed);
+                }
+                if (replay || overflowed) {
                     replay();
                     replay = false;
-                    backoffMs = 0;
+                }
+                if (confirmations.watermark() > confirmedAtFailure) {
+                    backoffMs = 0; // Kafka confirms again
                 }
                 Item item = queue.poll(100, TimeUnit.MILLISECONDS);
                 if (item != null) {
@@ -177,6 +184,7 @@ public final class Northbound implements GroupCommitWriter.AfterCommit, AutoClos
             } catch (RuntimeException e) {
                 failures.incrementAndGet();
                 replay = true;
+                confirmedAtFailure = confirmations.watermark();
                 backoffMs = Math.min(30_000, Math.max(500, backoffMs * 2));
                 LOG.warn("northbound publishing failed, sending from the outbox again in {} ms: {}", backoffMs, e.toString());
                 if (!pause(backoffMs)) {
@@ -226,9 +234,12 @@ public final class Northbound implements GroupCommitWriter.AfterCommit, AutoClos
             }
             long now = System.nanoTime();
             for (var e : byRow.entrySet()) {
-                send(confirmations.add(e.getKey(), e.getValue().size(), now), e.getValue(), System.currentTimeMillis());
-                sent += e.getValue().size();
-                republished.addAndGet(e.getValue().size());
+                int n = send(confirmations.add(e.getKey(), e.getValue().size(), now), e.getValue(), System.currentTimeMillis());
+                sent += n;
+                republished.addAndGet(n);
+            }
+            if (confirmations.failed()) {
+                break; // nothing after a failed record goes out before it: the next replay starts from it
             }
             after = rows.get(rows.size() - 1);
         }
@@ -289,9 +300,17 @@ public final class Northbound implements GroupCommitWriter.AfterCommit, AutoClos
         return db.read(h -> store.period(h, m.tenantId(), m.deviceId(), m.keyId()));
     }
 
-    /** Sends {@code records} with Kafka timestamp {@code committedMs} (when they were committed, or sent again). */
-    private void send(Confirmations.Row row, List<NorthboundRecord> records, long committedMs) {
+    /**
+     * Sends {@code records} with Kafka timestamp {@code committedMs} (when they were committed, or sent again); stops at
+     * a failure (nothing may overtake a failed record). Returns how many were handed to the producer.
+     */
+    private int send(Confirmations.Row row, List<NorthboundRecord> records, long committedMs) {
+        int sent = 0;
         for (NorthboundRecord r : records) {
+            if (confirmations.failed()) {
+                return sent; // sent again, in order, by the replay that follows
+            }
+            sent++;
             String topic = topic(r.tenant());
             producer.send(new ProducerRecord<>(topic, null, committedMs, r.device(), r.json()), (md, error) -> {
                 if (error instanceof RecordTooLargeException) {
@@ -307,6 +326,7 @@ public final class Northbound implements GroupCommitWriter.AfterCommit, AutoClos
                 confirmations.done(row, error);
             });
         }
+        return sent;
     }
 
     /** The tenant's topic, created (or its retention set) the first time this node publishes to it. */
@@ -355,6 +375,7 @@ public final class Northbound implements GroupCommitWriter.AfterCommit, AutoClos
     }
 
     private void shutDown() {
+        Thread.interrupted(); // close() may have interrupted a blocked send: what Kafka confirms now still counts
         try {
             if (producer != null) {
                 producer.close(Duration.ofMillis(Math.max(1000, closeBy - System.currentTimeMillis())));
