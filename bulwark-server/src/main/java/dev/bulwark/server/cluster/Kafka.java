@@ -94,14 +94,21 @@ public final class Kafka {
      * duplicates or reorders a key's records), keys and values as bytes.
      */
     public KafkaProducer<String, byte[]> producer(String role, int lingerMs) {
-        return new KafkaProducer<>(with(Map.of(
+        return producer(role, lingerMs, Map.of());
+    }
+
+    /** {@link #producer(String, int)} with further producer settings ({@code extra} wins). */
+    public KafkaProducer<String, byte[]> producer(String role, int lingerMs, Map<String, Object> extra) {
+        Map<String, Object> config = new java.util.HashMap<>(Map.of(
                 ProducerConfig.CLIENT_ID_CONFIG, "bulwark-" + settings.nodeId() + "-" + role,
                 ProducerConfig.ACKS_CONFIG, "all",
                 ProducerConfig.ENABLE_IDEMPOTENCE_CONFIG, true,
                 ProducerConfig.LINGER_MS_CONFIG, lingerMs,
                 ProducerConfig.DELIVERY_TIMEOUT_MS_CONFIG, 120_000,
                 ProducerConfig.REQUEST_TIMEOUT_MS_CONFIG, 10_000,
-                ProducerConfig.MAX_BLOCK_MS_CONFIG, 5_000)), new StringSerializer(), new ByteArraySerializer());
+                ProducerConfig.MAX_BLOCK_MS_CONFIG, 5_000));
+        config.putAll(extra);
+        return new KafkaProducer<>(with(config), new StringSerializer(), new ByteArraySerializer());
     }
 
     /**

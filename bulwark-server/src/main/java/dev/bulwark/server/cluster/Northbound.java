@@ -58,10 +58,18 @@ public final class Northbound implements GroupCommitWriter.AfterCommit, AutoClos
     private static final int LINGER_MS = 5;
     /** The hand-over queue holds at most this many payload bytes; past it batches are dropped and sent from the outbox. */
     private static final long QUEUE_BYTES = 64L << 20;
-    private static final int REPLAY_ROWS = 64;
+    private static final int REPLAY_ROWS = 16;
     private static final long CONFIRM_EVERY_MS = 200;
     private static final long CLOSE_MS = 3_000;
     private static final int PERIOD_CACHE = 100_000;
+    /**
+     * One request in flight per broker: a retried batch can never be overtaken by a later one of its partition (with
+     * several in flight, a first batch that failed retriably while later ones succeeded is retried into an endless
+     * out-of-order-sequence loop until the delivery timeout, KAFKA-14359); batches are larger to make up for it.
+     */
+    private static final Map<String, Object> PRODUCER = Map.of(
+            org.apache.kafka.clients.producer.ProducerConfig.MAX_IN_FLIGHT_REQUESTS_PER_CONNECTION, 1,
+            org.apache.kafka.clients.producer.ProducerConfig.BATCH_SIZE_CONFIG, 256 * 1024);
 
     private record Item(MessageLog.Batch batch, List<byte[]> plaintext, long bytes, long committedNanos, long committedMs) {
         long lastRow() {
@@ -101,6 +109,18 @@ public final class Northbound implements GroupCommitWriter.AfterCommit, AutoClos
     private long persisted;
     private long persistedAtMs;
 
+    /** Segment rolling bounds how long past the retention a record may live (Kafka deletes whole segments). */
+    static final Duration MAX_SEGMENT = Duration.ofHours(1);
+
+    /**
+     * A data topic's settings: records are deleted after {@code retention}; segments roll at least every
+     * {@link #MAX_SEGMENT} (or the retention, if shorter), so a record lives at most about retention plus that.
+     */
+    static Map<String, String> topicConfig(Duration retention) {
+        long segment = Math.min(retention.toMillis(), MAX_SEGMENT.toMillis());
+        return Map.of("retention.ms", String.valueOf(retention.toMillis()), "segment.ms", String.valueOf(segment), "cleanup.policy", "delete");
+    }
+
     /** What the node's {@link DatabaseLog} notes in the append's transaction: the rows this node wrote. */
     public static DatabaseLog.Outbox outbox(ClusterNode cluster) {
         NorthboundStore s = new NorthboundStore();
@@ -115,7 +135,7 @@ public final class Northbound implements GroupCommitWriter.AfterCommit, AutoClos
         this.db = cluster.db();
         this.telemetry = telemetry;
         this.ownership = ownership;
-        this.retention = Map.of("retention.ms", String.valueOf(kafka.settings().northboundRetention().toMillis()), "cleanup.policy", "delete");
+        this.retention = topicConfig(kafka.settings().northboundRetention());
         metrics.counter("bulwark_northbound_records_published", "Committed device messages published to their tenant's topic", published::get);
         metrics.counter("bulwark_northbound_records_republished", "Records sent again from the outbox (at start, after a Kafka failure "
                 + "or an overflow): a consumer may see them twice", republished::get);
@@ -211,7 +231,7 @@ public final class Northbound implements GroupCommitWriter.AfterCommit, AutoClos
         long after = confirmations.reset();
         persistConfirmed(true);
         if (producer == null) {
-            producer = kafka.producer("northbound", LINGER_MS);
+            producer = kafka.producer("northbound", LINGER_MS, PRODUCER);
         }
         long sent = 0;
         while (!closing) {
@@ -337,9 +357,10 @@ public final class Northbound implements GroupCommitWriter.AfterCommit, AutoClos
         }
         kafka.ensureTopics(List.of(new Kafka.TopicSpec(topic, PARTITIONS, retention)));
         try (Admin admin = kafka.admin()) {
-            // a topic created by an earlier run keeps the retention this node is configured with now
-            admin.incrementalAlterConfigs(Map.of(new ConfigResource(ConfigResource.Type.TOPIC, topic), List.of(new AlterConfigOp(
-                    new ConfigEntry("retention.ms", retention.get("retention.ms")), AlterConfigOp.OpType.SET)))).all().get(30, TimeUnit.SECONDS);
+            // a topic created by an earlier run gets the retention this node is configured with now
+            List<AlterConfigOp> ops = List.of("retention.ms", "segment.ms").stream()
+                    .map(k -> new AlterConfigOp(new ConfigEntry(k, retention.get(k)), AlterConfigOp.OpType.SET)).toList();
+            admin.incrementalAlterConfigs(Map.of(new ConfigResource(ConfigResource.Type.TOPIC, topic), ops)).all().get(30, TimeUnit.SECONDS);
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
             throw new org.apache.kafka.common.errors.InterruptException(e);

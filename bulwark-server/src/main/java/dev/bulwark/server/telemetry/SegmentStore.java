@@ -25,6 +25,12 @@ final class SegmentStore {
     private static final int SEGMENT_MESSAGES = 1024;
     private static final int SEGMENT_BYTES = 256 << 10;
     private static final int SEGMENTS_PER_QUERY = 16;
+    /**
+     * A segment never spans more log rows than this (seq {@code >>> 16} is the log row), so the segments holding a
+     * given seq are found in a bounded range of the seq index ({@link #inSeqRange}); a segment gathers about a second of
+     * the log, far fewer rows, except when a start recovers a long log.
+     */
+    static final long SEGMENT_ROW_SPAN = 1 << 16;
 
     static final String COLUMNS = "id, tenant_id, device_id, kind, key_id, first_seq, last_seq, min_ms, max_ms, messages, body";
 
@@ -63,7 +69,9 @@ final class SegmentStore {
                 + "key_id, first_seq, last_seq, min_ms, max_ms, messages, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")) {
             for (List<StoredMessage> group : groups.values()) {
                 // consecutive runs under one key, cut at size and time bounds: the segments of one device and kind
-                // never overlap in seq, which keeps seq-ordered pagination exact
+                // never overlap in seq, which keeps seq-ordered pagination exact. In seq order (already so, unless a
+                // cluster's nodes committed rows out of their numbering): first_seq and last_seq bound the segment
+                group.sort(java.util.Comparator.comparingLong(StoredMessage::seq));
                 int start = 0;
                 int size = 0;
                 long min = Long.MAX_VALUE;
@@ -76,6 +84,7 @@ final class SegmentStore {
                     max = Math.max(max, t);
                     if (last || i + 1 - start == SEGMENT_MESSAGES || size >= SEGMENT_BYTES
                             || !Objects.equals(group.get(i + 1).keyId(), group.get(start).keyId())
+                            || (group.get(i + 1).seq() >>> 16) - (group.get(start).seq() >>> 16) >= SEGMENT_ROW_SPAN
                             || Math.max(max, group.get(i + 1).receivedMs()) - Math.min(min, group.get(i + 1).receivedMs()) > SEGMENT_SPAN_MS) {
                         List<StoredMessage> run = group.subList(start, i + 1);
                         String keyId = run.get(0).keyId();
@@ -205,8 +214,9 @@ final class SegmentStore {
      * what a node committed by where it was in the log ({@link TelemetryStore#written}), never for a tenant's request.
      */
     void inSeqRange(Handle h, long lo, long hi, Consumer<StoredMessage> each) {
-        h.createQuery("SELECT " + COLUMNS + " FROM telemetry_segments WHERE last_seq >= :lo AND first_seq <= :hi ORDER BY id")
-                .bind("lo", lo).bind("hi", hi).map((rs, ctx) -> Segment.of(rs))
+        h.createQuery("SELECT " + COLUMNS + " FROM telemetry_segments WHERE last_seq >= :lo AND last_seq <= :bound AND first_seq <= :hi "
+                        + "ORDER BY id")
+                .bind("lo", lo).bind("hi", hi).bind("bound", hi + (SEGMENT_ROW_SPAN << 16)).map((rs, ctx) -> Segment.of(rs))
                 .forEach(s -> s.messages().stream().filter(m -> m.seq() >= lo && m.seq() <= hi).forEach(each));
     }
 

@@ -226,8 +226,9 @@ class NorthboundTest {
         try (Admin admin = Admin.create(Map.of(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, broker.bootstrap()))) {
             assertThat(admin.describeTopics(List.of(topic("acme"))).allTopicNames().get().get(topic("acme")).partitions()).hasSize(3);
             ConfigResource res = new ConfigResource(ConfigResource.Type.TOPIC, topic("acme"));
-            assertThat(admin.describeConfigs(List.of(res)).all().get().get(res).get("retention.ms").value())
-                    .isEqualTo(String.valueOf(Duration.ofDays(7).toMillis()));
+            var config = admin.describeConfigs(List.of(res)).all().get().get(res);
+            assertThat(config.get("retention.ms").value()).isEqualTo(String.valueOf(Duration.ofDays(7).toMillis()));
+            assertThat(config.get("segment.ms").value()).isEqualTo(String.valueOf(Duration.ofHours(1).toMillis()));
         }
         for (MqttClient c : devices.values()) {
             c.disconnect();
@@ -237,8 +238,107 @@ class NorthboundTest {
         await().atMost(Duration.ofSeconds(10)).until(() -> cluster.node(0).count("SELECT COUNT(*) FROM northbound_outbox") == 0);
     }
 
+    /** The README's section on the stream (in docs-northbound.md until it is merged into the README). */
+    static String doc() throws java.io.IOException {
+        String module = System.getenv("BULWARK_TEST_MODULE_DIR");
+        java.nio.file.Path root = module == null ? java.nio.file.Path.of("..") : java.nio.file.Path.of(module).getParent();
+        String readme = java.nio.file.Files.readString(root.resolve("README.md"));
+        java.nio.file.Path section = root.resolve("docs-northbound.md");
+        return readme.contains("kafka-console-consumer.sh") || !java.nio.file.Files.exists(section) ? readme : java.nio.file.Files.readString(section);
+    }
+
+    /** The one {@code ```lang} block of the doc that contains {@code marker}. */
+    static String block(String lang, String marker) throws java.io.IOException {
+        java.util.regex.Matcher m = java.util.regex.Pattern.compile("```" + lang + "\n(.*?)```", java.util.regex.Pattern.DOTALL).matcher(doc());
+        List<String> found = new ArrayList<>();
+        while (m.find()) {
+            if (m.group(1).contains(marker)) {
+                found.add(m.group(1));
+            }
+        }
+        assertThat(found).as("blocks containing %s", marker).hasSize(1);
+        return found.get(0);
+    }
+
     @Test
     @Order(2)
+    void the_console_consumer_and_the_java_consumer_of_the_readme_read_the_stream_as_printed() throws Exception {
+        // the data of the first test: meter-0..2, 40 telemetry messages each, and one event of meter-0
+        int total = 121;
+        java.nio.file.Path dir = java.nio.file.Files.createTempDirectory("bulwark-consumer-");
+        java.nio.file.Path props = dir.resolve("acme-app.properties");
+        java.nio.file.Files.writeString(props, "# the test broker speaks plaintext\n");
+        // the console consumer: the Kafka distribution's script runs this class; bounded here to what was sent
+        String console = block("sh", "kafka-console-consumer.sh").strip()
+                .replace("kafka-console-consumer.sh", "java -cp \"$CP\" org.apache.kafka.tools.consumer.ConsoleConsumer")
+                .replace("kafka-1.example.com:9093", broker.bootstrap()).replace("bulwark.data.acme", topic("acme"))
+                + " --max-messages " + total + " --timeout-ms 30000";
+        ProcessBuilder pb = new ProcessBuilder("bash", "-euo", "pipefail", "-c", console).directory(dir.toFile())
+                .redirectError(dir.resolve("console.err").toFile());
+        pb.environment().put("CP", System.getProperty("java.class.path"));
+        Process p = pb.start();
+        p.getOutputStream().close();
+        String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+        assertThat(p.waitFor()).as(java.nio.file.Files.readString(dir.resolve("console.err"))).isZero();
+        List<ConsumerRecord<String, byte[]>> lines = new ArrayList<>();
+        for (String line : out.split("\n")) {
+            if (line.contains("\t")) {
+                String[] kv = line.split("\t", 2);
+                lines.add(new ConsumerRecord<>(topic("acme"), 0, 0, kv[0], kv[1].getBytes(StandardCharsets.UTF_8)));
+            }
+        }
+        assertThat(lines).hasSize(total);
+        assertThat(lines).allSatisfy(r -> assertThat(r.key()).isEqualTo(value(r).get("device").asText()));
+        for (int i = 0; i < 3; i++) {
+            assertThat(numbers(lines, "meter-" + i)).isEqualTo(range(0, 40));
+        }
+
+        // the Java snippet, compiled as printed inside a class that supplies running and handle(...)
+        String body = block("java", "KafkaConsumer").replace("kafka-1.example.com:9093", broker.bootstrap())
+                .replace("bulwark.data.acme", topic("acme")).replace("\"acme-app\"", "\"acme-app-java\"")
+                .replace("acme-app.properties", props.toString());
+        String source = "package snippet;\n"
+                + "import java.nio.file.*; import java.time.Duration; import java.util.*; import org.apache.kafka.clients.consumer.*;\n"
+                + "import org.apache.kafka.common.serialization.StringDeserializer; import com.fasterxml.jackson.databind.*;\n"
+                + "public class Reader implements java.util.concurrent.Callable<Void> {\n"
+                + "    public static volatile boolean running = true;\n"
+                + "    public static final List<String[]> handled = Collections.synchronizedList(new ArrayList<>());\n"
+                + "    static void handle(String device, String kind, byte[] payload) {\n"
+                + "        handled.add(new String[] {device, kind, new String(payload, java.nio.charset.StandardCharsets.UTF_8)});\n"
+                + "    }\n"
+                + "    public Void call() throws Exception {\n" + body + "        return null;\n    }\n}\n";
+        java.nio.file.Path src = java.nio.file.Files.createDirectories(dir.resolve("src/snippet")).resolve("Reader.java");
+        java.nio.file.Files.writeString(src, source);
+        java.nio.file.Path classes = java.nio.file.Files.createDirectories(dir.resolve("classes"));
+        java.io.ByteArrayOutputStream diagnostics = new java.io.ByteArrayOutputStream();
+        int rc = javax.tools.ToolProvider.getSystemJavaCompiler().run(null, diagnostics, diagnostics, "-proc:none", "-classpath",
+                System.getProperty("java.class.path"), "-d", classes.toString(), src.toString());
+        assertThat(rc).as(diagnostics.toString()).isZero();
+        try (java.net.URLClassLoader loader = new java.net.URLClassLoader(new java.net.URL[] {classes.toUri().toURL()}, getClass().getClassLoader())) {
+            Class<?> reader = loader.loadClass("snippet.Reader");
+            @SuppressWarnings("unchecked")
+            List<String[]> handled = (List<String[]>) reader.getField("handled").get(null);
+            java.util.concurrent.FutureTask<Void> run = new java.util.concurrent.FutureTask<>(
+                    (java.util.concurrent.Callable<Void>) reader.getDeclaredConstructor().newInstance());
+            Thread t = new Thread(run, "readme-consumer");
+            t.start();
+            await().atMost(Duration.ofSeconds(30)).until(() -> handled.size() >= total || run.isDone());
+            reader.getField("running").set(null, false);
+            run.get(10, java.util.concurrent.TimeUnit.SECONDS);
+            assertThat(handled).hasSize(total);
+            for (int i = 0; i < 3; i++) {
+                String device = "meter-" + i;
+                assertThat(handled.stream().filter(h -> h[0].equals(device) && h[1].equals("telemetry")).map(h -> h[2]).toList())
+                        .isEqualTo(range(0, 40).stream().map(k -> "{\"n\":" + k + "}").toList());
+            }
+        }
+        try (var files = java.nio.file.Files.walk(dir)) {
+            files.sorted(java.util.Comparator.reverseOrder()).forEach(f -> f.toFile().delete());
+        }
+    }
+
+    @Test
+    @Order(3)
     void a_message_acknowledged_by_one_node_is_readable_through_another_nodes_api_at_once() throws Exception {
         String ops = cluster.node(0).tenantWithOperator("hooli", "ops", "tenant-admin");
         MqttKit kit = new MqttKit(cluster.node(0), ops);
@@ -261,7 +361,7 @@ class NorthboundTest {
     }
 
     @Test
-    @Order(3)
+    @Order(4)
     void messages_acknowledged_while_kafka_is_down_reach_the_stream_also_from_a_node_stopped_before_publishing_them() throws Exception {
         String ops = cluster.node(0).tenantWithOperator("initech", "ops", "tenant-admin");
         MqttKit kit = new MqttKit(cluster.node(0), ops);
