@@ -270,33 +270,34 @@ class ClusterCommandRoutingTest {
     void a_route_whose_lease_was_superseded_delivers_nothing_and_the_new_holder_delivers_on_subscribe() throws Exception {
         MqttKit.Device device = kit.device("thermo-4");
         String commands = "devices/thermo-4/commands";
-        // the original on node 2, subscribed to its commands
+        // the original on node 2, subscribed to its commands and configuration
         BlockingQueue<String> original = new LinkedBlockingQueue<>();
         leaseTo("thermo-4", 2);
-        paho(device, 2, original, commands);
+        paho(device, 2, original, commands, "devices/thermo-4/config/desired");
         long old = awaitLease("thermo-4", 2);
-        // the same identity on node 1 supersedes the lease; it does not listen to commands yet
+        // the same identity on node 1 supersedes the lease; it does not listen yet
         BlockingQueue<String> newer = new LinkedBlockingQueue<>();
         leaseTo("thermo-4", 1);
         MqttClient holder = paho(device, 1, newer);
         long current = awaitLease("thermo-4", 1);
         assertThat(current).isGreaterThan(old);
 
-        String id = createCommand(0, "thermo-4", 600); // routed to node 1, where nobody listens yet: stays queued
+        // routed to node 1, where nobody listens yet: the command stays queued, the configuration unsent
+        String id = createCommand(0, "thermo-4", 600);
+        assertThat(cluster.node(0).api().send("PUT", "/api/v1/devices/thermo-4/config", token, "application/json",
+                "{\"interval\":7}".getBytes()).status()).isEqualTo(200);
 
         ListAppender<ILoggingEvent> log = capture();
-        try (KafkaProducer<String, byte[]> producer = producer()) {
-            // a route with the superseded epoch, to the node that held it and still has a subscribed session
-            ObjectNode body = JSON.createObjectNode().put("tenant", "acme").put("device", "thermo-4").put("command", id).put("epoch", old);
-            ObjectNode envelope = JSON.createObjectNode().put("type", ClusterCommandDelivery.DELIVER).put("node", TestCluster.nodeId(0))
-                    .put("time", System.currentTimeMillis());
-            envelope.set("body", body);
-            producer.send(new ProducerRecord<>(cluster.topicPrefix() + "." + ClusterNode.inbox(TestCluster.nodeId(2)), "acme/thermo-4",
-                    JSON.writeValueAsBytes(envelope))).get(10, TimeUnit.SECONDS);
+        // routes with the superseded epoch, to the node that held it and still has a subscribed session
+        forge(2, ClusterCommandDelivery.DELIVER, JSON.createObjectNode().put("tenant", "acme").put("device", "thermo-4")
+                .put("command", id).put("epoch", old));
+        forge(2, ClusterConfigDelivery.PUSH, JSON.createObjectNode().put("tenant", "acme").put("device", "thermo-4")
+                .put("version", 1).put("epoch", old));
+        // node 2 handles each record: it sends on its session, or records (at debug level) why not
+        for (String type : List.of(ClusterCommandDelivery.DELIVER, ClusterConfigDelivery.PUSH)) {
+            await().atMost(BOUND).until(() -> !original.isEmpty() || logged(log).stream().anyMatch(m -> m.startsWith(type)
+                    && m.contains("thermo-4") && m.contains("epoch " + old) && m.contains("not delivered")));
         }
-        // node 2 handles the record: it sends the command on its session, or records (at debug level) why not
-        await().atMost(BOUND).until(() -> !original.isEmpty() || logged(log).stream().anyMatch(m -> m.contains("deliver-command")
-                && m.contains("thermo-4") && m.contains("epoch " + old) && m.contains("not delivered")));
         assertThat(original).as("nothing sent on the superseded session").isEmpty();
         assertThat(original.poll(300, TimeUnit.MILLISECONDS)).as("nothing sent on the superseded session").isNull();
         assertThat(command(2, "thermo-4", id).path("state").asText()).as("queued: no node marked it delivered").isEqualTo("queued");
@@ -308,6 +309,17 @@ class ClusterCommandRoutingTest {
         assertThat(JSON.readTree(got).path("id").asText()).isEqualTo(id);
         await().atMost(BOUND).until(() -> command(0, "thermo-4", id).path("state").asText().equals("delivered"));
         assertThat(original).as("still nothing on the superseded session").isEmpty();
+    }
+
+    /** Publishes a routed record on node {@code i}'s inbox as another node would. */
+    private static void forge(int i, String type, ObjectNode body) throws Exception {
+        ObjectNode envelope = JSON.createObjectNode().put("type", type).put("node", TestCluster.nodeId(0))
+                .put("time", System.currentTimeMillis());
+        envelope.set("body", body);
+        try (KafkaProducer<String, byte[]> producer = producer()) {
+            producer.send(new ProducerRecord<>(cluster.topicPrefix() + "." + ClusterNode.inbox(TestCluster.nodeId(i)), "acme/thermo-4",
+                    JSON.writeValueAsBytes(envelope))).get(10, TimeUnit.SECONDS);
+        }
     }
 
     @Test
