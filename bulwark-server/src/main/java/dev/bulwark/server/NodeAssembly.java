@@ -22,7 +22,7 @@ import dev.bulwark.server.cluster.ClusterCommandDelivery;
 import dev.bulwark.server.cluster.ClusterConfigDelivery;
 import dev.bulwark.server.cluster.ClusterKeys;
 import dev.bulwark.server.cluster.ClusterNode;
-import dev.bulwark.server.cluster.LocalLeases;
+import dev.bulwark.server.cluster.ClusterSessions;
 import dev.bulwark.server.bus.InProcessBus;
 import dev.bulwark.server.command.CommandService;
 import dev.bulwark.server.command.CommandStore;
@@ -145,7 +145,8 @@ final class NodeAssembly {
                 ClusterKeys.join(cluster, ownership.keys());
             }
             EventBus bus = opened.add("event bus", new InProcessBus(100_000));
-            LiveSessions sessions = new InProcessSessions();
+            ClusterSessions clusterSessions = cluster == null ? null : opened.add("cluster sessions", new ClusterSessions(cluster));
+            LiveSessions sessions = cluster == null ? new InProcessSessions() : clusterSessions;
             DeviceRateLimits rateLimits = new InProcessRateLimits(config.deviceMessagesPerSecond());
             TenantQuotas quotas = new InProcessQuotas(config.tenantMaxConnections(), config.tenantMessagesPerSecond());
             SourceGuard guard = new InProcessBans(clock, config.detection());
@@ -156,6 +157,9 @@ final class NodeAssembly {
             SecurityEventStore eventStore = new SecurityEventStore(db);
             SecurityEvents events = opened.add("security event writer",
                     new SecurityEvents(eventStore, alerts, dataDir, bus, metrics, clock, config.securityEvents()));
+            if (clusterSessions != null) {
+                clusterSessions.recordTo(events); // takeovers of this node's sessions by another node's
+            }
             Vertx vertx = opened.add("event loops", eventLoops(), NodeAssembly::stop);
             Webhooks webhooks = opened.add("webhooks", new Webhooks(new WebhookStore(db, clock, kek), clock,
                     config.allowPrivateWebhookTargets(), config.webhookTrust(), vertx, bus));
@@ -177,9 +181,9 @@ final class NodeAssembly {
             ForwardingDeviceLink deviceLink = new ForwardingDeviceLink();
             // in a cluster, commands and desired configuration go to the node holding the device's session, by its lease
             ClusterConfigDelivery routedConfig = cluster == null ? null : opened.add("config routes",
-                    new ClusterConfigDelivery(cluster, LocalLeases.forNode(cluster, sessions), new LocalConfigDelivery(deviceLink)));
+                    new ClusterConfigDelivery(cluster, clusterSessions::leaseEpoch, new LocalConfigDelivery(deviceLink)));
             ClusterCommandDelivery routedCommands = cluster == null ? null : opened.add("command routes",
-                    new ClusterCommandDelivery(cluster, LocalLeases.forNode(cluster, sessions), new LocalCommandDelivery(deviceLink)));
+                    new ClusterCommandDelivery(cluster, clusterSessions::leaseEpoch, new LocalCommandDelivery(deviceLink)));
             ConfigService shadow = new ConfigService(db, clock, new ConfigStore(), ownership,
                     routedConfig != null ? routedConfig : new LocalConfigDelivery(deviceLink));
             CommandService commands = new CommandService(db, clock, new CommandStore(), tenants, ownership,
@@ -222,6 +226,9 @@ final class NodeAssembly {
             GroupCommitWriter writer = opened.add("telemetry writer",
                     new GroupCommitWriter(db, telemetry, 100_000, 4_096, config.plaintextPayloads() ? null : ownership));
             NodeMetrics.register(metrics, writer, telemetry, sessions, guard, events, bus, webhooks);
+            if (cluster != null) {
+                NodeMetrics.registerCluster(metrics, cluster);
+            }
             DeviceAuthenticator deviceAuth = new DeviceAuthenticator(db, pki, clock, devices, credentials, tenantCas);
             IngressGate gate = new IngressGate(vertx, clock, events, config.maxPayloadBytes(), config.deviceMessagesPerSecond(), rateLimits,
                     quotas, writer, shadow, commands, db);

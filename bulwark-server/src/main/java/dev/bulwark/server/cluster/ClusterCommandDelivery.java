@@ -26,8 +26,9 @@ import org.slf4j.LoggerFactory;
  * lease. Either the route read that lease and reached that node, which sends it, or finds the device not subscribed
  * yet, in which case the subscription's read, later, sees the command; or the route read no lease (or an older one)
  * before the lease was committed, and the subscription's read, later still, sees the command. That holds when a
- * session's lease is committed before its device's SUBSCRIBE is handled; a lease committed later, or an inbox record
- * lost with Kafka, is covered by the rechecks ({@link DeviceRoutes#RECHECKS_MS}).
+ * session's lease is committed before its device's SUBSCRIBE is handled. {@link ClusterSessions} takes the lease on a
+ * worker thread, so the SUBSCRIBE may come first: the rechecks ({@link DeviceRoutes#RECHECKS_MS}, the first a quarter
+ * of a second later) route again once the lease is visible, and cover an inbox record lost with Kafka too.
  */
 public final class ClusterCommandDelivery implements CommandDelivery, AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(ClusterCommandDelivery.class);

@@ -39,8 +39,11 @@ import org.slf4j.LoggerFactory;
  */
 final class DeviceRoutes implements AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(DeviceRoutes.class);
-    /** The delays of the rechecks after a route's first attempt. */
-    static final long[] RECHECKS_MS = {1_000, 3_000, 10_000};
+    /**
+     * The delays of the rechecks after a route's first attempt: the first soon (a session's lease is taken just
+     * after the session registers, often after its device subscribed), the last about a quarter of a minute later.
+     */
+    static final long[] RECHECKS_MS = {250, 1_000, 4_000, 10_000};
     private static final long OFFER_KEPT_MS = 60_000;
 
     /** A routed record this node received: the device, the epoch of the lease the sender saw, the body. */

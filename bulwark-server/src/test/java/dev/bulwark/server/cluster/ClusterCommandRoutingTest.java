@@ -47,7 +47,6 @@ import org.eclipse.paho.client.mqttv3.MqttConnectOptions;
 import org.eclipse.paho.client.mqttv3.persist.MemoryPersistence;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.slf4j.LoggerFactory;
@@ -105,19 +104,7 @@ class ClusterCommandRoutingTest {
         }
     }
 
-    // ---- leases: taken by the session registry when it holds them itself, else here, as it would ----
-
-    static boolean registryHoldsLeases() {
-        return cluster.node(0).node().sessions() instanceof LocalLeases;
-    }
-
-    /** What the session registry does when the device's session registers on node {@code i}. */
-    static void leaseTo(String device, int i) {
-        if (!registryHoldsLeases()) {
-            cluster.node(i).node().db().tx(h -> new LeaseStore().acquire(h, T, DeviceId.of(device), TestCluster.nodeId(i), "s-" + i,
-                    "127.0.0.1", System.currentTimeMillis()));
-        }
-    }
+    // ---- leases: taken by each node's session registry (ClusterSessions) when a session registers ----
 
     static Optional<LeaseStore.Lease> lease(String device) {
         return cluster.node(0).sql(h -> new LeaseStore().current(h, T, DeviceId.of(device)));
@@ -151,7 +138,6 @@ class ClusterCommandRoutingTest {
             cluster.node(0).createDevice(token, id, "thermo");
             b.enrollmentToken(node.api().post("/api/v1/devices/" + id + "/enrollment-tokens", token, null).json().get("token").asText());
         }
-        leaseTo(id, i);
         BulwarkDevice d = b.build().start();
         opened.add(d);
         assertThat(d.awaitConnected(Duration.ofSeconds(30))).as("connected: %s", d.stats()).isTrue();
@@ -246,7 +232,6 @@ class ClusterCommandRoutingTest {
 
     private BulwarkDevice sdkEnrolledWith(String id, int i, String enrollment, List<Long> versions) throws Exception {
         TestServer node = cluster.node(i);
-        leaseTo(id, i);
         BulwarkDevice d = BulwarkDevice.builder(DeviceId.of(id))
                 .stateDir(home.resolve(id))
                 .trustAnchor(cluster.dataDir().resolve("pki/ca.pem"))
@@ -270,24 +255,21 @@ class ClusterCommandRoutingTest {
     void a_route_whose_lease_was_superseded_delivers_nothing_and_the_new_holder_delivers_on_subscribe() throws Exception {
         MqttKit.Device device = kit.device("thermo-4");
         String commands = "devices/thermo-4/commands";
-        // the original on node 2, subscribed to its commands and configuration
+        // the device on node 2, subscribed to its commands and configuration
         BlockingQueue<String> original = new LinkedBlockingQueue<>();
-        leaseTo("thermo-4", 2);
         paho(device, 2, original, commands, "devices/thermo-4/config/desired");
         long old = awaitLease("thermo-4", 2);
-        // the same identity on node 1 supersedes the lease; it does not listen yet
-        BlockingQueue<String> newer = new LinkedBlockingQueue<>();
-        leaseTo("thermo-4", 1);
-        MqttClient holder = paho(device, 1, newer);
-        long current = awaitLease("thermo-4", 1);
+        // a session on node 1 supersedes the lease, and node 2 has not heard of it yet: its session still runs
+        long current = cluster.node(1).node().db().tx(h -> new LeaseStore().acquire(h, T, DeviceId.of("thermo-4"), TestCluster.nodeId(1),
+                "elsewhere", "127.0.0.1", System.currentTimeMillis())).lease().epoch();
         assertThat(current).isGreaterThan(old);
+        assertThat(cluster.node(2).node().sessions().connected(T, DeviceId.of("thermo-4"))).isTrue();
 
-        // routed to node 1, where nobody listens yet: the command stays queued, the configuration unsent
+        // routed to node 1, which has no session of it: the command stays queued, the configuration unsent
+        ListAppender<ILoggingEvent> log = capture();
         String id = createCommand(0, "thermo-4", 600);
         assertThat(cluster.node(0).api().send("PUT", "/api/v1/devices/thermo-4/config", token, "application/json",
                 "{\"interval\":7}".getBytes()).status()).isEqualTo(200);
-
-        ListAppender<ILoggingEvent> log = capture();
         // routes with the superseded epoch, to the node that held it and still has a subscribed session
         forge(2, ClusterCommandDelivery.DELIVER, JSON.createObjectNode().put("tenant", "acme").put("device", "thermo-4")
                 .put("command", id).put("epoch", old));
@@ -296,14 +278,15 @@ class ClusterCommandRoutingTest {
         // node 2 handles each record: it sends on its session, or records (at debug level) why not
         for (String type : List.of(ClusterCommandDelivery.DELIVER, ClusterConfigDelivery.PUSH)) {
             await().atMost(BOUND).until(() -> !original.isEmpty() || logged(log).stream().anyMatch(m -> m.startsWith(type)
-                    && m.contains("thermo-4") && m.contains("epoch " + old) && m.contains("not delivered")));
+                    && m.contains("thermo-4") && m.contains("epoch " + old + " (") && m.contains("not delivered")));
         }
         assertThat(original).as("nothing sent on the superseded session").isEmpty();
         assertThat(original.poll(300, TimeUnit.MILLISECONDS)).as("nothing sent on the superseded session").isNull();
         assertThat(command(2, "thermo-4", id).path("state").asText()).as("queued: no node marked it delivered").isEqualTo("queued");
 
-        // the holder of the current lease delivers it when the device subscribes
-        holder.subscribe(commands, 1, (topic, msg) -> newer.add(new String(msg.getPayload(), StandardCharsets.UTF_8)));
+        // the device's next session, on node 1, takes the lease and gets the command when it subscribes
+        BlockingQueue<String> newer = new LinkedBlockingQueue<>();
+        paho(device, 1, newer, commands);
         String got = newer.poll(BOUND.toMillis(), TimeUnit.MILLISECONDS);
         assertThat(got).isNotNull();
         assertThat(JSON.readTree(got).path("id").asText()).isEqualTo(id);
@@ -323,16 +306,28 @@ class ClusterCommandRoutingTest {
     }
 
     @Test
-    void a_lease_taken_after_the_device_subscribed_still_gets_the_command_routed_meanwhile() throws Exception {
-        Assumptions.assumeFalse(registryHoldsLeases(), "the session registry takes the lease before the device subscribes");
+    void a_lease_committed_after_the_device_subscribed_still_gets_the_command_routed_meanwhile() throws Exception {
         MqttKit.Device device = kit.device("thermo-6");
+        MqttClient first = paho(device, 1, new LinkedBlockingQueue<>());
+        awaitLease("thermo-6", 1);
+        first.disconnect();
+        await().atMost(BOUND).until(() -> lease("thermo-6").map(l -> l.node().isEmpty()).orElse(false));
+
+        // the lease row is locked: the next session's lease is taken only once the lock is gone (a slow database)
         BlockingQueue<String> inbox = new LinkedBlockingQueue<>();
-        paho(device, 1, inbox, "devices/thermo-6/commands"); // subscribed on node 1 before any lease is visible
-        await().atMost(BOUND).until(() -> cluster.node(1).node().sessions().connected(T, DeviceId.of("thermo-6")));
-        String id = createCommand(0, "thermo-6", 600); // no lease yet: nothing routed
-        leaseTo("thermo-6", 1); // the lease commits only now
-        String got = inbox.poll(BOUND.toMillis(), TimeUnit.MILLISECONDS);
-        assertThat(got).as("rerouted once the lease is visible, not stranded until the next connect").isNotNull();
+        String id;
+        try (org.jdbi.v3.core.Handle lock = cluster.node(0).node().db().open()) {
+            lock.begin();
+            lock.createQuery("SELECT epoch FROM device_leases WHERE tenant_id = 'acme' AND device_id = 'thermo-6' FOR UPDATE")
+                    .mapTo(Long.class).one();
+            paho(device, 1, inbox, "devices/thermo-6/commands"); // subscribed, its lease not taken yet
+            await().atMost(BOUND).until(() -> cluster.node(1).node().sessions().connected(T, DeviceId.of("thermo-6")));
+            id = createCommand(0, "thermo-6", 600); // no lease visible: nothing can be sent
+            assertThat(inbox.poll(500, TimeUnit.MILLISECONDS)).isNull();
+            lock.rollback();
+        }
+        String got = inbox.poll(15, TimeUnit.SECONDS);
+        assertThat(got).as("routed again once the lease is visible, not stranded until the next connect").isNotNull();
         assertThat(JSON.readTree(got).path("id").asText()).isEqualTo(id);
     }
 
