@@ -30,7 +30,8 @@ import java.util.Objects;
  *       when the buffer is full its {@link OutboundBuffer.DropPolicy} decides, counted in {@link Stats}.</li>
  *   <li><b>Configuration and commands.</b> A {@link ConfigHandler} receives each new desired document
  *       (older versions are ignored) and returns what the device now reports; a {@link CommandHandler}
- *       answers each command, and its result is sent back.</li>
+ *       answers each command, and its result is sent back. A command id runs at most once, across restarts too:
+ *       delivered again, it is answered with the outcome stored the first time (kept in the state directory).</li>
  * </ul>
  *
  * <p>Handlers run on the session's callback thread: keep them short, or hand work to your own executor and
@@ -67,7 +68,7 @@ public final class BulwarkDevice implements AutoCloseable {
 
     /** What the device has done so far. */
     public record Stats(boolean connected, long connects, long connectFailures, long accepted, long acknowledged, long dropped,
-                        int buffered, long renewals, long configsApplied, long commandsHandled, String lastError) {
+                        int buffered, long renewals, long configsApplied, long commandsHandled, long commandsRepeated, String lastError) {
     }
 
     private final DeviceId id;
@@ -89,7 +90,7 @@ public final class BulwarkDevice implements AutoCloseable {
         this.buffer = new OutboundBuffer(b.bufferCapacity, b.dropPolicy);
         this.firmware = b.firmwareSettings == null ? null
                 : new FirmwareUpdater(b.est, anchors, this::currentCredential, b.firmwareSettings, b.installer);
-        this.inbound = new InboundMessages(id, b.configHandler, b.commandHandler, firmware, this::enqueue);
+        this.inbound = new InboundMessages(id, b.stateDir, b.configHandler, b.commandHandler, firmware, this::enqueue);
         this.session = new MqttSession(id, mqtt, anchors, buffer, b.backoff, b.window, b.keepAlive, firmware != null, inbound::handle);
         this.enrollment = new Enrollment(id, files, est, b.enrollmentToken, b.renewBefore, session);
     }
@@ -147,7 +148,8 @@ public final class BulwarkDevice implements AutoCloseable {
     public Stats stats() {
         MqttSession.Status s = session.status();
         return new Stats(s.connected(), s.connects(), s.connectFailures(), buffer.accepted(), buffer.acknowledged(), buffer.dropped(),
-                buffer.size(), enrollment.renewals(), inbound.configsApplied(), inbound.commandsHandled(), s.lastError());
+                buffer.size(), enrollment.renewals(), inbound.configsApplied(), inbound.commandsHandled(),
+                inbound.commandsRepeated(), s.lastError());
     }
 
     /** The certificate in use, or null before enrollment. */
@@ -205,7 +207,7 @@ public final class BulwarkDevice implements AutoCloseable {
             this.id = id;
         }
 
-        /** Where the credential lives (created 0700; {@code credentials.pem} 0600). */
+        /** Where the credential and the ids of executed commands live (created 0700; its files 0600). */
         public Builder stateDir(Path dir) { this.stateDir = dir; return this; }
 
         /** The platform CA certificate (PEM), given to the device out of band, e.g. at the factory. */

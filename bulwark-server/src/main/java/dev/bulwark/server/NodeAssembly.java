@@ -19,6 +19,8 @@ import dev.bulwark.server.audit.AuditLog;
 import dev.bulwark.server.audit.AuditSigner;
 import dev.bulwark.server.bus.EventBus;
 import dev.bulwark.server.cluster.ClusterBans;
+import dev.bulwark.server.cluster.ClusterCommandDelivery;
+import dev.bulwark.server.cluster.ClusterConfigDelivery;
 import dev.bulwark.server.cluster.ClusterDetectorState;
 import dev.bulwark.server.cluster.ClusterKeys;
 import dev.bulwark.server.cluster.ClusterNode;
@@ -186,8 +188,19 @@ final class NodeAssembly {
 
             // ---- device-facing services; they reach devices through the link the MQTT listener is bound to below ----
             ForwardingDeviceLink deviceLink = new ForwardingDeviceLink();
-            ConfigService shadow = new ConfigService(db, clock, new ConfigStore(), ownership, new LocalConfigDelivery(deviceLink));
-            CommandService commands = new CommandService(db, clock, new CommandStore(), tenants, ownership, new LocalCommandDelivery(deviceLink));
+            // in a cluster, commands and desired configuration go to the node holding the device's session, by its lease
+            ClusterConfigDelivery routedConfig = cluster == null ? null : opened.add("config routes",
+                    new ClusterConfigDelivery(cluster, clusterSessions::leaseEpoch, new LocalConfigDelivery(deviceLink)));
+            ClusterCommandDelivery routedCommands = cluster == null ? null : opened.add("command routes",
+                    new ClusterCommandDelivery(cluster, clusterSessions::leaseEpoch, new LocalCommandDelivery(deviceLink)));
+            ConfigService shadow = new ConfigService(db, clock, new ConfigStore(), ownership,
+                    routedConfig != null ? routedConfig : new LocalConfigDelivery(deviceLink));
+            CommandService commands = new CommandService(db, clock, new CommandStore(), tenants, ownership,
+                    routedCommands != null ? routedCommands : new LocalCommandDelivery(deviceLink));
+            if (cluster != null) {
+                routedConfig.attach(shadow);
+                routedCommands.attach(commands);
+            }
             FirmwareService firmware = new FirmwareService(dataDir, kek, new FirmwareStore());
             RolloutService rollouts = new RolloutService(db, clock, firmware, new RolloutStore(), tenants, deviceLink);
 
