@@ -18,6 +18,7 @@ import dev.bulwark.server.audit.AuditEntry;
 import dev.bulwark.server.audit.AuditLog;
 import dev.bulwark.server.audit.AuditSigner;
 import dev.bulwark.server.bus.EventBus;
+import dev.bulwark.server.cluster.ClusterKeys;
 import dev.bulwark.server.cluster.ClusterNode;
 import dev.bulwark.server.bus.InProcessBus;
 import dev.bulwark.server.command.CommandService;
@@ -137,6 +138,9 @@ final class NodeAssembly {
 
             // ---- the parts a cluster replaces: in-process for a standalone node ----
             ClusterNode cluster = config.clustered() ? opened.add("cluster", new ClusterNode(config.cluster(), clock, db)) : null;
+            if (cluster != null) {
+                ClusterKeys.join(cluster, ownership.keys());
+            }
             EventBus bus = opened.add("event bus", new InProcessBus(100_000));
             LiveSessions sessions = new InProcessSessions();
             DeviceRateLimits rateLimits = new InProcessRateLimits(config.deviceMessagesPerSecond());
@@ -204,6 +208,9 @@ final class NodeAssembly {
             GroupCommitWriter writer = opened.add("telemetry writer",
                     new GroupCommitWriter(db, telemetry, 100_000, 4_096, config.plaintextPayloads() ? null : ownership));
             NodeMetrics.register(metrics, writer, telemetry, sessions, guard, events, bus, webhooks);
+            if (cluster != null) {
+                NodeMetrics.registerCluster(metrics, cluster);
+            }
             DeviceAuthenticator deviceAuth = new DeviceAuthenticator(db, pki, clock, devices, credentials, tenantCas);
             IngressGate gate = new IngressGate(vertx, clock, events, config.maxPayloadBytes(), config.deviceMessagesPerSecond(), rateLimits,
                     quotas, writer, shadow, commands, db);

@@ -37,4 +37,13 @@ final class NodeMetrics {
         m.counter("bulwark_webhook_deliveries", "Alert deliveries to webhooks that succeeded", webhooks::delivered);
         m.counter("bulwark_webhook_failures", "Alert deliveries to webhooks given up", webhooks::failedDeliveries);
     }
+
+    /** A cluster node's view of the bus it shares with the other nodes. */
+    static void registerCluster(Metrics m, dev.bulwark.server.cluster.ClusterNode cluster) {
+        var bus = cluster.bus();
+        m.counter("bulwark_cluster_records_published", "Records this node published on the cluster bus (Kafka)", bus::published);
+        m.counter("bulwark_cluster_records_received", "Records this node read from the cluster bus (its own included)", bus::received);
+        m.counter("bulwark_cluster_publish_failures", "Cluster bus records Kafka did not take (unreachable beyond the delivery timeout)",
+                bus::failedPublishes);
+    }
 }

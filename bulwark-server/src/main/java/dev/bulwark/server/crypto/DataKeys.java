@@ -179,7 +179,39 @@ public final class DataKeys {
         }
     }
 
+    /**
+     * Runs {@code listener} with the id of each key this node destroys, after it is gone (a cluster tells the
+     * other nodes, which {@link #forget} it).
+     */
+    public void onDestroyed(java.util.function.Consumer<String> listener) {
+        destroyedListeners.add(listener);
+    }
+
+    /**
+     * Drops a key another node destroyed from what this node holds in memory: it is never used again here
+     * (the file, in the shared data directory, is gone already).
+     */
+    public void forget(String id) {
+        destroyed.add(id);
+        specs.remove(id);
+        cache.remove(id);
+    }
+
+    private final java.util.List<java.util.function.Consumer<String>> destroyedListeners = new java.util.concurrent.CopyOnWriteArrayList<>();
+
     private Destruction remove(String id) {
+        Destruction d = erase(id);
+        for (var l : destroyedListeners) {
+            try {
+                l.accept(id);
+            } catch (RuntimeException e) {
+                // a listener's failure must not undo or hide the destruction
+            }
+        }
+        return d;
+    }
+
+    private Destruction erase(String id) {
         destroyed.add(id);
         specs.remove(id);
         cache.remove(id); // not zeroed in place: a reader may hold it this instant

@@ -27,11 +27,17 @@ public final class TestServer implements AutoCloseable {
     private final Path dataDir;
     private final String databaseUrl;
     private final Consumer<ServerConfig.Builder> customizer;
+    private final boolean member;
     private final TestClock clock = new TestClock();
     private BulwarkServer server;
     private ApiClient api;
 
     private TestServer(Backend backend, Path dataDir, String databaseUrl, Consumer<ServerConfig.Builder> customizer) {
+        this(backend, dataDir, databaseUrl, customizer, false);
+    }
+
+    private TestServer(Backend backend, Path dataDir, String databaseUrl, Consumer<ServerConfig.Builder> customizer, boolean member) {
+        this.member = member;
         this.backend = backend;
         this.dataDir = dataDir;
         this.databaseUrl = databaseUrl;
@@ -50,6 +56,15 @@ public final class TestServer implements AutoCloseable {
         } catch (IOException e) {
             throw new UncheckedIOException(e);
         }
+    }
+
+    /**
+     * A node of a cluster: it shares {@code dataDir} and {@code databaseUrl} with the other nodes (the cluster
+     * owns and removes them, see {@link TestCluster}); closing it stops the node only.
+     */
+    static TestServer member(Path dataDir, String databaseUrl, Consumer<ServerConfig.Builder> customizer) {
+        TestServer s = new TestServer(Backend.POSTGRESQL, dataDir, databaseUrl, customizer, true);
+        return s;
     }
 
     /** A node on an existing data directory (embedded database only), e.g. one prepared at an older schema. */
@@ -191,6 +206,10 @@ public final class TestServer implements AutoCloseable {
 
     @Override
     public void close() {
+        if (member) {
+            server.close();
+            return;
+        }
         try {
             server.close();
         } finally {
