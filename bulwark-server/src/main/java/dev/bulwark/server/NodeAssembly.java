@@ -20,6 +20,7 @@ import dev.bulwark.server.audit.AuditSigner;
 import dev.bulwark.server.bus.EventBus;
 import dev.bulwark.server.cluster.ClusterKeys;
 import dev.bulwark.server.cluster.ClusterNode;
+import dev.bulwark.server.cluster.ClusterSessions;
 import dev.bulwark.server.bus.InProcessBus;
 import dev.bulwark.server.command.CommandService;
 import dev.bulwark.server.command.CommandStore;
@@ -142,7 +143,8 @@ final class NodeAssembly {
                 ClusterKeys.join(cluster, ownership.keys());
             }
             EventBus bus = opened.add("event bus", new InProcessBus(100_000));
-            LiveSessions sessions = new InProcessSessions();
+            ClusterSessions clusterSessions = cluster == null ? null : opened.add("cluster sessions", new ClusterSessions(cluster));
+            LiveSessions sessions = cluster == null ? new InProcessSessions() : clusterSessions;
             DeviceRateLimits rateLimits = new InProcessRateLimits(config.deviceMessagesPerSecond());
             TenantQuotas quotas = new InProcessQuotas(config.tenantMaxConnections(), config.tenantMessagesPerSecond());
             SourceGuard guard = new InProcessBans(clock, config.detection());
@@ -153,6 +155,9 @@ final class NodeAssembly {
             SecurityEventStore eventStore = new SecurityEventStore(db);
             SecurityEvents events = opened.add("security event writer",
                     new SecurityEvents(eventStore, alerts, dataDir, bus, metrics, clock, config.securityEvents()));
+            if (clusterSessions != null) {
+                clusterSessions.recordTo(events); // takeovers of this node's sessions by another node's
+            }
             Vertx vertx = opened.add("event loops", eventLoops(), NodeAssembly::stop);
             Webhooks webhooks = opened.add("webhooks", new Webhooks(new WebhookStore(db, clock, kek), clock,
                     config.allowPrivateWebhookTargets(), config.webhookTrust(), vertx, bus));
