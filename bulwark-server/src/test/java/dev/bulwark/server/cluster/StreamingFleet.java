@@ -48,6 +48,12 @@ final class StreamingFleet implements AutoCloseable {
     /** Messages sent but not acknowledged at most, per device (the SDK's in-flight window). */
     static final int WINDOW = 32;
     private static final ObjectMapper JSON = new ObjectMapper();
+    /** Paho logs every broken connection through java.util.logging; here connections break on purpose. Held: JUL keeps loggers weakly. */
+    private static final java.util.logging.Logger PAHO = java.util.logging.Logger.getLogger("org.eclipse.paho.mqttv5.client");
+
+    static {
+        PAHO.setLevel(java.util.logging.Level.OFF);
+    }
 
     private final Supplier<ApiClient> api;
     private final String token;
