@@ -45,9 +45,7 @@ class PostgresRestartTest {
             try (StreamingFleet fleet = new StreamingFleet(node::api, token, node.caPem())) {
                 URI est = URI.create("https://localhost:" + node.deviceHttpsPort());
                 URI mqtt = URI.create("ssl://localhost:" + node.mqttPort());
-                for (int i = 0; i < DEVICES; i++) {
-                    fleet.add("meter-" + i, est, List.of(mqtt));
-                }
+                fleet.addAll(java.util.stream.IntStream.range(0, DEVICES).mapToObj(i -> "meter-" + i).toList(), est, List.of(mqtt));
                 fleet.stream(Duration.ofMillis(5));
                 await().atMost(Duration.ofSeconds(20)).until(() -> fleet.acknowledged() >= DEVICES * 200L);
                 assertThat(node.metric("bulwark_telemetry_writer_failed_batches_total")).isZero();

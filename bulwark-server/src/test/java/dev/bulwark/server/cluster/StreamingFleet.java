@@ -89,23 +89,41 @@ final class StreamingFleet implements AutoCloseable {
 
     /** Creates, enrolls (EST at {@code est}) and connects a device; waits until it is connected. */
     BulwarkDevice add(String id, URI est, List<URI> mqtt) throws InterruptedException {
-        ApiClient.Result created = api.get().post("/api/v1/devices", token, Map.of("id", id, "model", "meter"));
-        assertThat(created.status()).as(created.body()).isEqualTo(201);
-        ApiClient.Result enrollment = api.get().post("/api/v1/devices/" + id + "/enrollment-tokens", token, null);
-        assertThat(enrollment.status()).as(enrollment.body()).isEqualTo(201);
-        BulwarkDevice d = BulwarkDevice.builder(DeviceId.of(id))
-                .stateDir(home.resolve(id))
-                .trustAnchor(caPem)
-                .est(est)
-                .mqttEndpoints(mqtt)
-                .enrollmentToken(enrollment.json().get("token").asText())
-                .window(WINDOW)
-                .backoff(new Backoff(Duration.ofMillis(100), Duration.ofSeconds(1)))
-                .build().start();
-        devices.put(id, d);
-        sent.put(id, 0);
-        assertThat(d.awaitConnected(Duration.ofSeconds(30))).as("%s connected: %s", id, d.stats()).isTrue();
-        return d;
+        return addAll(List.of(id), est, mqtt).get(0);
+    }
+
+    /**
+     * Creates the devices, then starts them all at once (each enrolls over EST at {@code est} and connects in the
+     * background) and waits until each is connected.
+     */
+    List<BulwarkDevice> addAll(List<String> ids, URI est, List<URI> mqtt) throws InterruptedException {
+        List<BulwarkDevice> added = new ArrayList<>();
+        for (String id : ids) {
+            ApiClient.Result created = api.get().post("/api/v1/devices", token, Map.of("id", id, "model", "meter"));
+            assertThat(created.status()).as(created.body()).isEqualTo(201);
+            ApiClient.Result enrollment = api.get().post("/api/v1/devices/" + id + "/enrollment-tokens", token, null);
+            assertThat(enrollment.status()).as(enrollment.body()).isEqualTo(201);
+            added.add(BulwarkDevice.builder(DeviceId.of(id))
+                    .stateDir(home.resolve(id))
+                    .trustAnchor(caPem)
+                    .est(est)
+                    .mqttEndpoints(mqtt)
+                    .enrollmentToken(enrollment.json().get("token").asText())
+                    .window(WINDOW)
+                    .backoff(new Backoff(Duration.ofMillis(100), Duration.ofSeconds(1)))
+                    .build());
+        }
+        synchronized (this) {
+            for (BulwarkDevice d : added) {
+                devices.put(d.id().value(), d);
+                sent.put(d.id().value(), 0);
+            }
+        }
+        added.forEach(BulwarkDevice::start);
+        for (BulwarkDevice d : added) {
+            assertThat(d.awaitConnected(Duration.ofSeconds(30))).as("%s connected: %s", d.id(), d.stats()).isTrue();
+        }
+        return added;
     }
 
     Map<String, BulwarkDevice> devices() {
