@@ -23,8 +23,8 @@ import org.junit.jupiter.api.Test;
 /**
  * The Kafka broker stops and starts again during ingest. Two nodes on a broker of this test's own, SDK devices
  * streaming QoS 1 telemetry to both. What a device sends is committed to PostgreSQL before its PUBACK: the
- * broker is not on that path, so acknowledgements go on while it is down (what crosses nodes waits in the
- * Kafka clients meanwhile). Nothing acknowledged is lost, and each node's bus consumer comes back by itself:
+ * broker is not on that path, so acknowledgements go on while it is down, as the README's "Scaled out" section
+ * says (what crosses nodes waits in the Kafka clients meanwhile). Nothing acknowledged is lost, and each node's bus consumer comes back by itself:
  * a record published on the cluster's control topic after the restart is read by both nodes.
  */
 class KafkaRestartTest {

@@ -55,8 +55,7 @@ class PostgresRestartTest {
                 long readOnly = System.nanoTime();
                 writes(pg, false);
                 await().atMost(Duration.ofSeconds(10)).until(() -> node.metric("bulwark_telemetry_writer_stalled") == 1.0);
-                long refusing = fleet.acknowledged();
-                await().during(Duration.ofSeconds(1)).atMost(Duration.ofSeconds(5)).until(() -> fleet.acknowledged() == refusing);
+                long refusing = fleet.awaitAcknowledgementsPaused(Duration.ofSeconds(1), Duration.ofSeconds(10));
                 assertThat(node.metric("bulwark_telemetry_writer_failed_batches_total")).isPositive();
                 assertThat(node.metric("bulwark_telemetry_writer_stalled")).isEqualTo(1.0);
                 writes(pg, true);
@@ -70,8 +69,7 @@ class PostgresRestartTest {
                 pg.stop(true);
                 // the next commit fails: its devices are refused and disconnected, nothing more is acknowledged
                 await().atMost(Duration.ofSeconds(15)).until(() -> fleet.devices().values().stream().noneMatch(d -> d.stats().connected()));
-                long frozen = fleet.acknowledged();
-                await().during(Duration.ofSeconds(1)).atMost(Duration.ofSeconds(5)).until(() -> fleet.acknowledged() == frozen);
+                long frozen = fleet.awaitAcknowledgementsPaused(Duration.ofSeconds(1), Duration.ofSeconds(10));
                 long pausedMs = (System.nanoTime() - down) / 1_000_000;
 
                 long up = System.nanoTime();

@@ -170,6 +170,21 @@ final class StreamingFleet implements AutoCloseable {
         return devices.values().stream().mapToLong(d -> d.stats().acknowledged()).sum();
     }
 
+    /**
+     * Waits until no acknowledgement has arrived for {@code quiet} (polling every 50 ms; acknowledgements of commits
+     * made before the pause may still be arriving when it starts); returns the count they stopped at.
+     */
+    long awaitAcknowledgementsPaused(Duration quiet, Duration within) {
+        long[] last = {acknowledged()};
+        await("acknowledgements paused").during(quiet).atMost(within).pollInterval(Duration.ofMillis(50)).until(() -> {
+            long now = acknowledged();
+            boolean same = now == last[0];
+            last[0] = now;
+            return same;
+        });
+        return last[0];
+    }
+
     synchronized int sent(String id) {
         return sent.get(id);
     }
