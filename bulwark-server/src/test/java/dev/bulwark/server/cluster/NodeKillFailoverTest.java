@@ -118,11 +118,11 @@ class NodeKillFailoverTest {
             fleet.awaitAllAcknowledged(Duration.ofSeconds(30));
 
             Map<String, Integer> duplicates = fleet.assertEveryMessageStored(StreamingFleet.storedInDatabase(db, data));
-            duplicates.forEach((id, n) -> assertThat(n).as("%s: stored twice (in flight at the kill: at most the window)", id)
+            String measured = String.format("%d of %d devices on %s; every device acknowledged again %d ms after the kill; rejoined in %d ms; "
+                    + "%d messages", onVictim, fleet.devices().size(), victim.name(), recoveredMs, rejoinedMs,
+                    fleet.devices().keySet().stream().mapToInt(fleet::sent).sum());
+            duplicates.forEach((id, n) -> assertThat(n).as("%s: stored twice (in flight at the kill: at most the window; %s)", id, measured)
                     .isBetween(0, StreamingFleet.WINDOW));
-            System.out.printf("NodeKillFailoverTest: %d of %d devices on %s; every device acknowledged again %d ms after the kill; "
-                    + "rejoined in %d ms; %d messages; duplicates %s%n", onVictim, fleet.devices().size(), victim.name(), recoveredMs, rejoinedMs,
-                    fleet.devices().keySet().stream().mapToInt(fleet::sent).sum(), duplicates);
         } finally {
             if (fleet != null) {
                 fleet.close();

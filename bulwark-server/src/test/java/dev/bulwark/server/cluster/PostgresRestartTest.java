@@ -15,21 +15,25 @@ import java.util.Map;
 import org.junit.jupiter.api.Test;
 
 /**
- * PostgreSQL crashes and comes back during ingest. A cluster node (its own JVM, the shared Kafka broker) on a
- * PostgreSQL server of this test's own ({@link PrivatePostgres}: the machine's shared server is never stopped)
- * takes QoS 1 telemetry from SDK devices; the server is stopped as a crash ({@code pg_ctl stop -m immediate}) and
- * started again on the same port and data.
+ * PostgreSQL fails during ingest, twice. A cluster node (its own JVM, the shared Kafka broker) on a PostgreSQL
+ * server of this test's own ({@link PrivatePostgres}: the machine's shared server is never stopped) takes QoS 1
+ * telemetry from SDK devices. First the database refuses every write while it still answers reads (as a
+ * read-only standby would), then it is stopped as a crash ({@code pg_ctl stop -m immediate}) and started again on
+ * the same port and data.
  *
  * <ul>
- *   <li>Back-pressure: while the database is gone nothing is acknowledged (a PUBACK only follows a commit): the
- *       batch that fails is refused to its devices, which keep the messages and reconnect with backoff;</li>
+ *   <li>Back-pressure: while the database does not commit, nothing is acknowledged (a PUBACK only follows a
+ *       commit): the batch that fails is refused to its devices, which keep the messages and reconnect with
+ *       backoff;</li>
  *   <li>the node recovers by itself (its connection pool reconnects, nothing is restarted) and the devices'
  *       buffered messages are acknowledged;</li>
  *   <li>nothing acknowledged is lost: every message is in the database afterwards, and the node's REST API serves
  *       them;</li>
- *   <li>the pause is visible in the node's metrics: {@code bulwark_telemetry_writer_failed_batches} counts the
+ *   <li>the pause is visible in the node's metrics: {@code bulwark_telemetry_writer_failed_batches_total} counts the
  *       batches that could not be committed, {@code bulwark_telemetry_writer_stalled} is 1 from a failed commit
- *       until the next one succeeds.</li>
+ *       until the next one succeeds. {@code GET /metrics} authenticates its bearer token in the database: it
+ *       answers while the database refuses writes (the gauge is read at 1 then), not while the database is down
+ *       (the counter tells of the outage afterwards).</li>
  * </ul>
  */
 class PostgresRestartTest {
@@ -91,10 +95,10 @@ class PostgresRestartTest {
                 fleet.assertEveryMessageStored(fleet.storedViaApi());
                 // a batch whose commit failed is refused as a whole and sent again; only one whose COMMIT reached the server
                 // while the answer was lost with the connection would be stored twice: at most a window per device
-                assertThat(duplicates.values()).as("duplicates").allMatch(n -> n <= StreamingFleet.WINDOW);
-                System.out.printf("PostgresRestartTest: read-only phase %d ms; outage %d ms (failed batches %s); acknowledged again %d ms "
-                        + "after PostgreSQL was back; %d messages; duplicates %s%n", readOnlyMs, pausedMs, node.metric("bulwark_telemetry_writer_failed_batches_total"), recoveredMs,
-                        fleet.devices().keySet().stream().mapToInt(fleet::sent).sum(), duplicates);
+                String measured = String.format("read-only phase %d ms; outage %d ms (failed batches %s); acknowledged again %d ms after "
+                        + "PostgreSQL was back; %d messages", readOnlyMs, pausedMs, node.metric("bulwark_telemetry_writer_failed_batches_total"),
+                        recoveredMs, fleet.devices().keySet().stream().mapToInt(fleet::sent).sum());
+                assertThat(duplicates.values()).as("duplicates (%s): %s", measured, duplicates).allMatch(n -> n <= StreamingFleet.WINDOW);
             }
         } finally {
             NodeKillFailoverTest.deleteTree(data);
