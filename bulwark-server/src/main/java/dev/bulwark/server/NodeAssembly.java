@@ -18,8 +18,11 @@ import dev.bulwark.server.audit.AuditEntry;
 import dev.bulwark.server.audit.AuditLog;
 import dev.bulwark.server.audit.AuditSigner;
 import dev.bulwark.server.bus.EventBus;
+import dev.bulwark.server.cluster.ClusterBans;
+import dev.bulwark.server.cluster.ClusterDetectorState;
 import dev.bulwark.server.cluster.ClusterKeys;
 import dev.bulwark.server.cluster.ClusterNode;
+import dev.bulwark.server.cluster.ClusterQuotas;
 import dev.bulwark.server.cluster.ClusterSessions;
 import dev.bulwark.server.bus.InProcessBus;
 import dev.bulwark.server.command.CommandService;
@@ -146,9 +149,15 @@ final class NodeAssembly {
             ClusterSessions clusterSessions = cluster == null ? null : opened.add("cluster sessions", new ClusterSessions(cluster));
             LiveSessions sessions = cluster == null ? new InProcessSessions() : clusterSessions;
             DeviceRateLimits rateLimits = new InProcessRateLimits(config.deviceMessagesPerSecond());
-            TenantQuotas quotas = new InProcessQuotas(config.tenantMaxConnections(), config.tenantMessagesPerSecond());
-            SourceGuard guard = new InProcessBans(clock, config.detection());
-            DetectorState detectorState = new InProcessDetectorState(config.detection().window().toMillis());
+            TenantQuotas quotas = cluster != null
+                    ? opened.add("cluster quotas", new ClusterQuotas(cluster, config.tenantMaxConnections(), config.tenantMessagesPerSecond()))
+                    : new InProcessQuotas(config.tenantMaxConnections(), config.tenantMessagesPerSecond());
+            SourceGuard guard = cluster != null ? opened.add("cluster bans", new ClusterBans(cluster, config.detection()))
+                    : new InProcessBans(clock, config.detection());
+            long detectionWindow = config.detection().window().toMillis();
+            DetectorState detectorState = cluster != null ? opened.add("cluster detector", new ClusterDetectorState(cluster, detectionWindow))
+                    : new InProcessDetectorState(detectionWindow);
+            byte[] fingerprintKey = cluster != null ? ClusterDetectorState.fingerprintKey(dataDir) : null; // one secret, one fingerprint
 
             // ---- monitoring: security events, the event loops, webhooks, the detector ----
             Metrics metrics = new Metrics();
@@ -162,7 +171,7 @@ final class NodeAssembly {
             Webhooks webhooks = opened.add("webhooks", new Webhooks(new WebhookStore(db, clock, kek), clock,
                     config.allowPrivateWebhookTargets(), config.webhookTrust(), vertx, bus));
             Monitor monitor = opened.add("monitor", new Monitor(bus, metrics, events, guard, detectorState, alerts, clock,
-                    config.detection()));
+                    config.detection(), fingerprintKey));
 
             bootstrap(db, dataDir, operators, apiTokens, audit, clock, config);
 

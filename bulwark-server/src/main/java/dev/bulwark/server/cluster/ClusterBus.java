@@ -56,6 +56,7 @@ public final class ClusterBus implements AutoCloseable {
     private final AtomicLong published = new AtomicLong();
     private final AtomicLong received = new AtomicLong();
     private final AtomicLong failedPublishes = new AtomicLong();
+    private final List<Runnable> onStart = new ArrayList<>();
     private volatile KafkaConsumer<String, byte[]> consumer;
     private volatile Thread reader;
     private volatile boolean closed;
@@ -134,6 +135,25 @@ public final class ClusterBus implements AutoCloseable {
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
         }
+        onStart.forEach(Runnable::run);
+        onStart.clear();
+    }
+
+    /**
+     * Runs {@code r} once the bus has started (at once if it has): for a part that publishes on its own (a periodic
+     * report), since a declared topic exists only from then on.
+     */
+    public synchronized void whenStarted(Runnable r) {
+        if (reader != null) {
+            r.run();
+        } else {
+            onStart.add(r);
+        }
+    }
+
+    /** Whether {@link #start} has run. */
+    public boolean started() {
+        return reader != null;
     }
 
     private void read(KafkaConsumer<String, byte[]> c, Map<TopicPartition, Long> replayEnd, CountDownLatch caughtUp) {
