@@ -23,7 +23,8 @@ import java.util.Objects;
  *       through {@code simplereenroll}, then reconnects with the new certificate.</li>
  *   <li><b>Session.</b> MQTT 5 over mutual TLS (TLS 1.3/1.2), the server checked against the platform CA
  *       and its host name. Client id = device id. Reconnects with exponential backoff and full jitter
- *       ({@link Backoff}).</li>
+ *       ({@link Backoff}). One MQTT address (a node, or the load balancer in front of a cluster) or several
+ *       (the nodes of a cluster): a failed attempt or a lost connection moves on to the next one.</li>
  *   <li><b>Delivery.</b> Telemetry, events, reported configuration and command results go through a
  *       bounded {@link OutboundBuffer} at QoS 1. A message leaves the buffer only when the server
  *       acknowledges it, which Bulwark does only after storing it; during an outage messages wait, and
@@ -83,10 +84,7 @@ public final class BulwarkDevice implements AutoCloseable {
         CredentialFiles files = new CredentialFiles(Objects.requireNonNull(b.stateDir, "stateDir"));
         List<X509Certificate> anchors = DeviceTls.readCertificates(Objects.requireNonNull(b.trustAnchor, "trustAnchor"));
         EstClient est = new EstClient(Objects.requireNonNull(b.est, "est"), anchors);
-        URI mqtt = Objects.requireNonNull(b.mqtt, "mqtt");
-        if (!"ssl".equals(mqtt.getScheme())) {
-            throw new IllegalArgumentException("the MQTT address must be ssl://host:port: Bulwark devices speak MQTT over TLS only");
-        }
+        List<URI> mqtt = Builder.endpoints(Objects.requireNonNull(b.mqtt, "mqtt"));
         this.buffer = new OutboundBuffer(b.bufferCapacity, b.dropPolicy);
         this.firmware = b.firmwareSettings == null ? null
                 : new FirmwareUpdater(b.est, anchors, this::currentCredential, b.firmwareSettings, b.installer);
@@ -152,6 +150,11 @@ public final class BulwarkDevice implements AutoCloseable {
                 inbound.commandsRepeated(), s.lastError());
     }
 
+    /** The MQTT endpoint connected to now, or the one the next connection attempt goes to. */
+    public URI endpoint() {
+        return session.status().endpoint();
+    }
+
     /** The certificate in use, or null before enrollment. */
     public X509Certificate certificate() {
         CredentialFiles.Credential c = session.credential();
@@ -190,7 +193,7 @@ public final class BulwarkDevice implements AutoCloseable {
         private Path stateDir;
         private Path trustAnchor;
         private URI est;
-        private URI mqtt;
+        private List<URI> mqtt;
         private String enrollmentToken;
         private int bufferCapacity = 10_000;
         private OutboundBuffer.DropPolicy dropPolicy = OutboundBuffer.DropPolicy.DROP_OLDEST;
@@ -217,7 +220,23 @@ public final class BulwarkDevice implements AutoCloseable {
         public Builder est(URI uri) { this.est = uri; return this; }
 
         /** The MQTT over TLS address, e.g. {@code ssl://bulwark.example:8883}. */
-        public Builder mqtt(URI uri) { this.mqtt = uri; return this; }
+        public Builder mqtt(URI uri) { this.mqtt = java.util.Collections.singletonList(uri); return this; }
+
+        /**
+         * Several MQTT over TLS addresses of one cluster, e.g. its nodes: the device connects to the first, and
+         * when an attempt fails or the connection is lost it tries the next (wrapping around), with the
+         * {@link #backoff(Backoff) backoff} growing once per round over all of them.
+         */
+        public Builder mqtt(URI first, URI... more) {
+            List<URI> all = new java.util.ArrayList<>();
+            all.add(first);
+            all.addAll(java.util.Arrays.asList(more));
+            this.mqtt = all;
+            return this;
+        }
+
+        /** The same as {@link #mqtt(URI, URI...)}, from a list (at least one address). */
+        public Builder mqttEndpoints(List<URI> uris) { this.mqtt = new java.util.ArrayList<>(uris); return this; }
 
         /** The one-time token for the first enrollment; unused once a credential is stored. */
         public Builder enrollmentToken(String token) { this.enrollmentToken = token; return this; }
@@ -248,6 +267,29 @@ public final class BulwarkDevice implements AutoCloseable {
 
         public BulwarkDevice build() {
             return new BulwarkDevice(this);
+        }
+
+        /** The MQTT addresses, checked: at least one, each {@code ssl://host:port}, none twice. */
+        static List<URI> endpoints(List<URI> uris) {
+            if (uris.isEmpty()) {
+                throw new IllegalArgumentException("at least one MQTT address is needed");
+            }
+            java.util.Set<URI> seen = new java.util.HashSet<>();
+            for (URI u : uris) {
+                if (u == null) {
+                    throw new IllegalArgumentException("an MQTT address is missing (null)");
+                }
+                if (!"ssl".equals(u.getScheme())) {
+                    throw new IllegalArgumentException("the MQTT address must be ssl://host:port: Bulwark devices speak MQTT over TLS only");
+                }
+                if (u.getHost() == null || u.getPort() < 1) {
+                    throw new IllegalArgumentException("the MQTT address must name a host and a port: ssl://host:port");
+                }
+                if (!seen.add(u)) {
+                    throw new IllegalArgumentException("the MQTT address " + u + " is given twice");
+                }
+            }
+            return List.copyOf(uris);
         }
     }
 }

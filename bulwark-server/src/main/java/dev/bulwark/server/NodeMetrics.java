@@ -23,6 +23,11 @@ final class NodeMetrics {
         m.gauge("bulwark_telemetry_writer_held_bytes", "Bytes of device messages queued or being committed", writer::heldBytes);
         m.counter("bulwark_telemetry_writer_refused_full", "Device messages the writer refused because its queue was full "
                 + "(in messages or in bytes): the sender was slowed down or refused, nothing was acknowledged", writer::refusedFull);
+        m.counter("bulwark_telemetry_writer_failed_batches", "Group-commit batches whose commit failed (e.g. the database was "
+                + "unreachable): their messages were refused, not acknowledged, and are sent again", writer::failedBatches);
+        m.counter("bulwark_telemetry_writer_failed_messages", "Device messages of the batches whose commit failed", writer::failedMessages);
+        m.gauge("bulwark_telemetry_writer_stalled", "1 from a failed commit until the next one succeeds: acknowledgements are paused",
+                () -> writer.stalled() ? 1 : 0);
         m.counter("bulwark_telemetry_messages_compacted", "Device messages moved from the log into per-device segments",
                 telemetry::compactedMessages);
         m.counter("bulwark_telemetry_compactions", "Compaction transactions run", telemetry::compactions);
