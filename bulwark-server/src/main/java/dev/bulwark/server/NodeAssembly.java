@@ -26,6 +26,7 @@ import dev.bulwark.server.cluster.ClusterKeys;
 import dev.bulwark.server.cluster.ClusterNode;
 import dev.bulwark.server.cluster.ClusterQuotas;
 import dev.bulwark.server.cluster.ClusterSessions;
+import dev.bulwark.server.cluster.SessionSweep;
 import dev.bulwark.server.bus.InProcessBus;
 import dev.bulwark.server.command.CommandService;
 import dev.bulwark.server.command.CommandStore;
@@ -150,6 +151,9 @@ final class NodeAssembly {
             EventBus bus = opened.add("event bus", new InProcessBus(100_000));
             ClusterSessions clusterSessions = cluster == null ? null : opened.add("cluster sessions", new ClusterSessions(cluster));
             LiveSessions sessions = cluster == null ? new InProcessSessions() : clusterSessions;
+            // the backstop of containment while Kafka is away: each node checks its sessions against the database
+            SessionSweep sweep = cluster == null ? null
+                    : opened.add("session sweep", SessionSweep.start(clusterSessions, credentials, SessionSweep.INTERVAL));
             DeviceRateLimits rateLimits = new InProcessRateLimits(config.deviceMessagesPerSecond());
             TenantQuotas quotas = cluster != null
                     ? opened.add("cluster quotas", new ClusterQuotas(cluster, config.tenantMaxConnections(), config.tenantMessagesPerSecond()))
@@ -237,6 +241,7 @@ final class NodeAssembly {
             NodeMetrics.register(metrics, writer, telemetry, sessions, guard, events, bus, webhooks);
             if (cluster != null) {
                 NodeMetrics.registerCluster(metrics, cluster);
+                NodeMetrics.registerSessionSweep(metrics, sweep);
             }
             DeviceAuthenticator deviceAuth = new DeviceAuthenticator(db, pki, clock, devices, credentials, tenantCas);
             IngressGate gate = new IngressGate(vertx, clock, events, config.maxPayloadBytes(), config.deviceMessagesPerSecond(), rateLimits,

@@ -51,4 +51,13 @@ final class NodeMetrics {
         m.counter("bulwark_cluster_publish_failures", "Cluster bus records Kafka did not take (unreachable beyond the delivery timeout)",
                 bus::failedPublishes);
     }
+
+    static void registerSessionSweep(Metrics m, dev.bulwark.server.cluster.SessionSweep sweep) {
+        m.counter("bulwark_cluster_session_sweeps", "Sweeps of this node's sessions against the database (the containment backstop)",
+                sweep::sweeps);
+        m.counter("bulwark_cluster_session_sweep_closed", "Sessions the sweep closed: refused now, or their lease taken by a later "
+                + "session (a termination or takeover Kafka did not bring)", sweep::closed);
+        m.counter("bulwark_cluster_session_sweep_failures", "Sweeps that could not reach the database", sweep::failed);
+        m.gauge("bulwark_cluster_session_sweep_seconds", "How long the last sweep took", () -> sweep.lastSweepMicros() / 1e6);
+    }
 }

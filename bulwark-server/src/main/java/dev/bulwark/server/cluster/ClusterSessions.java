@@ -9,7 +9,10 @@ import dev.bulwark.server.device.InProcessSessions;
 import dev.bulwark.server.device.LiveSessions;
 import dev.bulwark.server.monitor.SecurityEvent;
 import dev.bulwark.server.monitor.SecurityEvents;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 import java.util.OptionalLong;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
@@ -62,6 +65,8 @@ public final class ClusterSessions implements LiveSessions, AutoCloseable {
         final Session session;
         long epoch;
         boolean ended;
+        /** Closed as taken over (recorded once, whether the takeover was heard or found by the session sweep). */
+        boolean takenOver;
         /** The latest session of the device another node announced while this one's lease was being taken. */
         Opened later;
         CompletableFuture<Void> acquired = CompletableFuture.completedFuture(null);
@@ -167,7 +172,7 @@ public final class ClusterSessions implements LiveSessions, AutoCloseable {
         if (ended) {
             release(h); // it ended before its lease was taken
         } else if (later != null && later.epoch() > epoch) {
-            takenOver(h, later);
+            takenOver(h, later, "");
         }
     }
 
@@ -236,10 +241,17 @@ public final class ClusterSessions implements LiveSessions, AutoCloseable {
                 return;
             }
         }
-        takenOver(h, o);
+        takenOver(h, o, "");
     }
 
-    private void takenOver(Held h, Opened by) {
+    /** Closes {@code h}'s session, taken over by the later session {@code by}; {@code found} ends the recorded reason. */
+    private void takenOver(Held h, Opened by, String found) {
+        synchronized (h) {
+            if (h.takenOver) {
+                return;
+            }
+            h.takenOver = true;
+        }
         Session s = h.session;
         SecurityEvents sink = events;
         if (sink != null) {
@@ -255,12 +267,56 @@ public final class ClusterSessions implements LiveSessions, AutoCloseable {
                 }
             }
             sink.record(new SecurityEvent(cluster.clock().nowMs(), s.device().tenant().value(), "duplicate-identity",
-                    "a second connection with the same identity took over the session", s.device().describe() + " previous-source:"
-                    + s.source() + " new-source:" + source, address, port, "mqtt",
+                    "a second connection with the same identity took over the session" + found,
+                    s.device().describe() + " previous-source:" + s.source() + " new-source:" + source, address, port, "mqtt",
                     "previous-node:" + cluster.nodeId() + " new-node:" + by.node()));
         }
         LOG.debug("session of device {}/{} taken over by node {}", s.device().tenant(), s.device().device(), by.node());
         s.takenOver();
+    }
+
+    /** A session of this node whose lease is taken, and the lease's epoch: what the session sweep checks. */
+    public record Leased(Session session, long epoch) {
+    }
+
+    /** This node's sessions whose lease is taken, as they are now. */
+    public List<Leased> leased() {
+        List<Leased> out = new ArrayList<>(held.size());
+        for (Held h : held.values()) {
+            synchronized (h) {
+                if (h.epoch > 0 && !h.ended && !h.takenOver) {
+                    out.add(new Leased(h.session, h.epoch));
+                }
+            }
+        }
+        return out;
+    }
+
+    /**
+     * The session sweep found that the lease of {@code epoch} of {@code s} is no longer this node's ({@code current}: the
+     * device's lease now). Superseded by a later session: closed as taken over, {@code duplicate-identity} recorded as when
+     * the takeover is heard, {@code found} ending its reason. Otherwise (released, or gone): closed, recorded as a
+     * termination. Returns false, doing nothing, when the session ended, was replaced on this node or took another
+     * lease meanwhile.
+     */
+    public boolean leaseLost(Session s, long epoch, Optional<LeaseStore.Lease> current, String found) {
+        Held h = held.get(s);
+        if (h == null || local.get(s.device().tenant(), s.device().device()) != s) {
+            return false; // ended, or replaced by a later session on this node (which closes it, as on one node)
+        }
+        synchronized (h) {
+            if (h.ended || h.takenOver || h.epoch != epoch) {
+                return false;
+            }
+        }
+        if (current.isPresent() && current.get().epoch() > epoch) {
+            LeaseStore.Lease later = current.get();
+            takenOver(h, new Opened(later.tenant(), later.device(), later.node().isEmpty() ? "none" : later.node(), later.epoch(),
+                    later.source() == null ? "" : later.source()), found);
+        } else {
+            s.terminate("device lease lost" + found);
+        }
+        return true;
     }
 
     /** A termination requested on another node. */
