@@ -5,7 +5,7 @@ import picocli.CommandLine.Command;
 
 /** {@code bulwark bench}: load generator and benchmarks. */
 @Command(name = "bench", mixinStandardHelpOptions = true, description = "Benchmarks of a Bulwark node.",
-        subcommands = {MqttBench.class, ApiBench.class, FloodBench.class, CommandLine.HelpCommand.class})
+        subcommands = {MqttBench.class, ApiBench.class, FloodBench.class, ClusterBench.class, CommandLine.HelpCommand.class})
 public final class BenchCli implements Runnable {
     @CommandLine.Spec
     CommandLine.Model.CommandSpec spec;

@@ -23,12 +23,22 @@ public final class BenchServer implements Callable<Integer> {
     @Option(names = "--plaintext-payloads", description = "BENCHMARKING ONLY: store device payloads unencrypted")
     boolean plaintextPayloads;
 
+    @Option(names = "--exit-with-parent", hidden = true,
+            description = "Stop when standard input closes: the benchmark that started this node is gone")
+    boolean exitWithParent;
+
     public static void main(String[] args) {
         System.exit(new CommandLine(new BenchServer()).execute(args));
     }
 
     @Override
     public Integer call() throws InterruptedException {
+        if (exitWithParent) {
+            // watched from the start: a node still starting (waiting for Kafka, say) goes with its parent too
+            Thread watch = new Thread(BenchNode::exitWhenParentGoes, "bench-server-parent-watch");
+            watch.setDaemon(true);
+            watch.start();
+        }
         BulwarkServer server = BulwarkServer.start(options.toConfig().toBuilder().plaintextPayloads(plaintextPayloads).build());
         CountDownLatch stopped = new CountDownLatch(1);
         Runtime.getRuntime().addShutdownHook(new Thread(() -> {

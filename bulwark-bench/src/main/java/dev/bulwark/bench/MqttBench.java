@@ -1,35 +1,12 @@
 package dev.bulwark.bench;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
-import dev.bulwark.device.DeviceKeys;
-import dev.bulwark.protocol.DeviceId;
-import dev.bulwark.server.cli.ApiClient;
-import dev.bulwark.server.config.DataDir;
-import io.netty.handler.codec.mqtt.MqttQoS;
-import io.vertx.core.Vertx;
-import io.vertx.core.buffer.Buffer;
-import io.vertx.core.net.PemKeyCertOptions;
-import io.vertx.core.net.PemTrustOptions;
-import io.vertx.mqtt.MqttClient;
-import io.vertx.mqtt.MqttClientOptions;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
-import java.util.Arrays;
-import java.util.HashMap;
 import java.util.List;
-import java.util.Map;
 import java.util.concurrent.Callable;
-import java.util.concurrent.CountDownLatch;
-import java.util.concurrent.ExecutorService;
-import java.util.concurrent.Executors;
-import java.util.concurrent.Future;
-import java.util.concurrent.Semaphore;
 import java.util.concurrent.TimeUnit;
-import java.util.concurrent.atomic.AtomicInteger;
-import java.util.concurrent.atomic.AtomicLong;
-import java.util.concurrent.atomic.AtomicLongArray;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
@@ -169,125 +146,31 @@ public final class MqttBench implements Callable<Integer> {
     }
 
     private Result run(String target, int port, Path dir, List<Path[]> creds) throws Exception {
-        Vertx vertx = Vertx.vertx();
-        String ca = dir.resolve("bulwark/pki/ca.pem").toString();
-        MqttClient[] clients = new MqttClient[devices];
-        long[] connectNanos = new long[devices];
-        AtomicLong errors = new AtomicLong();
+        List<QosLoad.Device> fleet = new ArrayList<>();
         for (int i = 0; i < devices; i++) {
-            String id = String.format("bench-%05d", i);
-            MqttClientOptions o = new MqttClientOptions().setClientId(id).setCleanSession(true).setMaxInflightQueue(window * 2)
-                    .setKeepAliveInterval(60).setAutoKeepAlive(true);
-            o.setSsl(true).setHostnameVerificationAlgorithm("HTTPS")
-                    .setTrustOptions(new PemTrustOptions().addCertPath(ca))
-                    .setKeyCertOptions(new PemKeyCertOptions().addCertPath(creds.get(i)[0].toString()).addKeyPath(creds.get(i)[1].toString()));
-            clients[i] = MqttClient.create(vertx, o);
+            fleet.add(new QosLoad.Device(String.format("bench-%05d", i), creds.get(i)[0], creds.get(i)[1], 0, port));
         }
-        // First round, not measured: each client builds its TLS context (a cost of the load generator, not of the server).
-        connectAll(clients, port, new long[devices], errors);
-        for (MqttClient c : clients) {
-            if (c.isConnected()) {
-                c.disconnect().toCompletionStage().toCompletableFuture().get(30, TimeUnit.SECONDS);
-            }
+        try (QosLoad load = new QosLoad(fleet, dir.resolve("bulwark/pki/ca.pem"), window, payload, 1, null)) {
+            // First round, not measured: each client builds its TLS context (a cost of the load generator, not of the server).
+            long warmFailed = load.connect(connectConcurrency, new long[devices]);
+            load.disconnect();
+            // Measured round: full mutual-TLS handshake, CONNECT, authentication, CONNACK.
+            long[] connectNanos = new long[devices];
+            long c0 = System.nanoTime();
+            load.connect(connectConcurrency, connectNanos);
+            double connectSeconds = (System.nanoTime() - c0) / 1e9;
+            Samples connect = Samples.of(connectNanos);
+            load.startPublishing();
+            Thread.sleep(warmupSeconds * 1000L);   // warm-up, not measured
+            load.beginMeasuring();
+            Thread.sleep(seconds * 1000L);
+            QosLoad.Result r = load.endMeasuring();
+            load.stopPublishing();
+            Thread.sleep(1000);
+            System.out.printf("%s: %d connects in %.1f s; %d PUBACKs in %.1f s%n", target, devices, connectSeconds, r.acked(), r.seconds());
+            return new Result(target, devices, devices / connectSeconds, connect.p99Ms(), r.acksPerSecond(),
+                    r.latency().p50Ms(), r.latency().p99Ms(), r.acked(), r.errors() - warmFailed);
         }
-        errors.set(0);
-        // Measured round: full mutual-TLS handshake, CONNECT, authentication, CONNACK.
-        long c0 = System.nanoTime();
-        connectAll(clients, port, connectNanos, errors);
-        double connectSeconds = (System.nanoTime() - c0) / 1e9;
-        long[] sortedConnect = connectNanos.clone();
-        Arrays.sort(sortedConnect);
-
-        AtomicLongArray latencies = new AtomicLongArray(8_000_000);
-        AtomicInteger latencyCount = new AtomicInteger();
-        AtomicLong acked = new AtomicLong();
-        AtomicLong measuring = new AtomicLong(0);
-        byte[] body = new byte[payload];
-        Arrays.fill(body, (byte) 'x');
-        Buffer buf = Buffer.buffer(body);
-        java.util.concurrent.atomic.AtomicBoolean running = new java.util.concurrent.atomic.AtomicBoolean(true);
-        for (int i = 0; i < devices; i++) {
-            MqttClient c = clients[i];
-            if (!c.isConnected()) {
-                continue;
-            }
-            String topic = String.format("devices/bench-%05d/telemetry", i);
-            Map<Integer, Long> sent = new HashMap<>();
-            Runnable[] next = new Runnable[1];
-            next[0] = () -> {
-                if (!running.get() || !c.isConnected()) {
-                    return;
-                }
-                long t = System.nanoTime();
-                c.publish(topic, buf, MqttQoS.AT_LEAST_ONCE, false, false).onComplete(ar -> {
-                    if (ar.succeeded()) {
-                        sent.put(ar.result(), t);
-                    } else {
-                        errors.incrementAndGet();
-                    }
-                });
-            };
-            c.publishCompletionHandler(id -> {
-                Long t = sent.remove(id);
-                if (t != null && measuring.get() == 1) {
-                    acked.incrementAndGet();
-                    int k = latencyCount.getAndIncrement();
-                    if (k < latencies.length()) {
-                        latencies.set(k, System.nanoTime() - t);
-                    }
-                }
-                next[0].run();
-            });
-            c.exceptionHandler(e -> errors.incrementAndGet());
-            vertx.runOnContext(v -> {
-                for (int w = 0; w < window; w++) {
-                    next[0].run();
-                }
-            });
-        }
-        Thread.sleep(warmupSeconds * 1000L);   // warm-up, not measured
-        measuring.set(1);
-        long m0 = System.nanoTime();
-        Thread.sleep(seconds * 1000L);
-        measuring.set(2);
-        double measured = (System.nanoTime() - m0) / 1e9;
-        running.set(false);
-        Thread.sleep(1000);
-        int n = Math.min(latencyCount.get(), latencies.length());
-        long[] l = new long[n];
-        for (int i = 0; i < n; i++) {
-            l[i] = latencies.get(i);
-        }
-        Arrays.sort(l);
-        for (MqttClient c : clients) {
-            if (c.isConnected()) {
-                c.disconnect();
-            }
-        }
-        vertx.close().toCompletionStage().toCompletableFuture().get(30, TimeUnit.SECONDS);
-        Result r = new Result(target, devices, devices / connectSeconds, sortedConnect[(int) (devices * 0.99)] / 1e6,
-                acked.get() / measured, n == 0 ? 0 : l[n / 2] / 1e6, n == 0 ? 0 : l[(int) (n * 0.99)] / 1e6, acked.get(), errors.get());
-        System.out.printf("%s: %d connects in %.1f s; %d PUBACKs in %.1f s%n", target, devices, connectSeconds, acked.get(), measured);
-        return r;
-    }
-
-    private void connectAll(MqttClient[] clients, int port, long[] connectNanos, AtomicLong errors) throws InterruptedException {
-        Semaphore inFlight = new Semaphore(connectConcurrency);
-        CountDownLatch connected = new CountDownLatch(clients.length);
-        for (int i = 0; i < clients.length; i++) {
-            inFlight.acquire();
-            int n = i;
-            long t = System.nanoTime();
-            clients[i].connect(port, "localhost").onComplete(ar -> {
-                connectNanos[n] = System.nanoTime() - t;
-                if (ar.failed()) {
-                    errors.incrementAndGet();
-                }
-                inFlight.release();
-                connected.countDown();
-            });
-        }
-        connected.await(300, TimeUnit.SECONDS);
     }
 
     private static int freePort() throws java.io.IOException {

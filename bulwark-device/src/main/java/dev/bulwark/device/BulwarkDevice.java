@@ -23,14 +23,16 @@ import java.util.Objects;
  *       through {@code simplereenroll}, then reconnects with the new certificate.</li>
  *   <li><b>Session.</b> MQTT 5 over mutual TLS (TLS 1.3/1.2), the server checked against the platform CA
  *       and its host name. Client id = device id. Reconnects with exponential backoff and full jitter
- *       ({@link Backoff}).</li>
+ *       ({@link Backoff}). One MQTT address (a node, or the load balancer in front of a cluster) or several
+ *       (the nodes of a cluster): a failed attempt or a lost connection moves on to the next one.</li>
  *   <li><b>Delivery.</b> Telemetry, events, reported configuration and command results go through a
  *       bounded {@link OutboundBuffer} at QoS 1. A message leaves the buffer only when the server
  *       acknowledges it, which Bulwark does only after storing it; during an outage messages wait, and
  *       when the buffer is full its {@link OutboundBuffer.DropPolicy} decides, counted in {@link Stats}.</li>
  *   <li><b>Configuration and commands.</b> A {@link ConfigHandler} receives each new desired document
  *       (older versions are ignored) and returns what the device now reports; a {@link CommandHandler}
- *       answers each command, and its result is sent back.</li>
+ *       answers each command, and its result is sent back. A command id runs at most once, across restarts too:
+ *       delivered again, it is answered with the outcome stored the first time (kept in the state directory).</li>
  * </ul>
  *
  * <p>Handlers run on the session's callback thread: keep them short, or hand work to your own executor and
@@ -67,7 +69,7 @@ public final class BulwarkDevice implements AutoCloseable {
 
     /** What the device has done so far. */
     public record Stats(boolean connected, long connects, long connectFailures, long accepted, long acknowledged, long dropped,
-                        int buffered, long renewals, long configsApplied, long commandsHandled, String lastError) {
+                        int buffered, long renewals, long configsApplied, long commandsHandled, long commandsRepeated, String lastError) {
     }
 
     private final DeviceId id;
@@ -82,14 +84,11 @@ public final class BulwarkDevice implements AutoCloseable {
         CredentialFiles files = new CredentialFiles(Objects.requireNonNull(b.stateDir, "stateDir"));
         List<X509Certificate> anchors = DeviceTls.readCertificates(Objects.requireNonNull(b.trustAnchor, "trustAnchor"));
         EstClient est = new EstClient(Objects.requireNonNull(b.est, "est"), anchors);
-        URI mqtt = Objects.requireNonNull(b.mqtt, "mqtt");
-        if (!"ssl".equals(mqtt.getScheme())) {
-            throw new IllegalArgumentException("the MQTT address must be ssl://host:port: Bulwark devices speak MQTT over TLS only");
-        }
+        List<URI> mqtt = Builder.endpoints(Objects.requireNonNull(b.mqtt, "mqtt"));
         this.buffer = new OutboundBuffer(b.bufferCapacity, b.dropPolicy);
         this.firmware = b.firmwareSettings == null ? null
                 : new FirmwareUpdater(b.est, anchors, this::currentCredential, b.firmwareSettings, b.installer);
-        this.inbound = new InboundMessages(id, b.configHandler, b.commandHandler, firmware, this::enqueue);
+        this.inbound = new InboundMessages(id, b.stateDir, b.configHandler, b.commandHandler, firmware, this::enqueue);
         this.session = new MqttSession(id, mqtt, anchors, buffer, b.backoff, b.window, b.keepAlive, firmware != null, inbound::handle);
         this.enrollment = new Enrollment(id, files, est, b.enrollmentToken, b.renewBefore, session);
     }
@@ -147,7 +146,13 @@ public final class BulwarkDevice implements AutoCloseable {
     public Stats stats() {
         MqttSession.Status s = session.status();
         return new Stats(s.connected(), s.connects(), s.connectFailures(), buffer.accepted(), buffer.acknowledged(), buffer.dropped(),
-                buffer.size(), enrollment.renewals(), inbound.configsApplied(), inbound.commandsHandled(), s.lastError());
+                buffer.size(), enrollment.renewals(), inbound.configsApplied(), inbound.commandsHandled(),
+                inbound.commandsRepeated(), s.lastError());
+    }
+
+    /** The MQTT endpoint connected to now, or the one the next connection attempt goes to. */
+    public URI endpoint() {
+        return session.status().endpoint();
     }
 
     /** The certificate in use, or null before enrollment. */
@@ -188,7 +193,7 @@ public final class BulwarkDevice implements AutoCloseable {
         private Path stateDir;
         private Path trustAnchor;
         private URI est;
-        private URI mqtt;
+        private List<URI> mqtt;
         private String enrollmentToken;
         private int bufferCapacity = 10_000;
         private OutboundBuffer.DropPolicy dropPolicy = OutboundBuffer.DropPolicy.DROP_OLDEST;
@@ -205,7 +210,7 @@ public final class BulwarkDevice implements AutoCloseable {
             this.id = id;
         }
 
-        /** Where the credential lives (created 0700; {@code credentials.pem} 0600). */
+        /** Where the credential and the ids of executed commands live (created 0700; its files 0600). */
         public Builder stateDir(Path dir) { this.stateDir = dir; return this; }
 
         /** The platform CA certificate (PEM), given to the device out of band, e.g. at the factory. */
@@ -215,7 +220,23 @@ public final class BulwarkDevice implements AutoCloseable {
         public Builder est(URI uri) { this.est = uri; return this; }
 
         /** The MQTT over TLS address, e.g. {@code ssl://bulwark.example:8883}. */
-        public Builder mqtt(URI uri) { this.mqtt = uri; return this; }
+        public Builder mqtt(URI uri) { this.mqtt = java.util.Collections.singletonList(uri); return this; }
+
+        /**
+         * Several MQTT over TLS addresses of one cluster, e.g. its nodes: the device connects to the first, and
+         * when an attempt fails or the connection is lost it tries the next (wrapping around), with the
+         * {@link #backoff(Backoff) backoff} growing once per round over all of them.
+         */
+        public Builder mqtt(URI first, URI... more) {
+            List<URI> all = new java.util.ArrayList<>();
+            all.add(first);
+            all.addAll(java.util.Arrays.asList(more));
+            this.mqtt = all;
+            return this;
+        }
+
+        /** The same as {@link #mqtt(URI, URI...)}, from a list (at least one address). */
+        public Builder mqttEndpoints(List<URI> uris) { this.mqtt = new java.util.ArrayList<>(uris); return this; }
 
         /** The one-time token for the first enrollment; unused once a credential is stored. */
         public Builder enrollmentToken(String token) { this.enrollmentToken = token; return this; }
@@ -246,6 +267,29 @@ public final class BulwarkDevice implements AutoCloseable {
 
         public BulwarkDevice build() {
             return new BulwarkDevice(this);
+        }
+
+        /** The MQTT addresses, checked: at least one, each {@code ssl://host:port}, none twice. */
+        static List<URI> endpoints(List<URI> uris) {
+            if (uris.isEmpty()) {
+                throw new IllegalArgumentException("at least one MQTT address is needed");
+            }
+            java.util.Set<URI> seen = new java.util.HashSet<>();
+            for (URI u : uris) {
+                if (u == null) {
+                    throw new IllegalArgumentException("an MQTT address is missing (null)");
+                }
+                if (!"ssl".equals(u.getScheme())) {
+                    throw new IllegalArgumentException("the MQTT address must be ssl://host:port: Bulwark devices speak MQTT over TLS only");
+                }
+                if (u.getHost() == null || u.getPort() < 1) {
+                    throw new IllegalArgumentException("the MQTT address must name a host and a port: ssl://host:port");
+                }
+                if (!seen.add(u)) {
+                    throw new IllegalArgumentException("the MQTT address " + u + " is given twice");
+                }
+            }
+            return List.copyOf(uris);
         }
     }
 }

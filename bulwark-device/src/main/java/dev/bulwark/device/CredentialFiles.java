@@ -99,7 +99,7 @@ public final class CredentialFiles {
         return DeviceKeys.of(device, c.keys());
     }
 
-    /** Creates {@code dir} (mode 0700) and writes {@code name} in it with mode 0600, atomically. */
+    /** Creates {@code dir} (mode 0700) and writes {@code name} in it with mode 0600, atomically and synced. */
     static void writeOwnerOnly(Path dir, String name, String content) {
         try {
             try {
@@ -110,7 +110,13 @@ public final class CredentialFiles {
             Path tmp = Files.createTempFile(dir, "." + name, ".tmp",
                     PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rw-------")));
             try {
-                Files.writeString(tmp, content, StandardCharsets.UTF_8);
+                try (java.nio.channels.FileChannel ch = java.nio.channels.FileChannel.open(tmp, java.nio.file.StandardOpenOption.WRITE)) {
+                    java.nio.ByteBuffer bytes = java.nio.ByteBuffer.wrap(content.getBytes(StandardCharsets.UTF_8));
+                    while (bytes.hasRemaining()) {
+                        ch.write(bytes);
+                    }
+                    ch.force(true); // on the storage before it replaces the old file: a power loss leaves one or the other
+                }
                 try {
                     Files.move(tmp, dir.resolve(name), StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
                 } catch (AtomicMoveNotSupportedException e) {

@@ -8,6 +8,7 @@ import dev.bulwark.protocol.DeviceTopic;
 import dev.bulwark.protocol.InvalidIdException;
 import dev.bulwark.protocol.TopicParse;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.function.BiPredicate;
 import org.slf4j.Logger;
@@ -16,7 +17,8 @@ import org.slf4j.LoggerFactory;
 /**
  * What the server sends the device: desired configuration (newer versions only, handed to the
  * {@link BulwarkDevice.ConfigHandler}, whose answer is reported back), commands (answered by the
- * {@link BulwarkDevice.CommandHandler}, the result sent back) and firmware offers (verified and installed by the
+ * {@link BulwarkDevice.CommandHandler}, the result sent back; each command id runs at most once, see
+ * {@link ExecutedCommands}) and firmware offers (verified and installed by the
  * {@link FirmwareUpdater}, off the session's callback thread).
  */
 final class InboundMessages {
@@ -30,17 +32,21 @@ final class InboundMessages {
     private final BiPredicate<String, byte[]> send;
     private final AtomicLong configsApplied = new AtomicLong();
     private final AtomicLong commandsHandled = new AtomicLong();
+    private final AtomicLong commandsRepeated = new AtomicLong();
+    private final ExecutedCommands executed;
     private final AtomicLong firmwareInstalled = new AtomicLong();
     private volatile FirmwareUpdater.Outcome lastFirmware;
     private long lastConfigVersion = -1;
 
     /**
+     * @param stateDir where the ids of executed commands are kept ({@link ExecutedCommands})
      * @param firmware null when the device takes no firmware offers
      * @param send     queues a message for the server (topic, payload)
      */
-    InboundMessages(DeviceId id, BulwarkDevice.ConfigHandler configHandler, BulwarkDevice.CommandHandler commandHandler,
+    InboundMessages(DeviceId id, Path stateDir, BulwarkDevice.ConfigHandler configHandler, BulwarkDevice.CommandHandler commandHandler,
                     FirmwareUpdater firmware, BiPredicate<String, byte[]> send) {
         this.id = id;
+        this.executed = new ExecutedCommands(stateDir);
         this.configHandler = configHandler;
         this.commandHandler = commandHandler;
         this.firmware = firmware;
@@ -53,6 +59,11 @@ final class InboundMessages {
 
     long commandsHandled() {
         return commandsHandled.get();
+    }
+
+    /** Commands delivered again and answered from their stored outcome, not run again. */
+    long commandsRepeated() {
+        return commandsRepeated.get();
     }
 
     FirmwareUpdater.Outcome lastFirmware() {
@@ -117,6 +128,31 @@ final class InboundMessages {
     private void command(JsonNode doc) {
         BulwarkDevice.Command cmd = new BulwarkDevice.Command(doc.path("id").asText(), doc.path("name").asText(), doc.path("params"),
                 doc.path("expiresAt").asText(null));
+        DeviceTopic.CommandResult topic;
+        try {
+            topic = new DeviceTopic.CommandResult(id, cmd.id());
+        } catch (InvalidIdException e) {
+            LOG.warn("device {}: ignored a command whose id the result topic cannot carry", id);
+            return;
+        }
+        ExecutedCommands.Outcome previous;
+        try {
+            previous = executed.begin(cmd.id());
+        } catch (RuntimeException e) {
+            // without its id on disk a restart could run it again: not run at all (the server records no result, then expiry)
+            LOG.warn("device {}: command {} not run: its id could not be stored ({})", id, cmd.id(), e.getMessage());
+            return;
+        }
+        if (previous != null) {
+            // delivered again (a lost acknowledgement, a second route): answered, not run again
+            commandsRepeated.incrementAndGet();
+            LOG.info("device {}: command {} was delivered again; answered with its stored outcome, not run again", id, cmd.id());
+            boolean interrupted = ExecutedCommands.RUNNING.equals(previous.status());
+            answer(topic, !interrupted && previous.status().equals("succeeded"), interrupted
+                    ? JSON.createObjectNode().put("reason", "interrupted: the device stopped while running it; not run again")
+                    : previous.result());
+            return;
+        }
         BulwarkDevice.CommandResult r;
         try {
             r = commandHandler == null ? BulwarkDevice.CommandResult.failed("this device handles no commands") : commandHandler.handle(cmd);
@@ -124,17 +160,20 @@ final class InboundMessages {
             r = BulwarkDevice.CommandResult.failed("handler error: " + e.getClass().getSimpleName());
         }
         commandsHandled.incrementAndGet();
-        ObjectNode out = JSON.createObjectNode();
-        out.put("status", r.succeeded() ? "succeeded" : "failed");
-        if (r.result() != null) {
-            out.set("result", r.result());
-        }
-        DeviceTopic.CommandResult topic;
         try {
-            topic = new DeviceTopic.CommandResult(id, cmd.id());
-        } catch (InvalidIdException e) {
-            LOG.warn("device {}: a command id the result topic cannot carry; no result sent", id);
-            return;
+            executed.finish(cmd.id(), r.succeeded(), r.result());
+        } catch (RuntimeException e) {
+            LOG.warn("device {}: the outcome of command {} could not be stored ({}); a repeat is answered as interrupted", id, cmd.id(),
+                    e.getMessage());
+        }
+        answer(topic, r.succeeded(), r.result());
+    }
+
+    private void answer(DeviceTopic.CommandResult topic, boolean succeeded, JsonNode result) {
+        ObjectNode out = JSON.createObjectNode();
+        out.put("status", succeeded ? "succeeded" : "failed");
+        if (result != null) {
+            out.set("result", result);
         }
         send.test(topic.name(), out.toString().getBytes(StandardCharsets.UTF_8));
     }

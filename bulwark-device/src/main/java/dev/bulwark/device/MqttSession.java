@@ -29,6 +29,12 @@ import org.slf4j.LoggerFactory;
  * backoff, subscribes to the device's inbound topics and drains the {@link OutboundBuffer} at QoS 1 within
  * the in-flight window. A message leaves the buffer only when the server acknowledges it.
  *
+ * <p>Endpoints: one address (a load balancer in front of a cluster, or a single node) or several (the nodes of
+ * a cluster). The session uses one at a time; when a connection attempt fails or an established connection is
+ * lost, the next attempt goes to the next endpoint, in order, wrapping around. The backoff delay grows once
+ * per round of every endpoint ({@code attempt / endpoints}), so with one endpoint the delays are exactly the
+ * single-address ones, and with several, a dead node costs its neighbours no more than one short wait.
+ *
  * <p>Every connection has a generation number: callbacks of a connection that has since been replaced are
  * ignored. All state is guarded by this object's monitor.
  */
@@ -36,11 +42,11 @@ final class MqttSession {
     private static final Logger LOG = LoggerFactory.getLogger(BulwarkDevice.class);
 
     /** What {@link BulwarkDevice.Stats} reports of the session. */
-    record Status(boolean connected, long connects, long connectFailures, String lastError) {
+    record Status(boolean connected, long connects, long connectFailures, String lastError, URI endpoint) {
     }
 
     private final DeviceId id;
-    private final URI mqtt;
+    private final List<URI> endpoints;
     private final List<X509Certificate> anchors;
     private final OutboundBuffer buffer;
     private final Backoff backoff;
@@ -55,6 +61,8 @@ final class MqttSession {
     private boolean connected;
     private boolean closed;
     private int attempt;
+    /** Index into {@link #endpoints} of the endpoint in use, or tried next. */
+    private int endpoint;
     private long offlineUntilMs;
     private ScheduledFuture<?> pending;
     private String lastError;
@@ -63,13 +71,17 @@ final class MqttSession {
     private final AtomicLong connectFailures = new AtomicLong();
 
     /**
+     * @param endpoints      the MQTT over TLS addresses ({@code ssl://host:port}), tried in this order; at least one
      * @param firmwareOffers whether to subscribe to the device's firmware topic too
      * @param inbound        receives every message of the current connection (topic, payload), on the callback thread
      */
-    MqttSession(DeviceId id, URI mqtt, List<X509Certificate> anchors, OutboundBuffer buffer, Backoff backoff, int window,
+    MqttSession(DeviceId id, List<URI> endpoints, List<X509Certificate> anchors, OutboundBuffer buffer, Backoff backoff, int window,
                 Duration keepAlive, boolean firmwareOffers, BiConsumer<String, byte[]> inbound) {
         this.id = id;
-        this.mqtt = mqtt;
+        if (endpoints.isEmpty()) {
+            throw new IllegalArgumentException("at least one MQTT endpoint is needed");
+        }
+        this.endpoints = List.copyOf(endpoints);
         this.anchors = anchors;
         this.buffer = buffer;
         this.backoff = backoff;
@@ -103,7 +115,7 @@ final class MqttSession {
     }
 
     synchronized Status status() {
-        return new Status(connected, connects.get(), connectFailures.get(), lastError);
+        return new Status(connected, connects.get(), connectFailures.get(), lastError, endpoints.get(endpoint));
     }
 
     boolean awaitConnected(Duration timeout) throws InterruptedException {
@@ -133,7 +145,7 @@ final class MqttSession {
                 return;
             }
             try {
-                c = new MqttAsyncClient(mqtt.toString(), id.value(), new MemoryPersistence());
+                c = new MqttAsyncClient(endpoints.get(endpoint).toString(), id.value(), new MemoryPersistence());
             } catch (MqttException e) {
                 fail("bad MQTT address: " + e.getMessage());
                 return;
@@ -201,9 +213,9 @@ final class MqttSession {
                 return;
             }
             connectFailures.incrementAndGet();
-            lastError = "connect failed: " + describe(e);
+            lastError = "connect failed: " + describe(e) + " (" + endpoints.get(endpoint) + ")";
             closeClient(false);
-            long delay = backoff.delayMs(attempt++);
+            long delay = nextEndpointDelay();
             schedule(this::connect, delay);
         }
     }
@@ -218,8 +230,22 @@ final class MqttSession {
         connected = false;
         closeClient(false);
         if (!closed) {
-            schedule(this::connect, wasConnected ? backoff.delayMs(0) : backoff.delayMs(attempt++));
+            if (wasConnected) {
+                endpoint = (endpoint + 1) % endpoints.size();
+                schedule(this::connect, backoff.delayMs(0));
+            } else {
+                schedule(this::connect, nextEndpointDelay());
+            }
         }
+    }
+
+    /**
+     * Moves to the next endpoint and returns the wait before trying it: the backoff of the number of complete
+     * rounds over every endpoint so far (with one endpoint, the backoff of the attempt).
+     */
+    private long nextEndpointDelay() {
+        endpoint = (endpoint + 1) % endpoints.size();
+        return backoff.delayMs(attempt++ / endpoints.size());
     }
 
     private synchronized void lostIf(int gen, String why) {

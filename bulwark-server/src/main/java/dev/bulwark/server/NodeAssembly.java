@@ -18,9 +18,16 @@ import dev.bulwark.server.audit.AuditEntry;
 import dev.bulwark.server.audit.AuditLog;
 import dev.bulwark.server.audit.AuditSigner;
 import dev.bulwark.server.bus.EventBus;
+import dev.bulwark.server.cluster.ClusterBans;
+import dev.bulwark.server.cluster.ClusterCommandDelivery;
+import dev.bulwark.server.cluster.ClusterConfigDelivery;
+import dev.bulwark.server.cluster.ClusterDetectorState;
 import dev.bulwark.server.cluster.ClusterKeys;
 import dev.bulwark.server.cluster.ClusterNode;
+import dev.bulwark.server.cluster.ClusterQuotas;
+import dev.bulwark.server.cluster.ClusterSessions;
 import dev.bulwark.server.cluster.Northbound;
+import dev.bulwark.server.cluster.SessionSweep;
 import dev.bulwark.server.bus.InProcessBus;
 import dev.bulwark.server.command.CommandService;
 import dev.bulwark.server.command.CommandStore;
@@ -143,22 +150,35 @@ final class NodeAssembly {
                 ClusterKeys.join(cluster, ownership.keys());
             }
             EventBus bus = opened.add("event bus", new InProcessBus(100_000));
-            LiveSessions sessions = new InProcessSessions();
+            ClusterSessions clusterSessions = cluster == null ? null : opened.add("cluster sessions", new ClusterSessions(cluster));
+            LiveSessions sessions = cluster == null ? new InProcessSessions() : clusterSessions;
+            // the backstop of containment while Kafka is away: each node checks its sessions against the database
+            SessionSweep sweep = cluster == null ? null
+                    : opened.add("session sweep", SessionSweep.start(clusterSessions, credentials, SessionSweep.INTERVAL));
             DeviceRateLimits rateLimits = new InProcessRateLimits(config.deviceMessagesPerSecond());
-            TenantQuotas quotas = new InProcessQuotas(config.tenantMaxConnections(), config.tenantMessagesPerSecond());
-            SourceGuard guard = new InProcessBans(clock, config.detection());
-            DetectorState detectorState = new InProcessDetectorState(config.detection().window().toMillis());
+            TenantQuotas quotas = cluster != null
+                    ? opened.add("cluster quotas", new ClusterQuotas(cluster, config.tenantMaxConnections(), config.tenantMessagesPerSecond()))
+                    : new InProcessQuotas(config.tenantMaxConnections(), config.tenantMessagesPerSecond());
+            SourceGuard guard = cluster != null ? opened.add("cluster bans", new ClusterBans(cluster, config.detection()))
+                    : new InProcessBans(clock, config.detection());
+            long detectionWindow = config.detection().window().toMillis();
+            DetectorState detectorState = cluster != null ? opened.add("cluster detector", new ClusterDetectorState(cluster, detectionWindow))
+                    : new InProcessDetectorState(detectionWindow);
+            byte[] fingerprintKey = cluster != null ? ClusterDetectorState.fingerprintKey(dataDir) : null; // one secret, one fingerprint
 
             // ---- monitoring: security events, the event loops, webhooks, the detector ----
             Metrics metrics = new Metrics();
             SecurityEventStore eventStore = new SecurityEventStore(db);
             SecurityEvents events = opened.add("security event writer",
                     new SecurityEvents(eventStore, alerts, dataDir, bus, metrics, clock, config.securityEvents()));
+            if (clusterSessions != null) {
+                clusterSessions.recordTo(events); // takeovers of this node's sessions by another node's
+            }
             Vertx vertx = opened.add("event loops", eventLoops(), NodeAssembly::stop);
             Webhooks webhooks = opened.add("webhooks", new Webhooks(new WebhookStore(db, clock, kek), clock,
                     config.allowPrivateWebhookTargets(), config.webhookTrust(), vertx, bus));
             Monitor monitor = opened.add("monitor", new Monitor(bus, metrics, events, guard, detectorState, alerts, clock,
-                    config.detection()));
+                    config.detection(), fingerprintKey));
 
             bootstrap(db, dataDir, operators, apiTokens, audit, clock, config);
 
@@ -174,8 +194,19 @@ final class NodeAssembly {
 
             // ---- device-facing services; they reach devices through the link the MQTT listener is bound to below ----
             ForwardingDeviceLink deviceLink = new ForwardingDeviceLink();
-            ConfigService shadow = new ConfigService(db, clock, new ConfigStore(), ownership, new LocalConfigDelivery(deviceLink));
-            CommandService commands = new CommandService(db, clock, new CommandStore(), tenants, ownership, new LocalCommandDelivery(deviceLink));
+            // in a cluster, commands and desired configuration go to the node holding the device's session, by its lease
+            ClusterConfigDelivery routedConfig = cluster == null ? null : opened.add("config routes",
+                    new ClusterConfigDelivery(cluster, clusterSessions::leaseEpoch, new LocalConfigDelivery(deviceLink)));
+            ClusterCommandDelivery routedCommands = cluster == null ? null : opened.add("command routes",
+                    new ClusterCommandDelivery(cluster, clusterSessions::leaseEpoch, new LocalCommandDelivery(deviceLink)));
+            ConfigService shadow = new ConfigService(db, clock, new ConfigStore(), ownership,
+                    routedConfig != null ? routedConfig : new LocalConfigDelivery(deviceLink));
+            CommandService commands = new CommandService(db, clock, new CommandStore(), tenants, ownership,
+                    routedCommands != null ? routedCommands : new LocalCommandDelivery(deviceLink));
+            if (cluster != null) {
+                routedConfig.attach(shadow);
+                routedCommands.attach(commands);
+            }
             FirmwareService firmware = new FirmwareService(dataDir, kek, new FirmwareStore());
             RolloutService rollouts = new RolloutService(db, clock, firmware, new RolloutStore(), tenants, deviceLink);
 
@@ -213,6 +244,7 @@ final class NodeAssembly {
             NodeMetrics.register(metrics, writer, telemetry, sessions, guard, events, bus, webhooks);
             if (cluster != null) {
                 NodeMetrics.registerCluster(metrics, cluster);
+                NodeMetrics.registerSessionSweep(metrics, sweep);
             }
             DeviceAuthenticator deviceAuth = new DeviceAuthenticator(db, pki, clock, devices, credentials, tenantCas);
             IngressGate gate = new IngressGate(vertx, clock, events, config.maxPayloadBytes(), config.deviceMessagesPerSecond(), rateLimits,

@@ -23,6 +23,11 @@ final class NodeMetrics {
         m.gauge("bulwark_telemetry_writer_held_bytes", "Bytes of device messages queued or being committed", writer::heldBytes);
         m.counter("bulwark_telemetry_writer_refused_full", "Device messages the writer refused because its queue was full "
                 + "(in messages or in bytes): the sender was slowed down or refused, nothing was acknowledged", writer::refusedFull);
+        m.counter("bulwark_telemetry_writer_failed_batches", "Group-commit batches whose commit failed (e.g. the database was "
+                + "unreachable): their messages were refused, not acknowledged, and are sent again", writer::failedBatches);
+        m.counter("bulwark_telemetry_writer_failed_messages", "Device messages of the batches whose commit failed", writer::failedMessages);
+        m.gauge("bulwark_telemetry_writer_stalled", "1 from a failed commit until the next one succeeds: acknowledgements are paused",
+                () -> writer.stalled() ? 1 : 0);
         m.counter("bulwark_telemetry_messages_compacted", "Device messages moved from the log into per-device segments",
                 telemetry::compactedMessages);
         m.counter("bulwark_telemetry_compactions", "Compaction transactions run", telemetry::compactions);
@@ -45,5 +50,14 @@ final class NodeMetrics {
         m.counter("bulwark_cluster_records_received", "Records this node read from the cluster bus (its own included)", bus::received);
         m.counter("bulwark_cluster_publish_failures", "Cluster bus records Kafka did not take (unreachable beyond the delivery timeout)",
                 bus::failedPublishes);
+    }
+
+    static void registerSessionSweep(Metrics m, dev.bulwark.server.cluster.SessionSweep sweep) {
+        m.counter("bulwark_cluster_session_sweeps", "Sweeps of this node's sessions against the database (the containment backstop)",
+                sweep::sweeps);
+        m.counter("bulwark_cluster_session_sweep_closed", "Sessions the sweep closed: refused now, or their lease taken by a later "
+                + "session (a termination or takeover Kafka did not bring)", sweep::closed);
+        m.counter("bulwark_cluster_session_sweep_failures", "Sweeps that could not reach the database", sweep::failed);
+        m.gauge("bulwark_cluster_session_sweep_seconds", "How long the last sweep took", () -> sweep.lastSweepMicros() / 1e6);
     }
 }

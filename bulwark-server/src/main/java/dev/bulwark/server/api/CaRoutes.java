@@ -120,8 +120,7 @@ public final class CaRoutes {
             tenantCas.revoke(h, tenant, id, clock.nowMs());
             return tenantCas.find(h, tenant, id).orElseThrow();
         });
-        sessions.terminateWhere(d -> d.tenant().equals(tenant) && d.credential().startsWith("certificate:" + id + "/"),
-                "tenant CA revoked");
+        sessions.terminateUsingCredentialPrefix(tenant, "certificate:" + id + "/", "tenant CA revoked");
         return Response.ok(view(r));
     }
 

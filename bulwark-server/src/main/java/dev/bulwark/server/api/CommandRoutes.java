@@ -123,6 +123,10 @@ public final class CommandRoutes {
         m.put("deliveredAt", Views.time(c.deliveredMs()));
         m.put("completedAt", Views.time(c.completedMs()));
         m.put("result", c.result());
+        if (c.state() == CommandState.EXPIRED) {
+            // the explicit end of a command that never reached the device, or that it did not answer in time
+            m.put("expiredBecause", c.deliveredMs() == null ? "not-delivered" : "no-result");
+        }
         m.put("createdBy", c.createdBy());
         return m;
     }

@@ -38,6 +38,9 @@ import org.slf4j.LoggerFactory;
  * <p>Handlers run one at a time on the bus's thread, in the order of each partition; they must not block for
  * long (a slow handler delays every later record). Kafka being unreachable does not stop the node: records
  * published meanwhile wait in the producer (up to its delivery timeout), and the reader resumes where it was.
+ * {@link #publish} never blocks its caller (an API request, an event loop): the bus's sender thread hands each
+ * record to the producer, in the order published, which may itself wait for Kafka's metadata up to its
+ * {@code max.block.ms}; at most {@value #SEND_QUEUE} records wait for it, beyond which a publish fails at once.
  */
 public final class ClusterBus implements AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(ClusterBus.class);
@@ -53,9 +56,18 @@ public final class ClusterBus implements AutoCloseable {
     private final Map<String, Kafka.TopicSpec> topics = new HashMap<>();
     private final Map<String, Boolean> fromBeginning = new HashMap<>();
     private final KafkaProducer<String, byte[]> producer;
+    /** Records waiting for the sender thread, at most. */
+    static final int SEND_QUEUE = 100_000;
+    private final java.util.concurrent.ThreadPoolExecutor sender = new java.util.concurrent.ThreadPoolExecutor(1, 1, 0,
+            TimeUnit.MILLISECONDS, new java.util.concurrent.LinkedBlockingQueue<>(SEND_QUEUE), r -> {
+                Thread t = new Thread(r, "bulwark-cluster-publish");
+                t.setDaemon(true);
+                return t;
+            });
     private final AtomicLong published = new AtomicLong();
     private final AtomicLong received = new AtomicLong();
     private final AtomicLong failedPublishes = new AtomicLong();
+    private final List<Runnable> onStart = new ArrayList<>();
     private volatile KafkaConsumer<String, byte[]> consumer;
     private volatile Thread reader;
     private volatile boolean closed;
@@ -105,6 +117,13 @@ public final class ClusterBus implements AutoCloseable {
      */
     public synchronized void start() {
         kafka.ensureTopics(new ArrayList<>(topics.values()));
+        for (String topic : topics.keySet()) {
+            try {
+                producer.partitionsFor(topic); // known from now on: a publish while Kafka is away waits in the producer
+            } catch (RuntimeException e) {
+                LOG.warn("cluster bus: no metadata of {} yet: {}", topic, e.toString());
+            }
+        }
         KafkaConsumer<String, byte[]> c = kafka.consumer("bus", null);
         List<TopicPartition> partitions = new ArrayList<>();
         for (String topic : topics.keySet()) {
@@ -134,6 +153,25 @@ public final class ClusterBus implements AutoCloseable {
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
         }
+        onStart.forEach(Runnable::run);
+        onStart.clear();
+    }
+
+    /**
+     * Runs {@code r} once the bus has started (at once if it has): for a part that publishes on its own (a periodic
+     * report), since a declared topic exists only from then on.
+     */
+    public synchronized void whenStarted(Runnable r) {
+        if (reader != null) {
+            r.run();
+        } else {
+            onStart.add(r);
+        }
+    }
+
+    /** Whether {@link #start} has run. */
+    public boolean started() {
+        return reader != null;
     }
 
     private void read(KafkaConsumer<String, byte[]> c, Map<TopicPartition, Long> replayEnd, CountDownLatch caughtUp) {
@@ -219,35 +257,43 @@ public final class ClusterBus implements AutoCloseable {
             done.completeExceptionally(e);
             return done;
         }
-        try {
-            producer.send(new ProducerRecord<>(kafka.topic(name), key, value), (meta, err) -> {
-                if (err != null) {
-                    failedPublishes.incrementAndGet();
-                    LOG.warn("cluster bus: a {} record could not be published: {}", type, err.toString());
-                    done.completeExceptionally(err);
-                } else {
-                    published.incrementAndGet();
-                    done.complete(null);
-                }
-            });
-        } catch (RuntimeException e) {
-            failedPublishes.incrementAndGet();
-            LOG.warn("cluster bus: a {} record could not be published: {}", type, e.toString());
-            done.completeExceptionally(e);
-        }
+        send(new ProducerRecord<>(kafka.topic(name), key, value), type, done);
         return done;
+    }
+
+    /** Hands {@code record} to the producer on the sender thread; {@code done} completes once Kafka has it, or fails. */
+    private void send(ProducerRecord<String, byte[]> record, String type, CompletableFuture<Void> done) {
+        Runnable sending = () -> {
+            try {
+                producer.send(record, (meta, err) -> {
+                    if (err != null) {
+                        failed(type, err, done);
+                    } else {
+                        published.incrementAndGet();
+                        done.complete(null);
+                    }
+                });
+            } catch (RuntimeException e) {
+                failed(type, e, done);
+            }
+        };
+        try {
+            sender.execute(sending);
+        } catch (java.util.concurrent.RejectedExecutionException full) {
+            failed(type, full, done);
+        }
+    }
+
+    private void failed(String type, Throwable err, CompletableFuture<Void> done) {
+        failedPublishes.incrementAndGet();
+        LOG.warn("cluster bus: a {} record could not be published: {}", type, err.toString());
+        done.completeExceptionally(err);
     }
 
     /** A tombstone: removes {@code key} from a compacted topic. */
     public CompletableFuture<Void> delete(String name, String key) {
         CompletableFuture<Void> done = new CompletableFuture<>();
-        producer.send(new ProducerRecord<>(kafka.topic(name), key, null), (meta, err) -> {
-            if (err != null) {
-                done.completeExceptionally(err);
-            } else {
-                done.complete(null);
-            }
-        });
+        send(new ProducerRecord<>(kafka.topic(name), key, null), "tombstone", done);
         return done;
     }
 
@@ -277,6 +323,15 @@ public final class ClusterBus implements AutoCloseable {
             } catch (InterruptedException e) {
                 Thread.currentThread().interrupt();
             }
+        }
+        sender.shutdown(); // what was published before is still handed to the producer, which flushes it on close
+        try {
+            if (!sender.awaitTermination(5, TimeUnit.SECONDS)) {
+                sender.shutdownNow();
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            sender.shutdownNow();
         }
         producer.close(Duration.ofSeconds(5));
     }

@@ -15,7 +15,7 @@ import org.slf4j.LoggerFactory;
  * <p>Topics (each {@code <prefix>.<name>}, default prefix {@code bulwark}):
  * <ul>
  *   <li>{@code control}: terminations, session openings (takeovers), key destructions; 1 partition, 1 hour;</li>
- *   <li>{@code auth}: authentication failures, takeovers and limit violations the detector folds; 1 partition, 1 hour;</li>
+ *   <li>{@code auth}: authentication failures and MQTT logins, takeovers and limit violations the detector folds; 1 partition, 1 hour;</li>
  *   <li>{@code bans}: active source bans, compacted, keyed by ban id;</li>
  *   <li>{@code load}: each node's per-tenant connection counts and message rates, compacted, keyed by node;</li>
  *   <li>{@code node.<id>}: deliveries routed to one node (commands, desired configuration); 1 partition, 1 hour;</li>

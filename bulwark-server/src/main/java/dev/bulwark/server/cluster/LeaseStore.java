@@ -2,6 +2,8 @@ package dev.bulwark.server.cluster;
 
 import dev.bulwark.protocol.DeviceId;
 import dev.bulwark.protocol.TenantId;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.Optional;
 import org.jdbi.v3.core.Handle;
 import org.jdbi.v3.core.mapper.RowMapper;
@@ -90,5 +92,54 @@ public final class LeaseStore {
     /** The leases {@code node} holds. */
     public long held(Handle h, String node) {
         return h.createQuery("SELECT COUNT(*) FROM device_leases WHERE node_id = :n").bind("n", node).mapTo(Long.class).one();
+    }
+
+    /** A lease a node believes it holds: the device's, of {@code epoch}. */
+    public record Claim(TenantId tenant, DeviceId device, long epoch) {
+    }
+
+    /** A claim the database does not back: the device's lease now ({@code current} empty when the device has none). */
+    public record Lost(Claim claim, Optional<Lease> current) {
+    }
+
+    /** The most claims one {@link #lost} query checks; a longer list takes one query per this many claims. */
+    public static final int CLAIMS_PER_QUERY = 1000;
+
+    /**
+     * Of the leases {@code node} believes it holds, those it no longer holds (superseded by a later session, or
+     * released), each with the device's lease now; one query per {@link #CLAIMS_PER_QUERY} claims.
+     */
+    public List<Lost> lost(Handle h, String node, List<Claim> claims) {
+        List<Lost> lost = new ArrayList<>();
+        for (int from = 0; from < claims.size(); from += CLAIMS_PER_QUERY) {
+            List<Claim> batch = claims.subList(from, Math.min(claims.size(), from + CLAIMS_PER_QUERY));
+            List<Integer> index = new ArrayList<>(batch.size());
+            List<String> tenants = new ArrayList<>(batch.size());
+            List<String> devices = new ArrayList<>(batch.size());
+            List<Long> epochs = new ArrayList<>(batch.size());
+            for (int i = 0; i < batch.size(); i++) {
+                Claim c = batch.get(i);
+                index.add(i);
+                tenants.add(c.tenant().value());
+                devices.add(c.device().value());
+                epochs.add(c.epoch());
+            }
+            // the claims as arrays, one per column: one statement text whatever the number of claims
+            var q = h.createQuery("SELECT k.i, l.node_id, l.epoch, l.session_id, l.source, l.since_ms "
+                            + "FROM UNNEST(CAST(:i AS INT ARRAY), CAST(:t AS VARCHAR(32) ARRAY), CAST(:d AS VARCHAR(64) ARRAY), "
+                            + "CAST(:e AS BIGINT ARRAY)) AS k (i, t, d, e) "
+                            + "LEFT JOIN device_leases l ON l.tenant_id = k.t AND l.device_id = k.d "
+                            + "WHERE l.node_id IS NULL OR l.node_id <> :n OR l.epoch <> k.e")
+                    .bindArray("i", Integer.class, index).bindArray("t", String.class, tenants).bindArray("d", String.class, devices)
+                    .bindArray("e", Long.class, epochs).bind("n", node);
+            q.map((rs, ctx) -> {
+                Claim c = batch.get(rs.getInt("i"));
+                String holder = rs.getString("node_id");
+                Optional<Lease> current = holder == null ? Optional.empty() : Optional.of(new Lease(c.tenant(), c.device(), holder,
+                        rs.getLong("epoch"), rs.getString("session_id"), rs.getString("source"), rs.getLong("since_ms")));
+                return new Lost(c, current);
+            }).forEach(lost::add);
+        }
+        return lost;
     }
 }

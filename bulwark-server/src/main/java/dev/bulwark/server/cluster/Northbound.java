@@ -11,29 +11,22 @@ import dev.bulwark.server.telemetry.TelemetryStore;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.HashMap;
-import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
-import java.util.Set;
 import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
-import org.apache.kafka.clients.admin.Admin;
-import org.apache.kafka.clients.admin.AlterConfigOp;
-import org.apache.kafka.clients.admin.ConfigEntry;
 import org.apache.kafka.clients.producer.KafkaProducer;
 import org.apache.kafka.clients.producer.ProducerRecord;
-import org.apache.kafka.common.config.ConfigResource;
 import org.apache.kafka.common.errors.RecordTooLargeException;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
  * Data out: every device message this node commits is published, after its commit, to its tenant's topic
- * {@code <prefix>.data.<tenant>} (created when the tenant's first record goes out: {@value #PARTITIONS} partitions,
- * the cluster's northbound retention), keyed by device id, as a {@link NorthboundRecord}. At least once, in order
+ * {@code <prefix>.data.<tenant>} (created when the tenant's first record goes out, see {@link DataTopics}), keyed by device id, as a {@link NorthboundRecord}. At least once, in order
  * per device:
  * <ul>
  *   <li>the group-commit writer hands each committed batch over ({@link #committed}, never blocking it); one
@@ -54,12 +47,12 @@ import org.slf4j.LoggerFactory;
  */
 public final class Northbound implements GroupCommitWriter.AfterCommit, AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(Northbound.class);
-    public static final int PARTITIONS = 3;
     private static final int LINGER_MS = 5;
     /** The hand-over queue holds at most this many payload bytes; past it batches are dropped and sent from the outbox. */
     private static final long QUEUE_BYTES = 64L << 20;
     private static final int REPLAY_ROWS = 16;
     private static final long CONFIRM_EVERY_MS = 200;
+    private static final long SWEEP_MS = 10_000;
     private static final long CLOSE_MS = 3_000;
     private static final int PERIOD_CACHE = 100_000;
     /**
@@ -82,12 +75,11 @@ public final class Northbound implements GroupCommitWriter.AfterCommit, AutoClos
     private final Database db;
     private final TelemetryStore telemetry;
     private final Ownership ownership;
-    private final Map<String, String> retention;
     private final NorthboundStore store = new NorthboundStore();
     private final LinkedBlockingQueue<Item> queue = new LinkedBlockingQueue<>();
     private final AtomicLong queuedBytes = new AtomicLong();
     private final Confirmations confirmations = new Confirmations();
-    private final Set<String> topics = new HashSet<>();
+    private final DataTopics topics;
     private final Map<String, String> periods = new LinkedHashMap<>(1024, 0.75f, true) {
         @Override
         protected boolean removeEldestEntry(Map.Entry<String, String> eldest) {
@@ -108,18 +100,7 @@ public final class Northbound implements GroupCommitWriter.AfterCommit, AutoClos
     private long replayedUpTo;
     private long persisted;
     private long persistedAtMs;
-
-    /** Segment rolling bounds how long past the retention a record may live (Kafka deletes whole segments). */
-    static final Duration MAX_SEGMENT = Duration.ofHours(1);
-
-    /**
-     * A data topic's settings: records are deleted after {@code retention}; segments roll at least every
-     * {@link #MAX_SEGMENT} (or the retention, if shorter), so a record lives at most about retention plus that.
-     */
-    static Map<String, String> topicConfig(Duration retention) {
-        long segment = Math.min(retention.toMillis(), MAX_SEGMENT.toMillis());
-        return Map.of("retention.ms", String.valueOf(retention.toMillis()), "segment.ms", String.valueOf(segment), "cleanup.policy", "delete");
-    }
+    private long sweptAtMs = System.currentTimeMillis();
 
     /** What the node's {@link DatabaseLog} notes in the append's transaction: the rows this node wrote. */
     public static DatabaseLog.Outbox outbox(ClusterNode cluster) {
@@ -135,7 +116,7 @@ public final class Northbound implements GroupCommitWriter.AfterCommit, AutoClos
         this.db = cluster.db();
         this.telemetry = telemetry;
         this.ownership = ownership;
-        this.retention = topicConfig(kafka.settings().northboundRetention());
+        this.topics = new DataTopics(kafka);
         metrics.counter("bulwark_northbound_records_published", "Committed device messages published to their tenant's topic", published::get);
         metrics.counter("bulwark_northbound_records_republished", "Records sent again from the outbox (at start, after a Kafka failure "
                 + "or an overflow): a consumer may see them twice", republished::get);
@@ -199,6 +180,7 @@ public final class Northbound implements GroupCommitWriter.AfterCommit, AutoClos
                     }
                 }
                 persistConfirmed(false);
+                replay |= strayRows();
             } catch (InterruptedException | org.apache.kafka.common.errors.InterruptException e) {
                 break;
             } catch (RuntimeException e) {
@@ -331,7 +313,7 @@ public final class Northbound implements GroupCommitWriter.AfterCommit, AutoClos
                 return sent; // sent again, in order, by the replay that follows
             }
             sent++;
-            String topic = topic(r.tenant());
+            String topic = topics.of(r.tenant());
             producer.send(new ProducerRecord<>(topic, null, committedMs, r.device(), r.json()), (md, error) -> {
                 if (error instanceof RecordTooLargeException) {
                     refused.incrementAndGet(); // it never fits: published as far as it can be, and said so
@@ -349,27 +331,19 @@ public final class Northbound implements GroupCommitWriter.AfterCommit, AutoClos
         return sent;
     }
 
-    /** The tenant's topic, created (or its retention set) the first time this node publishes to it. */
-    private String topic(String tenant) {
-        String topic = kafka.topic(NorthboundRecord.topic(tenant));
-        if (topics.contains(topic)) {
-            return topic;
+    /**
+     * Every {@value #SWEEP_MS} ms while nothing is queued or in flight: whether the outbox holds rows of this node that
+     * were never handed over (a commit that succeeded although the writer saw it fail, e.g. a connection lost on
+     * COMMIT); if so they are sent from the outbox.
+     */
+    private boolean strayRows() {
+        long now = System.currentTimeMillis();
+        if (now - sweptAtMs < SWEEP_MS || !queue.isEmpty() || confirmations.inFlight() > 0) {
+            return false;
         }
-        kafka.ensureTopics(List.of(new Kafka.TopicSpec(topic, PARTITIONS, retention)));
-        try (Admin admin = kafka.admin()) {
-            // a topic created by an earlier run gets the retention this node is configured with now
-            List<AlterConfigOp> ops = List.of("retention.ms", "segment.ms").stream()
-                    .map(k -> new AlterConfigOp(new ConfigEntry(k, retention.get(k)), AlterConfigOp.OpType.SET)).toList();
-            admin.incrementalAlterConfigs(Map.of(new ConfigResource(ConfigResource.Type.TOPIC, topic), ops)).all().get(30, TimeUnit.SECONDS);
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            throw new org.apache.kafka.common.errors.InterruptException(e);
-        } catch (java.util.concurrent.ExecutionException | java.util.concurrent.TimeoutException e) {
-            throw new IllegalStateException("cannot set the retention of Kafka topic " + topic + ": "
-                    + (e.getCause() == null ? e.getClass().getSimpleName() : e.getCause().getMessage()));
-        }
-        topics.add(topic);
-        return topic;
+        sweptAtMs = now;
+        long w = confirmations.watermark();
+        return !db.read(h -> store.pending(h, node, Math.max(w, replayedUpTo), 1)).isEmpty();
     }
 
     /** Drops from the outbox the rows Kafka confirmed (at most every {@value #CONFIRM_EVERY_MS} ms unless {@code now}). */

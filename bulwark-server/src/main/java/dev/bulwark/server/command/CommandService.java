@@ -20,7 +20,8 @@ import org.slf4j.LoggerFactory;
  * Commands to devices: {@code queued} until the device is connected and subscribed to its
  * {@code commands} topic, {@code delivered} once the device acknowledged the message, then
  * {@code succeeded} or {@code failed} from the device's result, or {@code expired} when its time-to-live
- * passes first ({@link CommandState}). The device answers on {@code commands/{id}/result} with
+ * passes first ({@link CommandState}): a command that could not be delivered, or that the device did not answer,
+ * ends with that explicit state, never waits forever. The device answers on {@code commands/{id}/result} with
  * {@code {"status":"succeeded"|"failed","result":...}}; results are sealed under the device's
  * ownership-period key ({@link Ownership}), so a service is never built without it.
  *
@@ -82,7 +83,15 @@ public final class CommandService {
 
     /** Sends one command if the device is listening; it becomes {@code delivered} when the device acknowledges. */
     public boolean deliver(Command c) {
-        return delivery.send(c, () -> background.execute(() -> markDelivered(c.tenant(), c.device(), c.id())));
+        return deliver(c, delivery);
+    }
+
+    /**
+     * Sends one command through {@code via} (a cluster node sending, on its own session, a command routed to it);
+     * it becomes {@code delivered} when the device acknowledges, marked by this node's service.
+     */
+    public boolean deliver(Command c, CommandDelivery via) {
+        return via.send(c, () -> background.execute(() -> markDelivered(c.tenant(), c.device(), c.id())));
     }
 
     private void markDelivered(TenantId tenant, DeviceId device, String id) {
@@ -108,16 +117,18 @@ public final class CommandService {
         }
     }
 
-    /** Marks commands whose time-to-live passed as expired, tenant by tenant; returns how many. */
+    /**
+     * Marks commands whose time-to-live passed as expired, tenant by tenant, each tenant in its own short transaction;
+     * returns how many this call expired. Every node of a cluster runs it: the update only takes commands still open
+     * (re-checked under the row lock), so a command expires once, on one node, and never after its result arrived.
+     */
     public int expire() {
         long now = clock.nowMs();
-        return db.tx(h -> {
-            int n = 0;
-            for (TenantStore.Tenant t : tenants.list(h, "", Integer.MAX_VALUE)) {
-                n += store.expire(h, TenantId.of(t.id()), now);
-            }
-            return n;
-        });
+        int n = 0;
+        for (TenantStore.Tenant t : db.read(h -> tenants.list(h, "", Integer.MAX_VALUE))) {
+            n += db.tx(h -> store.expire(h, TenantId.of(t.id()), now));
+        }
+        return n;
     }
 
     public void close() {

@@ -70,13 +70,15 @@ public final class CommandStore {
 
     /**
      * queued | delivered → {@code outcome} (succeeded or failed) with the device's result, unless the
-     * time-to-live passed; false when there is no such open command of this device.
+     * time-to-live passed; false when there is no such open command of this device. A result proves delivery: a
+     * command whose result arrives before its acknowledgement was counted is delivered at the result's time.
      */
     public boolean complete(Handle h, TenantId tenant, DeviceId device, String id, CommandState outcome, String storedResult, long nowMs) {
         if (outcome != CommandState.SUCCEEDED && outcome != CommandState.FAILED) {
             throw new IllegalArgumentException("a command completes as succeeded or failed, not " + outcome);
         }
-        return h.createUpdate("UPDATE commands SET state = :state, completed_ms = :now, result = :result "
+        return h.createUpdate("UPDATE commands SET state = :state, completed_ms = :now, result = :result, "
+                        + "delivered_ms = COALESCE(delivered_ms, :now) "
                         + "WHERE tenant_id = :t AND device_id = :d AND id = :id AND state IN (:queued, :delivered) AND expires_ms > :now")
                 .bind("state", outcome.wireName()).bind("now", nowMs).bind("result", storedResult)
                 .bind("queued", CommandState.QUEUED.wireName()).bind("delivered", CommandState.DELIVERED.wireName())

@@ -4,7 +4,10 @@ import dev.bulwark.protocol.DeviceId;
 import dev.bulwark.protocol.TenantId;
 import dev.bulwark.server.core.Refusal;
 import dev.bulwark.server.crypto.BearerSecret;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.Optional;
 import org.jdbi.v3.core.Handle;
 import org.jdbi.v3.core.mapper.RowMapper;
@@ -143,5 +146,165 @@ public final class CredentialStore {
     public Optional<TokenRecord> token(Handle h, TenantId tenant, DeviceId device, String tokenId) {
         return h.createQuery("SELECT * FROM device_tokens WHERE tenant_id = :t AND device_id = :d AND id = :id")
                 .bind("t", tenant.value()).bind("d", device.value()).bind("id", tokenId).map(TOKEN).findOne();
+    }
+
+    /** A live session to check: its device and the credential it authenticated with ({@link DevicePrincipal#credential()}). */
+    public record SessionKey(TenantId tenant, DeviceId device, String credential) {
+        public static SessionKey of(DevicePrincipal p) {
+            return new SessionKey(p.tenant(), p.device(), p.credential());
+        }
+    }
+
+    /** The most keys one {@link #refusedNow} query checks; a longer list takes one query per this many keys. */
+    public static final int KEYS_PER_QUERY = 1000;
+
+    /**
+     * Of {@code keys}, those whose CONNECT the authenticator would refuse now, each with its reason code (the
+     * authenticator's: {@code device-unknown} for a deleted device, {@code device-quarantined}, {@code device-disabled},
+     * {@code ca-revoked}, {@code ca-expired}, {@code certificate-revoked}, {@code certificate-expired},
+     * {@code certificate-unregistered}, {@code token-revoked}, {@code token-expired}, {@code token-unknown}; see
+     * {@link Standing#refusal}). One query per {@link #KEYS_PER_QUERY} keys, whatever the tenants; the rest pass.
+     */
+    public Map<SessionKey, String> refusedNow(Handle h, List<SessionKey> keys, long nowMs) {
+        Map<SessionKey, String> refused = new LinkedHashMap<>();
+        for (int from = 0; from < keys.size(); from += KEYS_PER_QUERY) {
+            List<SessionKey> batch = keys.subList(from, Math.min(keys.size(), from + KEYS_PER_QUERY));
+            for (Standing s : standing(h, batch)) {
+                s.refusal(nowMs).ifPresent(reason -> refused.put(s.key(), reason));
+            }
+        }
+        return refused;
+    }
+
+    /**
+     * What the registry holds now about a session's device and credential: the device's status (null: no such
+     * device), and for a certificate ({@code certificate:<ca>/<serial>}) its record and, for a tenant CA's, the
+     * CA's; for a token ({@code token:<id>}) the token of that device. Absent rows are nulls.
+     */
+    public record Standing(SessionKey key, DeviceStatus device, boolean certificateCredential, boolean platformCa,
+                           CertificateStatus certificate, String certificateCa, long certNotBeforeMs, long certNotAfterMs,
+                           String caStatus, long caNotAfterMs, boolean tokenFound, Long tokenRevokedMs, long tokenExpiresMs) {
+
+        /**
+         * The authenticator's rules at CONNECT ({@link DeviceAuthenticator}), applied to a session already open: the
+         * device first (so that a quarantine that also revoked its credentials reads as the quarantine), then the
+         * tenant CA, then the certificate or token. A credential of another kind is judged by its device only.
+         */
+        public Optional<String> refusal(long nowMs) {
+            if (device == null || device == DeviceStatus.DELETED) {
+                return Optional.of("device-unknown");
+            }
+            if (device != DeviceStatus.ACTIVE) {
+                return Optional.of("device-" + device.wireName());
+            }
+            if (certificateCredential) {
+                if (!platformCa) {
+                    if (caStatus == null) {
+                        return Optional.of("certificate-untrusted");
+                    }
+                    if (!dev.bulwark.server.pki.CaStatus.ACTIVE.wireName().equals(caStatus)) {
+                        return Optional.of("ca-revoked");
+                    }
+                    if (caNotAfterMs < nowMs) {
+                        return Optional.of("ca-expired");
+                    }
+                }
+                if (certificate == null || !caOf(key.credential()).equals(certificateCa)) {
+                    return Optional.of("certificate-unregistered");
+                }
+                if (certNotAfterMs < nowMs) {
+                    return Optional.of("certificate-expired");
+                }
+                if (certNotBeforeMs > nowMs) {
+                    return Optional.of("certificate-not-yet-valid");
+                }
+                if (certificate != CertificateStatus.ACTIVE) {
+                    return Optional.of("certificate-revoked");
+                }
+            } else if (key.credential().startsWith(TOKEN_PREFIX)) {
+                if (!tokenFound) {
+                    return Optional.of("token-unknown");
+                }
+                if (tokenRevokedMs != null) {
+                    return Optional.of("token-revoked");
+                }
+                if (tokenExpiresMs <= nowMs) {
+                    return Optional.of("token-expired");
+                }
+            }
+            return Optional.empty();
+        }
+    }
+
+    private static final String CERTIFICATE_PREFIX = "certificate:";
+    private static final String TOKEN_PREFIX = "token:";
+
+    private static String caOf(String credential) {
+        int slash = credential.indexOf('/');
+        return credential.startsWith(CERTIFICATE_PREFIX) && slash > CERTIFICATE_PREFIX.length()
+                ? credential.substring(CERTIFICATE_PREFIX.length(), slash) : "";
+    }
+
+    private static String serialOf(String credential) {
+        int slash = credential.indexOf('/');
+        return credential.startsWith(CERTIFICATE_PREFIX) && slash > 0 ? credential.substring(slash + 1) : "";
+    }
+
+    private static String tokenOf(String credential) {
+        return credential.startsWith(TOKEN_PREFIX) ? credential.substring(TOKEN_PREFIX.length()) : "";
+    }
+
+    /** The {@link Standing} of each key, in one query (at most {@link #KEYS_PER_QUERY} keys). */
+    public List<Standing> standing(Handle h, List<SessionKey> keys) {
+        if (keys.isEmpty()) {
+            return List.of();
+        }
+        if (keys.size() > KEYS_PER_QUERY) {
+            throw new IllegalArgumentException("at most " + KEYS_PER_QUERY + " keys per query");
+        }
+        int n = keys.size();
+        List<Integer> index = new ArrayList<>(n);
+        List<String> tenants = new ArrayList<>(n);
+        List<String> devices = new ArrayList<>(n);
+        List<String> serials = new ArrayList<>(n);
+        List<String> cas = new ArrayList<>(n);
+        List<String> tokens = new ArrayList<>(n);
+        for (int i = 0; i < n; i++) {
+            SessionKey k = keys.get(i);
+            index.add(i);
+            tenants.add(k.tenant().value());
+            devices.add(k.device().value());
+            serials.add(serialOf(k.credential()));
+            cas.add(caOf(k.credential()));
+            tokens.add(tokenOf(k.credential()));
+        }
+        // the keys as arrays, one per column: one statement text whatever the number of keys
+        var q = h.createQuery("SELECT k.i, d.status AS device_status, c.status AS cert_status, c.ca_id AS cert_ca, "
+                        + "c.not_before_ms, c.not_after_ms, ca.status AS ca_status, ca.not_after_ms AS ca_not_after, tk.id AS token_id, "
+                        + "tk.revoked_ms AS token_revoked, tk.expires_ms AS token_expires "
+                        + "FROM UNNEST(CAST(:i AS INT ARRAY), CAST(:t AS VARCHAR(32) ARRAY), CAST(:d AS VARCHAR(64) ARRAY), "
+                        + "CAST(:serial AS VARCHAR(64) ARRAY), CAST(:ca AS VARCHAR(40) ARRAY), CAST(:tok AS VARCHAR(16) ARRAY)) "
+                        + "AS k (i, t, d, serial, ca, tok) "
+                        + "LEFT JOIN devices d ON d.tenant_id = k.t AND d.id = k.d "
+                        + "LEFT JOIN device_certificates c ON c.tenant_id = k.t AND c.device_id = k.d AND c.serial = k.serial "
+                        + "LEFT JOIN tenant_cas ca ON ca.id = k.ca "
+                        + "LEFT JOIN device_tokens tk ON tk.id = k.tok AND tk.tenant_id = k.t AND tk.device_id = k.d")
+                .bindArray("i", Integer.class, index).bindArray("t", String.class, tenants).bindArray("d", String.class, devices)
+                .bindArray("serial", String.class, serials).bindArray("ca", String.class, cas).bindArray("tok", String.class, tokens);
+        List<Standing> out = new ArrayList<>(keys.size());
+        q.map((rs, ctx) -> {
+            SessionKey k = keys.get(rs.getInt("i"));
+            String credential = k.credential();
+            String device = rs.getString("device_status");
+            String cert = rs.getString("cert_status");
+            long tokenRevoked = rs.getLong("token_revoked");
+            Long revokedMs = rs.wasNull() ? null : tokenRevoked;
+            return new Standing(k, device == null ? null : DeviceStatus.fromWire(device), credential.startsWith(CERTIFICATE_PREFIX),
+                    dev.bulwark.server.pki.PlatformPki.PLATFORM_CA_ID.equals(caOf(credential)),
+                    cert == null ? null : CertificateStatus.fromWire(cert), rs.getString("cert_ca"), rs.getLong("not_before_ms"),
+                    rs.getLong("not_after_ms"), rs.getString("ca_status"), rs.getLong("ca_not_after"), rs.getString("token_id") != null,
+                    revokedMs, rs.getLong("token_expires"));
+        }).forEach(out::add);
+        return out;
     }
 }

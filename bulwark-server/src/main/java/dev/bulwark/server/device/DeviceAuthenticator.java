@@ -36,6 +36,9 @@ import org.jdbi.v3.core.Handle;
  * {@code device@tenant} is registered is answered from a small cache (bounded, entries for 30 s), so that a
  * flood of failures is no flood of database reads.
  *
+ * <p>A session already open is judged by the same rules, from the registry alone, by
+ * {@link CredentialStore.Standing#refusal} (a cluster's session sweep): keep the two in step.
+ *
  * <p>Blocking: performs database reads; call it from a worker thread, never from an event loop.
  */
 public final class DeviceAuthenticator {

@@ -5,7 +5,6 @@ import dev.bulwark.protocol.TenantId;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicLong;
-import java.util.function.Predicate;
 
 /** The sessions of one node, in memory: a standalone node's {@link LiveSessions}. */
 public final class InProcessSessions implements LiveSessions {
@@ -62,10 +61,10 @@ public final class InProcessSessions implements LiveSessions {
     }
 
     @Override
-    public void terminateWhere(Predicate<DevicePrincipal> which, String reason) {
+    public void terminateUsingCredentialPrefix(TenantId tenant, String credentialPrefix, String reason) {
         epoch.incrementAndGet();
         for (Session s : sessions.values()) {
-            if (which.test(s.device())) {
+            if (s.device().tenant().equals(tenant) && s.device().credential().startsWith(credentialPrefix)) {
                 s.terminate(reason);
             }
         }

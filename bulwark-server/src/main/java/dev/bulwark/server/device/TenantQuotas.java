@@ -9,8 +9,8 @@ package dev.bulwark.server.device;
  * by exactly one {@link #disconnect} (a session that ends on a node that dies must not hold its slot for
  * ever: a distributed implementation expires the slots of a node that stopped); {@link #connect} never lets
  * the count exceed {@link #maxConnections()} except through {@link #takeOver}. A distributed implementation may
- * approximate the message rate (e.g. each node enforcing a share, or counting in windows), as long as the
- * approximation is bounded and documented.
+ * approximate both (the connections admitted at once on several nodes, the message rate by each node enforcing a
+ * share), as long as the approximation is bounded and documented.
  */
 public interface TenantQuotas {
 

@@ -202,30 +202,33 @@ public final class RolloutService {
         // an order fixed per rollout but unrelated to device ids: the canary is a random sample, not the first ids
         targeted.sort(Comparator.comparing(d -> Secrets.sha256Hex(r.id() + "/" + d)));
         int quota = (int) Math.ceil(targeted.size() * r.stages()[r.stage()] / 100.0);
-        Set<String> offered = db.read(h -> store.offered(h, r.tenant(), r.id()));
         FirmwareService.Release release = db.read(h -> firmware.release(h, r.tenant(), r.releaseId()).orElseThrow());
-        long already = targeted.stream().filter(offered::contains).count();
-        long room = quota - already; // never more than the stage's share, even as the targeted set grows
-        for (String device : targeted) {
-            if (room <= 0) {
-                break;
+        // under the rollout's row lock: nodes offering to their own devices at once still share one quota
+        db.tx(h -> {
+            if (!store.lock(h, r.tenant(), r.id())) {
+                return null; // paused or finished meanwhile
             }
-            if (offered.contains(device)) {
-                continue;
+            Set<String> offered = store.offered(h, r.tenant(), r.id());
+            long already = targeted.stream().filter(offered::contains).count();
+            long room = quota - already; // never more than the stage's share, even as the targeted set grows
+            for (String device : targeted) {
+                if (room <= 0) {
+                    break;
+                }
+                if (offered.contains(device)) {
+                    continue;
+                }
+                ObjectNode offer = JsonNodeFactory.instance.objectNode();
+                offer.put("rollout", r.id()).put("release", release.id()).put("version", release.version())
+                        .put("versionNumber", release.versionNumber()).put("metadata", "/device/v1/firmware/" + release.id());
+                DeviceId d = DeviceId.of(device);
+                boolean sent = link.send(r.tenant(), d, Topics.firmware(d), offer.toString().getBytes(StandardCharsets.UTF_8), () -> { });
+                if (sent) {
+                    room--;
+                    store.offer(h, r.tenant(), r.id(), d, clock.nowMs());
+                }
             }
-            ObjectNode offer = JsonNodeFactory.instance.objectNode();
-            offer.put("rollout", r.id()).put("release", release.id()).put("version", release.version())
-                    .put("versionNumber", release.versionNumber()).put("metadata", "/device/v1/firmware/" + release.id());
-            DeviceId d = DeviceId.of(device);
-            boolean sent = link.send(r.tenant(), d, Topics.firmware(d), offer.toString().getBytes(StandardCharsets.UTF_8), () -> { });
-            if (sent) {
-                room--;
-                long now = clock.nowMs();
-                db.tx(h -> {
-                    store.offer(h, r.tenant(), r.id(), d, now);
-                    return null;
-                });
-            }
-        }
+            return null;
+        });
     }
 }

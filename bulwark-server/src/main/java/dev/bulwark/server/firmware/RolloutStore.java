@@ -89,6 +89,16 @@ public final class RolloutStore {
                 .bind("t", tenant.value()).bind("r", rolloutId).mapTo(String.class).list());
     }
 
+    /**
+     * Locks the rollout's row until the transaction ends: the nodes of a cluster each offer the release to the
+     * devices connected to them, one node at a time, so together they never exceed the stage's share.
+     */
+    public boolean lock(Handle h, TenantId tenant, String id) {
+        return h.createQuery("SELECT id FROM rollouts WHERE tenant_id = :t AND id = :id AND state = :running FOR UPDATE")
+                .bind("t", tenant.value()).bind("id", id).bind("running", RolloutState.RUNNING.wireName()).mapTo(String.class).findOne()
+                .isPresent();
+    }
+
     /** Records that the rollout offered its release to the device. */
     public void offer(Handle h, TenantId tenant, String rolloutId, DeviceId device, long nowMs) {
         h.createUpdate("INSERT INTO rollout_devices (rollout_id, tenant_id, device_id, offered_ms, state, updated_ms) "

@@ -2,7 +2,6 @@ package dev.bulwark.server.monitor;
 
 import dev.bulwark.server.bus.EventBus;
 import dev.bulwark.server.config.DetectionSettings;
-import dev.bulwark.server.crypto.Secrets;
 import dev.bulwark.server.monitor.DetectorState.Failure;
 import dev.bulwark.server.monitor.DetectorState.Mark;
 import java.util.Collection;
@@ -58,6 +57,8 @@ public final class Detector {
      */
     static final Set<String> GUESSES = Set.of("token-unknown", "token-wrong-secret", "token-malformed", "certificate-unregistered");
     static final int MAX_KEYS = 200_000;
+    private static final Set<String> JUDGED_EVENTS = Set.of("duplicate-identity", "rate-exceeded", "payload-too-large",
+            "tenant-rate-exceeded");
 
     private final DetectionSettings settings;
     private final SourceGuard guard;
@@ -81,16 +82,39 @@ public final class Detector {
         this.state = state;
         this.guard = guard;
         this.sink = sink;
-        bus.subscribe(EventBus.Topics.AUTH_ATTEMPTS, e -> {
-            if (e instanceof AuthAttempt a) {
+        // what the detector judges goes through its state's route: straight back here in-process; in a cluster,
+        // through one stream every node folds in the same order (the state calls onAttempt / onEvent back)
+        DetectorState.Judge route = state.route(new DetectorState.Judge() {
+            @Override
+            public void attempt(AuthAttempt a) {
                 onAttempt(a);
+            }
+
+            @Override
+            public void event(SecurityEvent e) {
+                onEvent(e);
+            }
+        });
+        bus.subscribe(EventBus.Topics.AUTH_ATTEMPTS, e -> {
+            if (e instanceof AuthAttempt a && judged(a)) {
+                route.attempt(a);
             }
         });
         bus.subscribe(EventBus.Topics.SECURITY_EVENTS, e -> {
-            if (e instanceof SecurityEvent s) {
-                onEvent(s);
+            if (e instanceof SecurityEvent s && judged(s)) {
+                route.event(s);
             }
         });
+    }
+
+    /** Whether the detector looks at {@code a}: every failure, and the successes of MQTT sessions (retries, clones). */
+    static boolean judged(AuthAttempt a) {
+        return !a.success() || "mqtt".equals(a.channel());
+    }
+
+    /** Whether the detector looks at {@code e}: takeovers and limit violations of a device. */
+    static boolean judged(SecurityEvent e) {
+        return JUDGED_EVENTS.contains(e.type()) && identityOf(e.identity()) != null;
     }
 
     /** How many identities and sources the detector tracks now (each bounded by {@link #MAX_KEYS}). */
@@ -259,7 +283,7 @@ public final class Detector {
     }
 
     private void banned(String source, Alert alert, String identity) {
-        if (source == null) {
+        if (source == null || !state.acting()) {
             return;
         }
         boolean already = guard.banned(source).isPresent();
@@ -276,9 +300,12 @@ public final class Detector {
         String key = label + "|" + subject + "|" + tenantId;
         Alert current = state.openAlert(key, now);
         boolean update = current != null && current.timeMs() >= now - settings.window().toMillis();
-        Alert a = new Alert(update ? current.id() : "alert-" + Secrets.randomHex(8), update ? current.timeMs() : now, tenantId, label,
+        Alert a = new Alert(update ? current.id() : state.newAlertId(key), update ? current.timeMs() : now, tenantId, label,
                 severity, subject, evidence, action);
         state.opened(key, a, now);
+        if (!state.acting()) {
+            return a; // the event was reported on another node: that node raises (or updates) the alert
+        }
         // new alerts go out at once; updates of an open alert's evidence at most once per second (no write storm in a crowd)
         long wall = System.currentTimeMillis();
         Long last = written.get(a.id());

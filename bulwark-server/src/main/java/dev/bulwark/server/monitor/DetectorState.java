@@ -24,8 +24,39 @@ import java.util.Set;
  * </ul>
  * Calls come from one thread at a time (the detector serializes them); a returned window is read before the
  * next call and not kept.
+ *
+ * <p><b>Routing.</b> The events reach the detector through {@link #route}: in-process at once, as this node reports
+ * them. A distributed implementation may instead order every node's events into one stream that each node folds
+ * in the same order; then each node holds the same windows and open alerts, and only the node that reported an
+ * event acts on it ({@link #acting}: raises or updates the alert, bans), so the cluster raises one alert per
+ * attack and agrees on its id ({@link #newAlertId}).
  */
 public interface DetectorState {
+
+    /** The detector's two entries: an authentication attempt and a security event to judge. */
+    interface Judge {
+        void attempt(AuthAttempt a);
+
+        void event(SecurityEvent e);
+    }
+
+    /**
+     * Connects the detector, once: returns where the detector hands each event it judges; the events are then
+     * passed to {@code judge} (at once in-process, which is the default; or as an ordered stream comes back).
+     */
+    default Judge route(Judge judge) {
+        return judge;
+    }
+
+    /** Whether this node acts on the event being judged (raises, updates, bans); always in-process. */
+    default boolean acting() {
+        return true;
+    }
+
+    /** The id of an alert opened now for {@code key}: random in-process; the same on every node that folds the event. */
+    default String newAlertId(String key) {
+        return "alert-" + dev.bulwark.server.crypto.Secrets.randomHex(8);
+    }
 
     /** A failed authentication as the windows hold it. */
     record Failure(long timeMs, String identity, String credential, String source, String reason, String tenantId) {

@@ -12,6 +12,7 @@ import java.util.Optional;
 import java.util.Set;
 import java.util.TreeSet;
 import java.util.concurrent.atomic.AtomicLong;
+import java.util.function.IntFunction;
 
 /**
  * The {@link SourceGuard} of one node: bans, tarpit queues and known-good credentials in memory.
@@ -137,6 +138,14 @@ public final class InProcessBans implements SourceGuard {
 
     @Override
     public Ban ban(String address, String label, String reason, String tenantId, String alertId) {
+        return ban(address, label, reason, tenantId, alertId, strike -> "ban-" + Secrets.randomHex(8));
+    }
+
+    /**
+     * {@link #ban}, the id of a new ban given by {@code newId} from its strike (a cluster derives it from the alert,
+     * so that nodes banning a source for one alert at once issue one ban).
+     */
+    public Ban ban(String address, String label, String reason, String tenantId, String alertId, IntFunction<String> newId) {
         address = SourceGuard.sourceKey(address);
         long now = clock.nowMs();
         String scope = tenantId == null ? PLATFORM : tenantId;
@@ -163,10 +172,42 @@ public final class InProcessBans implements SourceGuard {
             s.lastMs = now;
         }
         long duration = Math.min(settings.banMax().toMillis(), settings.banBase().toMillis() << Math.min(strike - 1, 20));
-        Ban b = new Ban("ban-" + Secrets.randomHex(8), address, now, now + duration, label, reason, Set.of(scope), alertId, strike);
+        Ban b = new Ban(newId.apply(strike), address, now, now + duration, label, reason, Set.of(scope), alertId, strike);
         bans.put(address, b, now);
         bansIssued.incrementAndGet();
         return b;
+    }
+
+    /**
+     * Enforces a ban issued elsewhere (by another node of a cluster), merged with the source's active ban: the
+     * later ban's id, label and reason, both bans' scopes, the later end; the strike counts for the source's
+     * next ban. Returns the ban now active, or empty when {@code b} has ended.
+     */
+    public Optional<Ban> apply(Ban b) {
+        String address = SourceGuard.sourceKey(b.address());
+        long now = clock.nowMs();
+        if (address == null || b.untilMs() <= now) {
+            return Optional.empty();
+        }
+        Ban merged = b;
+        Optional<Ban> current = banned(address);
+        if (current.isPresent()) {
+            Ban c = current.get();
+            Set<String> scopes = new TreeSet<>(c.scopes());
+            scopes.addAll(b.scopes());
+            merged = new Ban(b.id(), address, Math.min(b.sinceMs(), c.id().equals(b.id()) ? c.sinceMs() : b.sinceMs()),
+                    Math.max(b.untilMs(), c.untilMs()), b.label(), b.reason(), scopes, b.alertId(), Math.max(b.strike(), c.strike()));
+        }
+        bans.put(address, merged, now);
+        Source s = sources.computeIfAbsent(address, a -> new Source(), now);
+        synchronized (this) {
+            if (b.strike() >= s.strikes) {
+                s.strikes = b.strike();
+                s.strikeMs = Math.max(s.strikeMs, b.sinceMs());
+            }
+            s.lastMs = now;
+        }
+        return Optional.of(merged);
     }
 
     @Override

@@ -38,7 +38,7 @@ public final class Monitor implements AutoCloseable {
     private final AlertStore alerts;
     private final Clock clock;
     private final ApiLogins logins;
-    private final byte[] fingerprintKey = Secrets.randomBytes(32);
+    private final byte[] fingerprintKey;
     private final BoundedMap<String, long[]> bannedRecords = new BoundedMap<>(InProcessBans.MAX_SOURCES, 10_000, s -> s[0]);
     private final AtomicLong alertsRaised = new AtomicLong();
     private final java.util.concurrent.ScheduledExecutorService flusher = java.util.concurrent.Executors.newSingleThreadScheduledExecutor(r -> {
@@ -62,6 +62,17 @@ public final class Monitor implements AutoCloseable {
      */
     public Monitor(EventBus bus, Metrics metrics, SecurityEvents events, SourceGuard guard, DetectorState state, AlertStore alerts,
                    Clock clock, DetectionSettings settings) {
+        this(bus, metrics, events, guard, state, alerts, clock, settings, null);
+    }
+
+    /**
+     * A monitor whose credential fingerprints are keyed with {@code fingerprintKey} (32 bytes): the nodes of a cluster
+     * share one, so that one secret presented to two nodes is one credential to the detector. Null: a random key
+     * in memory only (a standalone node).
+     */
+    public Monitor(EventBus bus, Metrics metrics, SecurityEvents events, SourceGuard guard, DetectorState state, AlertStore alerts,
+                   Clock clock, DetectionSettings settings, byte[] fingerprintKey) {
+        this.fingerprintKey = fingerprintKey == null ? Secrets.randomBytes(32) : fingerprintKey.clone();
         this.bus = bus;
         this.events = events;
         this.metrics = metrics;
@@ -184,7 +195,10 @@ public final class Monitor implements AutoCloseable {
         return b;
     }
 
-    /** A keyed digest telling presented secrets apart without keeping them (the key lives in memory only). */
+    /**
+     * A keyed digest telling presented secrets apart without keeping them (the key lives in memory only, or, in a
+     * cluster, in the shared data directory beside the other key material).
+     */
     public String fingerprint(byte[] secret) {
         if (secret == null) {
             return null;

@@ -32,8 +32,9 @@ import java.util.Set;
  *       {@code untilMs} or its {@link #lift};</li>
  *   <li>{@link #ban} of an address already banned widens the existing ban's scopes and keeps its id, so that one
  *       attack seen by several nodes is one ban; strikes (the doubling) count per source across the cluster;</li>
- *   <li>the tarpit delays of one source queue behind each other wherever its attempts arrive, and a known-good
- *       (source, credential) pair recorded by {@link #succeeded} exempts that credential everywhere;</li>
+ *   <li>the tarpit delays of one source queue behind each other, and a known-good (source, credential) pair
+ *       recorded by {@link #succeeded} exempts that credential: everywhere, or on the node where they happened when
+ *       the implementation documents it so (the tarpit is a brake, the ban the cluster-wide response);</li>
  *   <li>state is bounded: a caller spraying addresses cannot grow it without limit.</li>
  * </ul>
  */

@@ -69,10 +69,12 @@ public final class DeviceSession implements dev.bulwark.server.device.LiveSessio
         return origin.device();
     }
 
+    @Override
     public String source() {
         return origin.source();
     }
 
+    @Override
     public String connectionId() {
         return origin.connection();
     }
@@ -163,7 +165,8 @@ public final class DeviceSession implements dev.bulwark.server.device.LiveSessio
     }
 
     /** Another connection of the same device took over: close this one (MQTT 5: reason "session taken over"). */
-    void takenOver() {
+    @Override
+    public void takenOver() {
         context.runOnContext(v -> {
             gracefulDisconnect = true;
             disconnect(MqttDisconnectReasonCode.SESSION_TAKEN_OVER);

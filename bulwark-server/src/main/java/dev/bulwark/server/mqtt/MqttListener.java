@@ -93,7 +93,7 @@ public final class MqttListener implements DeviceLink {
     }
 
     /** Tests only: called on the worker thread after each CONNECT's authentication, before its bind. */
-    void afterAuthentication(java.util.function.Consumer<AuthOutcome<DevicePrincipal>> hook) {
+    public void afterAuthentication(java.util.function.Consumer<AuthOutcome<DevicePrincipal>> hook) {
         connects.afterAuthentication(hook);
     }
 

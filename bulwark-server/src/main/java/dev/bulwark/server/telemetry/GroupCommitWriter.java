@@ -71,6 +71,9 @@ public final class GroupCommitWriter implements AutoCloseable {
     private final AtomicLong committed = new AtomicLong();
     private final AtomicLong batches = new AtomicLong();
     private final AtomicLong commitNanos = new AtomicLong();
+    private final AtomicLong failedBatches = new AtomicLong();
+    private final AtomicLong failedMessages = new AtomicLong();
+    private volatile boolean stalled;
     private volatile boolean running = true;
     private volatile java.util.function.LongConsumer batchTimer = n -> { };
 
@@ -177,6 +180,24 @@ public final class GroupCommitWriter implements AutoCloseable {
         return batches.get();
     }
 
+    /** Batches whose commit failed (the database unreachable, a failed transaction): none of their messages was acknowledged. */
+    public long failedBatches() {
+        return failedBatches.get();
+    }
+
+    /** Messages of the batches that failed: refused to their senders, which send them again. */
+    public long failedMessages() {
+        return failedMessages.get();
+    }
+
+    /**
+     * True from a failed commit until the next one succeeds: acknowledgements are paused (every message the writer
+     * gets is refused, not acknowledged) until the database takes commits again.
+     */
+    public boolean stalled() {
+        return stalled;
+    }
+
     /** Total time spent committing, in nanoseconds. */
     public long commitNanos() {
         return commitNanos.get();
@@ -238,7 +259,14 @@ public final class GroupCommitWriter implements AutoCloseable {
             }
             logged = log.append(drafts);
         } catch (Exception e) {
-            LOG.error("cannot commit a batch of {} device messages: {}", batch.size(), e.toString());
+            if (!stalled) {
+                LOG.error("cannot commit a batch of {} device messages: {}", batch.size(), e.toString());
+            } else {
+                LOG.debug("cannot commit a batch of {} device messages: {}", batch.size(), e.toString());
+            }
+            stalled = true;
+            failedBatches.incrementAndGet();
+            failedMessages.addAndGet(batch.size());
             if (ownership != null) {
                 each(batch, p -> ownership.forget(p.message().tenantId(), p.message().deviceId())); // periods opened in it were rolled back
             }
@@ -246,6 +274,10 @@ public final class GroupCommitWriter implements AutoCloseable {
             return;
         }
         long took = System.nanoTime() - t0;
+        if (stalled) {
+            stalled = false;
+            LOG.info("device messages are committed again ({} failed batches since start)", failedBatches.get());
+        }
         commitNanos.addAndGet(took);
         batchTimer.accept(took);
         batches.incrementAndGet();

@@ -7,8 +7,12 @@ import dev.bulwark.protocol.DeviceId;
 import dev.bulwark.protocol.TenantId;
 import dev.bulwark.server.core.Refusal;
 import dev.bulwark.server.crypto.BearerSecret;
+import dev.bulwark.server.pki.CaStatus;
+import dev.bulwark.server.pki.TenantCaStore;
 import dev.bulwark.server.testkit.Backend;
 import dev.bulwark.server.testkit.StoreContract;
+import java.util.List;
+import java.util.Map;
 import org.jdbi.v3.core.Handle;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -125,5 +129,91 @@ class CredentialStoreContractTest extends StoreContract {
         assertThat(tx((Handle h) -> store.revokeAll(h, GLOBEX, THERMO, "x", 7))).isZero();
         assertThat(tx((Handle h) -> store.certificate(h, ACME, THERMO, "0a")).orElseThrow().status()).isEqualTo(CertificateStatus.ACTIVE);
         assertThat(tx((Handle h) -> store.token(h, ACME, THERMO, secret.id())).orElseThrow().revokedMs()).isNull();
+    }
+
+    static CredentialStore.SessionKey session(TenantId tenant, String device, String credential) {
+        return new CredentialStore.SessionKey(tenant, DeviceId.of(device), credential);
+    }
+
+    @Test
+    void the_live_sessions_a_connect_would_refuse_now_are_found_in_one_query_with_the_authenticators_reasons() {
+        BearerSecret good = BearerSecret.generate(BearerSecret.DEVICE);
+        BearerSecret revoked = BearerSecret.generate(BearerSecret.DEVICE);
+        BearerSecret expired = BearerSecret.generate(BearerSecret.DEVICE);
+        for (String d : List.of("quarantined", "disabled", "deleted", "tokens", "factory", "factory-old")) {
+            device(ACME, d);
+        }
+        tx((Handle h) -> {
+            DeviceStore devices = new DeviceStore();
+            devices.setStatus(h, ACME, DeviceId.of("quarantined"), DeviceStatus.QUARANTINED, 5);
+            devices.setStatus(h, ACME, DeviceId.of("disabled"), DeviceStatus.DISABLED, 5);
+            devices.setStatus(h, ACME, DeviceId.of("deleted"), DeviceStatus.DELETED, 5);
+            store.insertCertificate(h, certificate(ACME, "0a", "key-1"), 5); // valid from 10 to 1000
+            store.insertCertificate(h, certificate(ACME, "0b", "key-2"), 5);
+            store.revokeCertificate(h, ACME, THERMO, "0b", "lost", 6);
+            store.issueToken(h, ACME, DeviceId.of("tokens"), good, 5, 10_000);
+            store.issueToken(h, ACME, DeviceId.of("tokens"), revoked, 5, 10_000);
+            store.revokeToken(h, ACME, DeviceId.of("tokens"), revoked.id(), 6);
+            store.issueToken(h, ACME, DeviceId.of("tokens"), expired, 5, 10);
+            TenantCaStore cas = new TenantCaStore();
+            cas.insert(h, new TenantCaStore.TenantCa("ca-live", "acme", "CN=F", "fp-1", "kfp-1", 10_000, CaStatus.ACTIVE, 5, "PEM"));
+            cas.insert(h, new TenantCaStore.TenantCa("ca-old", "acme", "CN=G", "fp-2", "kfp-2", 10_000, CaStatus.ACTIVE, 5, "PEM"));
+            cas.revoke(h, ACME, "ca-old", 6);
+            store.insertCertificate(h, new CredentialStore.CertificateRecord("acme", "factory", "f1", "ca-live", "fp-f1", "key-f1",
+                    "CN=factory", 10, 10_000, CertificateStatus.ACTIVE, null, null, "PEM"), 5);
+            store.insertCertificate(h, new CredentialStore.CertificateRecord("acme", "factory-old", "f2", "ca-old", "fp-f2", "key-f2",
+                    "CN=factory-old", 10, 10_000, CertificateStatus.ACTIVE, null, null, "PEM"), 5);
+            return null;
+        });
+        List<CredentialStore.SessionKey> keys = List.of(
+                session(ACME, "thermo-1", "certificate:platform/0a"),
+                session(GLOBEX, "thermo-1", "certificate:platform/0a"), // globex's device has no such certificate
+                session(ACME, "thermo-1", "certificate:platform/0b"),
+                session(ACME, "thermo-1", "certificate:ca-live/0a"), // the certificate was issued by another CA
+                session(ACME, "quarantined", "token:whatever"),
+                session(ACME, "disabled", "token:whatever"),
+                session(ACME, "deleted", "token:whatever"),
+                session(ACME, "never-registered", "token:whatever"),
+                session(ACME, "tokens", "token:" + good.id()),
+                session(ACME, "tokens", "token:" + revoked.id()),
+                session(ACME, "tokens", "token:" + expired.id()),
+                session(ACME, "thermo-1", "token:" + good.id()), // another device's token
+                session(ACME, "factory", "certificate:ca-live/f1"),
+                session(ACME, "factory-old", "certificate:ca-old/f2"),
+                session(ACME, "tokens", "enrollment-token:e1")); // a kind the registry cannot check: its device decides
+        Map<CredentialStore.SessionKey, String> refused = tx((Handle h) -> store.refusedNow(h, keys, 100));
+        Map<CredentialStore.SessionKey, String> expected = new java.util.HashMap<>();
+        String[] reasons = {null, "certificate-unregistered", "certificate-revoked", "certificate-unregistered", "device-quarantined",
+            "device-disabled", "device-unknown", "device-unknown", null, "token-revoked", "token-expired", "token-unknown", null,
+            "ca-revoked", null};
+        for (int i = 0; i < keys.size(); i++) {
+            if (reasons[i] != null) {
+                expected.put(keys.get(i), reasons[i]);
+            }
+        }
+        assertThat(refused).containsExactlyInAnyOrderEntriesOf(expected);
+        // later, the certificates and the tenant CA are past their validity
+        Map<CredentialStore.SessionKey, String> later = tx((Handle h) -> store.refusedNow(h, List.of(keys.get(0), keys.get(12)), 20_000));
+        assertThat(later).containsEntry(keys.get(0), "certificate-expired").containsEntry(keys.get(12), "ca-expired");
+        // and before their validity began
+        assertThat(tx((Handle h) -> store.refusedNow(h, List.of(keys.get(0)), 5))).containsEntry(keys.get(0), "certificate-not-yet-valid");
+    }
+
+    @Test
+    void more_sessions_than_one_query_takes_are_checked_in_batches() {
+        tx((Handle h) -> {
+            store.insertCertificate(h, certificate(ACME, "0a", "key-1"), 5);
+            return null;
+        });
+        List<CredentialStore.SessionKey> keys = new java.util.ArrayList<>();
+        for (int i = 0; i < CredentialStore.KEYS_PER_QUERY * 2 + 5; i++) {
+            keys.add(session(ACME, i % 400 == 7 ? "gone-" + i : "thermo-1", "certificate:platform/0a"));
+        }
+        Map<CredentialStore.SessionKey, String> refused = tx((Handle h) -> store.refusedNow(h, keys, 100));
+        assertThat(refused).hasSize(5).allSatisfy((k, reason) -> {
+            assertThat(k.device().value()).startsWith("gone-");
+            assertThat(reason).isEqualTo("device-unknown");
+        });
+        assertThat(tx((Handle h) -> store.refusedNow(h, List.of(), 100))).isEmpty();
     }
 }
