@@ -373,7 +373,7 @@ public final class Northbound implements GroupCommitWriter.AfterCommit, AutoClos
         Thread.interrupted(); // close() may have interrupted a blocked send: what Kafka confirms now still counts
         try {
             if (producer != null) {
-                producer.close(Duration.ofMillis(Math.max(1000, closeBy - System.currentTimeMillis())));
+                producer.close(Duration.ofMillis(Math.max(0, closeBy - System.currentTimeMillis())));
             }
             persistConfirmed(true);
         } catch (RuntimeException e) {
@@ -399,7 +399,7 @@ public final class Northbound implements GroupCommitWriter.AfterCommit, AutoClos
         closeBy = System.currentTimeMillis() + CLOSE_MS;
         closing = true;
         try {
-            thread.join(CLOSE_MS + 2000);
+            thread.join(CLOSE_MS + 6000); // a send may wait up to the producer's max.block.ms (5 s) for Kafka
             if (thread.isAlive()) {
                 thread.interrupt();
                 thread.join(5000);
