@@ -29,6 +29,7 @@ import dev.bulwark.server.cluster.ClusterSessions;
 import dev.bulwark.server.cluster.Northbound;
 import dev.bulwark.server.cluster.SessionSweep;
 import dev.bulwark.server.bus.InProcessBus;
+import dev.bulwark.server.command.CommandDelivery;
 import dev.bulwark.server.command.CommandService;
 import dev.bulwark.server.command.CommandStore;
 import dev.bulwark.server.command.LocalCommandDelivery;
@@ -83,6 +84,7 @@ import dev.bulwark.server.ownership.Ownership;
 import dev.bulwark.server.pki.EnrollmentTokenStore;
 import dev.bulwark.server.pki.PlatformPki;
 import dev.bulwark.server.pki.TenantCaStore;
+import dev.bulwark.server.shadow.ConfigDelivery;
 import dev.bulwark.server.shadow.ConfigService;
 import dev.bulwark.server.shadow.ConfigStore;
 import dev.bulwark.server.shadow.LocalConfigDelivery;
@@ -195,18 +197,14 @@ final class NodeAssembly {
             // ---- device-facing services; they reach devices through the link the MQTT listener is bound to below ----
             ForwardingDeviceLink deviceLink = new ForwardingDeviceLink();
             // in a cluster, commands and desired configuration go to the node holding the device's session, by its lease
-            ClusterConfigDelivery routedConfig = cluster == null ? null : opened.add("config routes",
-                    new ClusterConfigDelivery(cluster, clusterSessions::leaseEpoch, new LocalConfigDelivery(deviceLink)));
-            ClusterCommandDelivery routedCommands = cluster == null ? null : opened.add("command routes",
-                    new ClusterCommandDelivery(cluster, clusterSessions::leaseEpoch, new LocalCommandDelivery(deviceLink)));
-            ConfigService shadow = new ConfigService(db, clock, new ConfigStore(), ownership,
-                    routedConfig != null ? routedConfig : new LocalConfigDelivery(deviceLink));
-            CommandService commands = new CommandService(db, clock, new CommandStore(), tenants, ownership,
-                    routedCommands != null ? routedCommands : new LocalCommandDelivery(deviceLink));
-            if (cluster != null) {
-                routedConfig.attach(shadow);
-                routedCommands.attach(commands);
-            }
+            ConfigStore configStore = new ConfigStore();
+            CommandStore commandStore = new CommandStore();
+            ConfigDelivery configDelivery = cluster == null ? new LocalConfigDelivery(deviceLink) : opened.add("config routes",
+                    new ClusterConfigDelivery(cluster, clusterSessions::leaseEpoch, new LocalConfigDelivery(deviceLink), configStore));
+            CommandDelivery commandDelivery = cluster == null ? new LocalCommandDelivery(deviceLink) : opened.add("command routes",
+                    new ClusterCommandDelivery(cluster, clusterSessions::leaseEpoch, new LocalCommandDelivery(deviceLink), commandStore));
+            ConfigService shadow = new ConfigService(db, clock, configStore, ownership, configDelivery);
+            CommandService commands = new CommandService(db, clock, commandStore, tenants, ownership, commandDelivery);
             FirmwareService firmware = new FirmwareService(dataDir, kek, new FirmwareStore());
             RolloutService rollouts = new RolloutService(db, clock, firmware, new RolloutStore(), tenants, deviceLink);
 

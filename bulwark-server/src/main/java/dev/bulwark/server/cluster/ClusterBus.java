@@ -14,6 +14,7 @@ import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.locks.LockSupport;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.function.Consumer;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
@@ -127,8 +128,7 @@ public final class ClusterBus implements AutoCloseable {
         KafkaConsumer<String, byte[]> c = kafka.consumer("bus", null);
         List<TopicPartition> partitions = new ArrayList<>();
         for (String topic : topics.keySet()) {
-            List<PartitionInfo> infos = c.partitionsFor(topic, Duration.ofSeconds(30));
-            for (PartitionInfo p : infos) {
+            for (PartitionInfo p : partitionsOf(c, topic)) {
                 partitions.add(new TopicPartition(topic, p.partition()));
             }
         }
@@ -155,6 +155,25 @@ public final class ClusterBus implements AutoCloseable {
         }
         onStart.forEach(Runnable::run);
         onStart.clear();
+    }
+
+    /**
+     * The topic's partitions. A topic just created (by this node or another) can be missing from the broker's
+     * metadata for a moment, and {@code partitionsFor} answers an empty list meanwhile: asked again until it
+     * has them, for up to 30 s, else the start fails (a reader without the topic would never hear it).
+     */
+    private static List<PartitionInfo> partitionsOf(KafkaConsumer<String, byte[]> c, String topic) {
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
+        while (true) {
+            List<PartitionInfo> infos = c.partitionsFor(topic, Duration.ofSeconds(30));
+            if (infos != null && !infos.isEmpty()) {
+                return infos;
+            }
+            if (System.nanoTime() > deadline) {
+                throw new IllegalStateException("Kafka topic " + topic + " has no partitions in the broker's metadata 30 s after it was created");
+            }
+            LockSupport.parkNanos(TimeUnit.MILLISECONDS.toNanos(100));
+        }
     }
 
     /**
@@ -206,6 +225,7 @@ public final class ClusterBus implements AutoCloseable {
                     break;
                 }
                 LOG.warn("cluster bus: reading failed, retrying: {}", e.toString());
+                LockSupport.parkNanos(TimeUnit.MILLISECONDS.toNanos(500)); // a failure that repeats at once must not flood the log
             }
         }
         c.close(Duration.ofSeconds(5));

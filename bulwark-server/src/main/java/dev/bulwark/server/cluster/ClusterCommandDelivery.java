@@ -2,8 +2,8 @@ package dev.bulwark.server.cluster;
 
 import dev.bulwark.server.command.Command;
 import dev.bulwark.server.command.CommandDelivery;
-import dev.bulwark.server.command.CommandService;
 import dev.bulwark.server.command.CommandState;
+import dev.bulwark.server.command.CommandStore;
 import java.util.Objects;
 import java.util.Optional;
 import org.slf4j.Logger;
@@ -37,18 +37,17 @@ public final class ClusterCommandDelivery implements CommandDelivery, AutoClosea
 
     private final DeviceRoutes routes;
     private final CommandDelivery local;
-    private volatile CommandService service;
+    private final CommandStore store;
 
-    /** {@code local} sends on this node's sessions (a {@code LocalCommandDelivery}). */
-    public ClusterCommandDelivery(ClusterNode cluster, LocalLeases leases, CommandDelivery local) {
+    /**
+     * {@code local} sends on this node's sessions (a {@code LocalCommandDelivery}); {@code store} is where this node
+     * reads a routed command and marks it delivered once its device acknowledged it here.
+     */
+    public ClusterCommandDelivery(ClusterNode cluster, LocalLeases leases, CommandDelivery local, CommandStore store) {
         this.routes = new DeviceRoutes(cluster, Objects.requireNonNull(leases, "leases"), "command-routes");
         this.local = Objects.requireNonNull(local, "local");
+        this.store = Objects.requireNonNull(store, "store");
         routes.onInbox(DELIVER, this::received);
-    }
-
-    /** The service whose commands this routes (built with this delivery): it reads them and marks them delivered. */
-    public void attach(CommandService commands) {
-        this.service = Objects.requireNonNull(commands, "commands");
     }
 
     @Override
@@ -80,12 +79,13 @@ public final class ClusterCommandDelivery implements CommandDelivery, AutoClosea
     }
 
     private Optional<Command> queued(Command c) {
-        CommandService s = service;
-        if (s == null) {
-            return Optional.empty();
-        }
+        return queued(c.tenant(), c.device(), c.id());
+    }
+
+    /** The command as stored, if it is still queued and unexpired (its result, never set while queued, unopened). */
+    private Optional<Command> queued(dev.bulwark.protocol.TenantId tenant, dev.bulwark.protocol.DeviceId device, String id) {
         long now = routes.cluster().clock().nowMs();
-        return routes.cluster().db().read(h -> s.find(h, c.tenant(), c.device(), c.id()))
+        return routes.cluster().db().read(h -> store.find(h, tenant, device, id)).map(CommandStore.Row::command)
                 .filter(x -> x.state() == CommandState.QUEUED && x.expiresMs() > now);
     }
 
@@ -109,18 +109,25 @@ public final class ClusterCommandDelivery implements CommandDelivery, AutoClosea
 
     /** A {@value #DELIVER} record whose route is valid: sends the command if it is still queued. */
     private void received(DeviceRoutes.Routed r) {
-        CommandService s = service;
         String id = r.body().path("command").asText("");
-        if (s == null || id.isEmpty()) {
+        if (id.isEmpty()) {
             return;
         }
-        Optional<Command> c = routes.cluster().db().read(h -> s.find(h, r.tenant(), r.device(), id))
-                .filter(x -> x.state() == CommandState.QUEUED && x.expiresMs() > routes.cluster().clock().nowMs());
+        Optional<Command> c = queued(r.tenant(), r.device(), id);
         if (c.isEmpty()) {
             LOG.debug("command {} routed from node {} is not queued any more (delivered, finished or expired)", id, r.from());
             return;
         }
-        s.deliver(c.get(), (cmd, onDelivered) -> sendHere(cmd, r.epoch(), onDelivered));
+        sendHere(c.get(), r.epoch(), () -> routes.execute(() -> markDelivered(c.get())));
+    }
+
+    /** The device acknowledged, on this node, a command routed here: this node records it delivered. */
+    private void markDelivered(Command c) {
+        try {
+            routes.cluster().db().tx(h -> store.markDelivered(h, c.tenant(), c.device(), c.id(), routes.cluster().clock().nowMs()));
+        } catch (RuntimeException e) {
+            LOG.warn("cannot mark command {} delivered: {}", c.id(), e.toString());
+        }
     }
 
     /** Offers remembered now (tests). */

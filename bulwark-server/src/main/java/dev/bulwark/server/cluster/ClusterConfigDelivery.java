@@ -4,7 +4,8 @@ import com.fasterxml.jackson.databind.JsonNode;
 import dev.bulwark.protocol.DeviceId;
 import dev.bulwark.protocol.TenantId;
 import dev.bulwark.server.shadow.ConfigDelivery;
-import dev.bulwark.server.shadow.ConfigService;
+import dev.bulwark.server.shadow.ConfigStore;
+import dev.bulwark.server.shadow.ModelStore;
 import java.util.Objects;
 import java.util.Optional;
 import org.slf4j.Logger;
@@ -26,18 +27,17 @@ public final class ClusterConfigDelivery implements ConfigDelivery, AutoCloseabl
 
     private final DeviceRoutes routes;
     private final ConfigDelivery local;
-    private volatile ConfigService service;
+    private final ConfigStore store;
 
-    /** {@code local} pushes on this node's sessions (a {@code LocalConfigDelivery}). */
-    public ClusterConfigDelivery(ClusterNode cluster, LocalLeases leases, ConfigDelivery local) {
+    /**
+     * {@code local} pushes on this node's sessions (a {@code LocalConfigDelivery}); {@code store} is where this node
+     * reads the current desired document (desired documents are not sealed).
+     */
+    public ClusterConfigDelivery(ClusterNode cluster, LocalLeases leases, ConfigDelivery local, ConfigStore store) {
         this.routes = new DeviceRoutes(cluster, Objects.requireNonNull(leases, "leases"), "config-routes");
         this.local = Objects.requireNonNull(local, "local");
+        this.store = Objects.requireNonNull(store, "store");
         routes.onInbox(PUSH, this::received);
-    }
-
-    /** The service whose documents this routes (built with this delivery): it reads the current one. */
-    public void attach(ConfigService config) {
-        this.service = Objects.requireNonNull(config, "config");
     }
 
     @Override
@@ -64,12 +64,13 @@ public final class ClusterConfigDelivery implements ConfigDelivery, AutoCloseabl
         return sent;
     }
 
-    private Optional<ConfigService.Config> current(TenantId tenant, DeviceId device) {
-        ConfigService s = service;
-        if (s == null) {
-            return Optional.empty();
-        }
-        return routes.cluster().db().read(h -> s.find(h, tenant, device)).filter(c -> c.desired() != null);
+    /** The device's current desired document and its version. */
+    private record Desired(JsonNode desired, long desiredVersion) {
+    }
+
+    private Optional<Desired> current(TenantId tenant, DeviceId device) {
+        return routes.cluster().db().read(h -> store.find(h, tenant, device)).filter(r -> r.desired() != null)
+                .map(r -> new Desired(ModelStore.parse(r.desired()), r.desiredVersion()));
     }
 
     /** Pushes on this node's session if it holds the lease of {@code epoch} and was not offered this version yet. */

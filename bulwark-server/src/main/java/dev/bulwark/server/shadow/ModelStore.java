@@ -79,7 +79,8 @@ public final class ModelStore {
                 .mapTo(Long.class).one() > 0;
     }
 
-    static JsonNode parse(String s) {
+    /** A stored JSON document (a schema, a desired or reported configuration), or null for none. */
+    public static JsonNode parse(String s) {
         try {
             return s == null ? null : JSON.readTree(s);
         } catch (IOException e) {
