@@ -238,13 +238,11 @@ class NorthboundTest {
         await().atMost(Duration.ofSeconds(10)).until(() -> cluster.node(0).count("SELECT COUNT(*) FROM northbound_outbox") == 0);
     }
 
-    /** The README's section on the stream (in docs-northbound.md until it is merged into the README). */
+    /** The README, whose "Scaled out" section documents the stream. */
     static String doc() throws java.io.IOException {
         String module = System.getenv("BULWARK_TEST_MODULE_DIR");
         java.nio.file.Path root = module == null ? java.nio.file.Path.of("..") : java.nio.file.Path.of(module).getParent();
-        String readme = java.nio.file.Files.readString(root.resolve("README.md"));
-        java.nio.file.Path section = root.resolve("docs-northbound.md");
-        return readme.contains("kafka-console-consumer.sh") || !java.nio.file.Files.exists(section) ? readme : java.nio.file.Files.readString(section);
+        return java.nio.file.Files.readString(root.resolve("README.md"));
     }
 
     /** The one {@code ```lang} block of the doc that contains {@code marker}. */
