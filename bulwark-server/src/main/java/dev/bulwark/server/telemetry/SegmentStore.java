@@ -133,25 +133,63 @@ final class SegmentStore {
                 .bind("t", tenant).bind("d", device).bind("k", keyId).mapTo(String.class).list();
     }
 
+    /**
+     * The first {@code limit} messages after {@code q.afterSeq()} in seq order. Segments are read in the order of
+     * their last seq; where the nodes of a cluster wrote segments of one device whose seq ranges overlap (a device
+     * moving between nodes, a node's rows moved by another), a segment read later may still hold messages below the
+     * page's end, so once the page is full the segments not read yet that start below its end are read too (they
+     * start at most {@link #SEGMENT_ROW_SPAN} log rows before they end: a bounded window of the seq index).
+     */
     List<StoredMessage> page(Handle h, TelemetryStore.Query q, int limit) {
         Objects.requireNonNull(q.kind(), "page reads one kind at a time");
         List<StoredMessage> out = new ArrayList<>(Math.min(limit, 1024));
         long after = q.afterSeq();
-        while (out.size() < limit) {
+        boolean more = true;
+        while (more && out.size() < limit) {
             List<Segment> segments = segments(h, q, after);
             for (Segment s : segments) {
-                for (StoredMessage m : s.messages()) {
-                    if (m.seq() > q.afterSeq() && m.receivedMs() >= q.fromMs() && m.receivedMs() < q.toMs() && out.size() < limit) {
-                        out.add(m);
-                    }
-                }
+                collect(s, q, out);
                 after = s.lastSeq();
             }
-            if (segments.size() < SEGMENTS_PER_QUERY) {
-                break;
+            more = segments.size() == SEGMENTS_PER_QUERY;
+        }
+        out.sort(java.util.Comparator.comparingLong(StoredMessage::seq));
+        if (more && out.size() >= limit) {
+            long end = out.get(limit - 1).seq();
+            long lowest = q.afterSeq() - (SEGMENT_ROW_SPAN << 16);
+            int before = out.size();
+            for (Segment s : overlapping(h, q, lowest, end, after)) {
+                collect(s, q, out);
+            }
+            if (out.size() > before) {
+                out.sort(java.util.Comparator.comparingLong(StoredMessage::seq));
             }
         }
-        return out;
+        return out.size() > limit ? new ArrayList<>(out.subList(0, limit)) : out;
+    }
+
+    private static void collect(Segment s, TelemetryStore.Query q, List<StoredMessage> out) {
+        for (StoredMessage m : s.messages()) {
+            if (m.seq() > q.afterSeq() && m.receivedMs() >= q.fromMs() && m.receivedMs() < q.toMs()) {
+                out.add(m);
+            }
+        }
+    }
+
+    /** The segments ending after {@code readUpTo} (not read yet) that start in {@code (lowest, end)}. */
+    private List<Segment> overlapping(Handle h, TelemetryStore.Query q, long lowest, long end, long readUpTo) {
+        StringBuilder sql = new StringBuilder("SELECT ").append(COLUMNS).append(" FROM telemetry_segments WHERE tenant_id = :t "
+                + "AND device_id = :d AND kind = :kind AND first_seq > :lowest AND first_seq < :end AND last_seq > :read "
+                + "AND max_ms >= :from AND min_ms < :to");
+        if (q.keyIds() != null) {
+            sql.append(" AND key_id IN (<keys>)");
+        }
+        var query = h.createQuery(sql.toString()).bind("t", q.tenant()).bind("d", q.device()).bind("kind", q.kind())
+                .bind("lowest", lowest).bind("end", end).bind("read", readUpTo).bind("from", q.fromMs()).bind("to", q.toMs());
+        if (q.keyIds() != null) {
+            query.bindList("keys", q.keyIds().isEmpty() ? List.of("-") : q.keyIds());
+        }
+        return query.map((rs, ctx) -> Segment.of(rs)).list();
     }
 
     private List<Segment> segments(Handle h, TelemetryStore.Query q, long after) {
