@@ -64,6 +64,8 @@ public final class Database implements AutoCloseable {
             throw new IllegalArgumentException("unsupported database URL: only jdbc:postgresql: and jdbc:h2: are supported");
         }
         hc.setMaximumPoolSize(10);
+        // a database that does not answer fails a request within 10 s (back-pressure), not the pool's default 30 s
+        hc.setConnectionTimeout(10_000);
         hc.setPoolName("bulwark-db");
         hc.setAutoCommit(true);
         hc.setTransactionIsolation("TRANSACTION_READ_COMMITTED");
