@@ -65,9 +65,12 @@ public final class ClusterBans implements SourceGuard, AutoCloseable {
         return t;
     });
 
+    private final long maxBanMs;
+
     public ClusterBans(ClusterNode cluster, DetectionSettings settings) {
         this.clock = cluster.clock();
         this.local = new InProcessBans(clock, settings);
+        this.maxBanMs = settings.banMax().toMillis();
         this.bus = cluster.bus();
         bus.listen(ClusterNode.BANS, 1, ClusterNode.COMPACTED, true);
         bus.on(ClusterNode.BANS, BAN, this::heard);
@@ -120,7 +123,7 @@ public final class ClusterBans implements SourceGuard, AutoCloseable {
     }
 
     private void heard(ClusterBus.Envelope e) {
-        Ban b = parse(e.body());
+        Ban b = parse(e.body(), maxBanMs);
         if (b == null) {
             LOG.warn("ignored a malformed ban record on the cluster's bans topic");
             return;
@@ -135,7 +138,13 @@ public final class ClusterBans implements SourceGuard, AutoCloseable {
         }
     }
 
+    /** {@link #parse(JsonNode, long)} with no bound on a ban's length (tests of the record format). */
     static Ban parse(JsonNode n) {
+        return parse(n, 0);
+    }
+
+    /** A ban record as published, or null when it is malformed; {@code maxMs} (when positive) bounds its length. */
+    static Ban parse(JsonNode n, long maxMs) {
         String id = n.path("id").asText("");
         String address = n.path("address").asText("");
         long since = n.path("since").asLong(0);
@@ -153,6 +162,9 @@ public final class ClusterBans implements SourceGuard, AutoCloseable {
             scopes.add(s.asText());
         }
         String alert = n.path("alert").isTextual() ? n.path("alert").asText() : null;
+        if (maxMs > 0 && until - since > maxMs) {
+            until = since + maxMs; // no ban lasts longer than this cluster's longest ban, whatever a record says
+        }
         return new Ban(id, address, since, until, clip(n.path("label").asText("")), clip(n.path("reason").asText("")), scopes, alert, strike);
     }
 

@@ -78,8 +78,65 @@ public final class ClusterNode implements AutoCloseable {
         return clock;
     }
 
-    /** Voids the leases of this node's previous run, then opens the bus. */
+    /** A running node beats this often; a node id whose holder has not beaten for {@link #STALE_MS} is free. */
+    static final long HEARTBEAT_MS = 1_000;
+    static final long STALE_MS = 5_000;
+
+    private final ClusterNodeStore nodes = new ClusterNodeStore();
+    private final String run = dev.bulwark.server.crypto.Secrets.randomHex(8);
+    private final java.util.concurrent.ScheduledExecutorService heart = java.util.concurrent.Executors.newSingleThreadScheduledExecutor(r -> {
+        Thread t = new Thread(r, "bulwark-cluster-heartbeat");
+        t.setDaemon(true);
+        return t;
+    });
+
+    /**
+     * Takes this node's id for this run: refused while another running node holds it (its heartbeat keeps
+     * advancing); the id of a node that stopped without a word (killed) is free once its heartbeat is stale.
+     * Liveness is measured on the wall clock, whatever clock the node's business runs on.
+     */
+    private void claimId() {
+        long deadline = System.currentTimeMillis() + 2 * STALE_MS;
+        while (true) {
+            boolean taken = db.tx(h -> {
+                var holder = nodes.lock(h, nodeId());
+                long now = System.currentTimeMillis();
+                if (holder.isPresent() && !holder.get().runId().equals(run) && now - holder.get().heartbeatMs() < STALE_MS) {
+                    return false;
+                }
+                nodes.hold(h, nodeId(), run, now, holder.isPresent());
+                return true;
+            });
+            if (taken) {
+                return;
+            }
+            if (System.currentTimeMillis() > deadline) {
+                throw new IllegalStateException("node id '" + nodeId() + "' is held by a running node of this cluster: give every node its own"
+                        + " --node-id");
+            }
+            try {
+                Thread.sleep(HEARTBEAT_MS); // waits for a killed holder's heartbeat to go stale
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw new IllegalStateException("interrupted while taking the node id");
+            }
+        }
+    }
+
+    private void beat() {
+        try {
+            if (!db.tx(h -> nodes.beat(h, nodeId(), run, System.currentTimeMillis()))) {
+                LOG.error("node id '{}' was taken by another node while this node's heartbeat was stale: two nodes share an id", nodeId());
+            }
+        } catch (RuntimeException e) {
+            LOG.warn("cluster heartbeat failed (database unreachable?): {}", e.toString());
+        }
+    }
+
+    /** Takes the node id, voids the leases of this node's previous run, then opens the bus. */
     public void start() {
+        claimId();
+        heart.scheduleWithFixedDelay(this::beat, HEARTBEAT_MS, HEARTBEAT_MS, java.util.concurrent.TimeUnit.MILLISECONDS);
         int stale = db.tx(h -> leases.releaseNode(h, nodeId()));
         if (stale > 0) {
             LOG.info("released {} device leases left by this node's previous run", stale);
@@ -92,5 +149,14 @@ public final class ClusterNode implements AutoCloseable {
     @Override
     public void close() {
         bus.close();
+        heart.shutdownNow();
+        try {
+            db.tx(h -> {
+                nodes.release(h, nodeId(), run);
+                return null;
+            });
+        } catch (RuntimeException e) {
+            LOG.warn("could not give up node id '{}' (it frees itself in {} s): {}", nodeId(), STALE_MS / 1000, e.toString());
+        }
     }
 }

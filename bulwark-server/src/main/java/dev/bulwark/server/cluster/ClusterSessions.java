@@ -329,10 +329,15 @@ public final class ClusterSessions implements LiveSessions, AutoCloseable {
             LOG.warn("ignored a termination record with an invalid tenant from node {}", e.node());
             return;
         }
-        String reason = b.path("reason").asText("terminated");
+        String reason = dev.bulwark.server.ingress.Printable.clip(b.path("reason").asText("terminated"));
         try {
             if (b.hasNonNull("credentialPrefix")) {
-                local.terminateUsingCredentialPrefix(tenant, b.get("credentialPrefix").asText(), reason);
+                String prefix = b.get("credentialPrefix").asText();
+                if (!prefix.matches("(certificate|token):[^/]{1,80}/")) {
+                    LOG.warn("ignored a termination by credential prefix that names no tenant CA (from node {})", e.node());
+                    return;
+                }
+                local.terminateUsingCredentialPrefix(tenant, prefix, reason);
             } else if (b.hasNonNull("credential")) {
                 local.terminateIfUsing(tenant, DeviceId.of(b.path("device").asText()), b.get("credential").asText(), reason);
             } else {

@@ -35,6 +35,7 @@ import org.apache.kafka.common.serialization.StringSerializer;
  * read it, and its values never appear in logs or errors.
  */
 public final class Kafka {
+    private static final org.slf4j.Logger LOG = org.slf4j.LoggerFactory.getLogger(Kafka.class);
     private final ClusterSettings settings;
     private final Properties connection;
 
@@ -45,6 +46,15 @@ public final class Kafka {
             connection.putAll(load(settings.clientConfig()));
         }
         connection.put(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, String.join(",", settings.bootstrap()));
+        String protocol = String.valueOf(connection.getOrDefault("security.protocol", "PLAINTEXT"));
+        boolean remote = settings.bootstrap().stream().anyMatch(b -> !(b.startsWith("127.") || b.startsWith("localhost:") || b.startsWith("[::1]:")));
+        if (remote && !protocol.toUpperCase(java.util.Locale.ROOT).contains("SSL")) {
+            LOG.warn("**************************************************************************************************");
+            LOG.warn("* Kafka at {} is reached WITHOUT TLS: the cluster bus carries security events, source addresses", String.join(",",
+                    settings.bootstrap()));
+            LOG.warn("* and device data in clear. Give --kafka-config with security.protocol=SSL or SASL_SSL.");
+            LOG.warn("**************************************************************************************************");
+        }
         connection.put(AdminClientConfig.CLIENT_ID_CONFIG, "bulwark-" + settings.nodeId());
     }
 

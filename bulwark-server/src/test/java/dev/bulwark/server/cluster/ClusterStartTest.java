@@ -41,6 +41,20 @@ class ClusterStartTest {
     }
 
     @Test
+    void a_second_node_under_a_running_node_id_is_refused_and_a_stopped_node_id_is_free_again() {
+        try (TestCluster cluster = TestCluster.start(2)) {
+            assertThatThrownBy(() -> cluster.startAs(1)).hasMessageContaining("node id 'node-1' is held by a running node")
+                    .hasMessageContaining("--node-id");
+            // the running node is unharmed
+            String token = cluster.node(1).tenantWithOperator("acme", "alice", "tenant-admin");
+            assertThat(cluster.node(0).api().get("/api/v1/devices", token).status()).isEqualTo(200);
+            cluster.stop(1);
+            cluster.restart(1); // a clean stop gives the id up at once
+            assertThat(cluster.node(1).api().get("/api/v1/devices", token).status()).isEqualTo(200);
+        }
+    }
+
+    @Test
     void a_cluster_node_needs_the_shared_database() {
         assertThatThrownBy(() -> ServerConfig.builder().cluster(new ClusterSettings(List.of(KafkaBroker.shared().bootstrap()), "node-a", null,
                 null, null)).build()).hasMessageContaining("--db jdbc:postgresql");

@@ -75,6 +75,11 @@ public final class TestCluster implements AutoCloseable {
         });
     }
 
+    /** Starts one more node under node {@code i}'s id, next to it (a misconfiguration); not part of the cluster's nodes. */
+    public TestServer startAs(int i) {
+        return boot(i);
+    }
+
     public TestServer node(int i) {
         return nodes.get(i);
     }
