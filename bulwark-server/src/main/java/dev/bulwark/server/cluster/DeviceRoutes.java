@@ -54,6 +54,8 @@ final class DeviceRoutes implements AutoCloseable {
     record Offer(long epoch, long version, long atMs) {
     }
 
+    /** A device quarantined, disabled or deleted gets nothing routed, also before its termination reached this node. */
+    private static final dev.bulwark.server.device.DeviceStore DEVICES = new dev.bulwark.server.device.DeviceStore();
     private final ClusterNode cluster;
     private final LocalLeases local;
     private final ScheduledExecutorService work;
@@ -120,9 +122,10 @@ final class DeviceRoutes implements AutoCloseable {
             }
             execute(() -> {
                 if (!sessionHolds(r.tenant(), r.device(), r.epoch())
-                        || !cluster.db().read(h -> cluster.leases().holds(h, r.tenant(), r.device(), node(), r.epoch()))) {
+                        || !cluster.db().read(h -> cluster.leases().holds(h, r.tenant(), r.device(), node(), r.epoch())
+                                && DEVICES.status(h, r.tenant(), r.device()).orElse(null) == dev.bulwark.server.device.DeviceStatus.ACTIVE)) {
                     LOG.debug("{} from node {} for device {} of tenant {} not delivered: this node's session no longer holds the lease "
-                            + "of epoch {} (superseded, or ended)", type, r.from(), r.device(), r.tenant(), r.epoch());
+                            + "of epoch {} (superseded, or ended), or the device is not active", type, r.from(), r.device(), r.tenant(), r.epoch());
                     return;
                 }
                 handler.accept(r);
