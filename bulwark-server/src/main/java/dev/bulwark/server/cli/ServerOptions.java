@@ -120,6 +120,11 @@ public final class ServerOptions {
             defaultValue = "168")
     long northboundRetentionHours;
 
+    @Option(names = "--proxy-protocol", description = "The listeners expect a PROXY protocol header (v1 or v2) from the load balancer on "
+            + "every connection and take the client's address from it; connections without it are refused. Enable only when the "
+            + "nodes' ports are reachable from the load balancer alone: a client reaching a node directly could claim any address")
+    boolean proxyProtocol;
+
     /** The cluster settings from these options, or null for a standalone node. */
     dev.bulwark.server.config.ClusterSettings cluster() {
         if (kafka == null || kafka.isBlank()) {
@@ -143,7 +148,7 @@ public final class ServerOptions {
                 .bindAddress(bind).hostNames(hostNames).maxPayloadBytes(maxPayload).deviceMessagesPerSecond(deviceRate)
                 .devPlaintextPort(devPlaintext ? devPlaintextPort : -1).deviceHttpsPort(deviceHttpsPort)
                 .tenantMaxConnections(tenantConnections).tenantMessagesPerSecond(tenantRate).detection(d).webhookTrust(webhookCa)
-                .kek(KekSettings.parse(kek, kekPinFile, kekPinEnv, kekLabel)).cluster(cluster())
+                .kek(KekSettings.parse(kek, kekPinFile, kekPinEnv, kekLabel)).cluster(cluster()).proxyProtocol(proxyProtocol)
                 .securityEvents(dev.bulwark.server.config.SecurityEventSettings.defaults().withRetention(Duration.ofDays(securityEventsRetentionDays))
                         .withLog(securityLogMaxMib * 1024L * 1024L, securityLogFiles))
                 .build();

@@ -25,6 +25,8 @@ import java.util.Objects;
  * @param plaintextPayloads BENCHMARKING ONLY, set by {@code bulwark bench}'s own entry point (no {@code serve} option)
  * @param kek           where the key-encryption key lives (default: the data directory, with a warning at start)
  * @param cluster       the cluster this node is one of (Kafka, node id), or {@code null} for a standalone node
+ * @param proxyProtocol the MQTT, REST and device HTTPS listeners expect a PROXY protocol header (v1 or v2) on every
+ *                      connection and take the client's address from it (default false: only behind a load balancer)
  */
 public record ServerConfig(
         Path dataDir,
@@ -49,7 +51,8 @@ public record ServerConfig(
         boolean plaintextPayloads,
         KekSettings kek,
         SecurityEventSettings securityEvents,
-        ClusterSettings cluster) {
+        ClusterSettings cluster,
+        boolean proxyProtocol) {
 
     public static final int DEFAULT_HTTPS_PORT = 8443;
     public static final int DEFAULT_MQTT_PORT = 8883;
@@ -101,7 +104,7 @@ public record ServerConfig(
                 .tenantMaxConnections(tenantMaxConnections).tenantMessagesPerSecond(tenantMessagesPerSecond).detection(detection)
                 .webhookTrust(webhookTrust).allowPrivateWebhookTargets(allowPrivateWebhookTargets).plaintextPayloads(plaintextPayloads)
                 .kek(kek)
-                .securityEvents(securityEvents).cluster(cluster);
+                .securityEvents(securityEvents).cluster(cluster).proxyProtocol(proxyProtocol);
     }
 
     /** Builder with the defaults of {@code bulwark serve}. */
@@ -129,6 +132,7 @@ public record ServerConfig(
         private KekSettings kek = KekSettings.dataDirectory();
         private SecurityEventSettings securityEvents = SecurityEventSettings.defaults();
         private ClusterSettings cluster;
+        private boolean proxyProtocol;
 
         public Builder dataDir(Path v) { dataDir = v; return this; }
         public Builder databaseUrl(String v) { databaseUrl = v; return this; }
@@ -161,12 +165,14 @@ public record ServerConfig(
         public Builder kek(KekSettings v) { kek = v; return this; }
         /** The cluster this node is one of; null (the default) for a standalone node. */
         public Builder cluster(ClusterSettings v) { cluster = v; return this; }
+        /** The listeners take the client's address from a PROXY protocol header that every connection must start with. */
+        public Builder proxyProtocol(boolean v) { proxyProtocol = v; return this; }
 
         public ServerConfig build() {
             return new ServerConfig(dataDir, databaseUrl, bindAddress, httpsPort, mqttPort, hostNames,
                     apiBodyLimit, operatorTokenTtl, bootstrapTokenTtl, deviceCertificateTtl, maxPayloadBytes,
                     deviceMessagesPerSecond, devPlaintextPort, deviceHttpsPort, tenantMaxConnections, tenantMessagesPerSecond, detection,
-                    webhookTrust, allowPrivateWebhookTargets, plaintextPayloads, kek, securityEvents, cluster);
+                    webhookTrust, allowPrivateWebhookTargets, plaintextPayloads, kek, securityEvents, cluster, proxyProtocol);
         }
     }
 }

@@ -81,6 +81,7 @@ public final class DeviceHttpsServer {
         HttpServerOptions options = TlsPolicy.deviceServer(new HttpServerOptions(), pki)
                 .setHost(config.bindAddress()).setPort(config.deviceHttpsPort())
                 .setMaxHeaderSize(8 * 1024).setIdleTimeout(60).setIdleTimeoutUnit(TimeUnit.SECONDS).setCompressionSupported(false);
+        dev.bulwark.server.monitor.PeerAddress.proxyProtocol(options, config.proxyProtocol());
         Router router = Router.router(vertx);
         router.route().handler(ctx -> {
             dev.bulwark.server.http.StrictHttp1.closeWhenBodyUnread(ctx);

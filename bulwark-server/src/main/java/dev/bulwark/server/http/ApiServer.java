@@ -98,6 +98,7 @@ public final class ApiServer {
                 .setIdleTimeout(120)
                 .setIdleTimeoutUnit(TimeUnit.SECONDS)
                 .setCompressionSupported(false);
+        dev.bulwark.server.monitor.PeerAddress.proxyProtocol(options, config.proxyProtocol());
 
         Router router = Router.router(vertx);
         router.route().handler(ctx -> {

@@ -177,10 +177,34 @@ public final class HandshakeFailures implements AutoCloseable {
     void watch(SslHandler handler) {
         handler.handshakeFuture().addListener(f -> {
             if (!f.isSuccess()) {
+                if (handler instanceof Attributed a && a.channel != null
+                        && PeerAddress.of(a.channel) instanceof java.net.InetSocketAddress peer && peer.getAddress() != null) {
+                    failed(peer.getAddress().getHostAddress(), peer.getPort(), f.cause());
+                    return;
+                }
                 SSLEngine engine = handler.engine();
                 failed(engine.getPeerHost(), engine.getPeerPort(), f.cause());
             }
         });
+    }
+
+    /**
+     * A server TLS handler that knows its channel, for the client's address behind a PROXY protocol load balancer
+     * (Vert.x creates the engine with the socket's peer, the load balancer's address). Same engine, so the same
+     * TLS (BoringSSL's mode included).
+     */
+    private static final class Attributed extends SslHandler {
+        private volatile io.netty.channel.Channel channel;
+
+        Attributed(SslHandler created, boolean startTls, java.util.concurrent.Executor executor) {
+            super(created.engine(), startTls, executor);
+        }
+
+        @Override
+        public void handlerAdded(io.netty.channel.ChannelHandlerContext ctx) throws Exception {
+            channel = ctx.channel();
+            super.handlerAdded(ctx);
+        }
     }
 
     @Override
@@ -253,12 +277,34 @@ public final class HandshakeFailures implements AutoCloseable {
                     }
 
                     @Override
+                    protected SslHandler newHandler(io.netty.buffer.ByteBufAllocator alloc, String peerHost, int peerPort, boolean startTls,
+                                                    java.util.concurrent.Executor executor) {
+                        return attributed(super.newHandler(alloc, peerHost, peerPort, startTls, executor), startTls, executor, failures);
+                    }
+
+                    @Override
+                    protected SslHandler newHandler(io.netty.buffer.ByteBufAllocator alloc, boolean startTls, java.util.concurrent.Executor executor) {
+                        return attributed(super.newHandler(alloc, startTls, executor), startTls, executor, failures);
+                    }
+
+                    @Override
                     protected void initHandler(SslHandler handler) {
                         failures.watch(handler);
                     }
                 };
             }
         };
+    }
+
+    /**
+     * The handler Netty created (never added to a pipeline: its own watch never fires), replaced by one on the same
+     * engine that learns its channel, watched instead.
+     */
+    private static SslHandler attributed(SslHandler created, boolean startTls, java.util.concurrent.Executor executor,
+                                         HandshakeFailures failures) {
+        SslHandler h = new Attributed(created, startTls, executor);
+        failures.watch(h);
+        return h;
     }
 
     /** BoringSSL engine options whose server handlers report failed handshakes. */

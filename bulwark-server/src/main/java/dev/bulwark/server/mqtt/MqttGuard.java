@@ -112,7 +112,7 @@ final class MqttGuard {
         }
         refused = true;
         cancelDeadline();
-        sink.refused(ctx.channel().remoteAddress(), device, type, reason);
+        sink.refused(dev.bulwark.server.monitor.PeerAddress.of(ctx.channel()), device, type, reason);
         ByteBuf answer = null;
         if (version == 5 && code > 0) {
             answer = connackSent
@@ -149,7 +149,7 @@ final class MqttGuard {
             deadline = ctx.executor().schedule(() -> {
                 if (!connectSeen && !refused && ctx.channel().isActive()) {
                     refused = true;
-                    sink.silent(ctx.channel().remoteAddress(), sentBytes, timeout);
+                    sink.silent(dev.bulwark.server.monitor.PeerAddress.of(ctx.channel()), sentBytes, timeout);
                     ctx.close();
                 }
             }, timeout, TimeUnit.MILLISECONDS);

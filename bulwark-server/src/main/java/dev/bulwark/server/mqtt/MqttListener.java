@@ -109,6 +109,8 @@ public final class MqttListener implements DeviceLink {
                 .setTimeoutOnConnect(CONNECT_IDLE_FALLBACK_S)
                 .setAutoClientId(false);
         TlsPolicy.deviceServer(options, pki);
+        // behind a PROXY protocol load balancer: the device's address from the header (not on the dev plaintext listener)
+        dev.bulwark.server.monitor.PeerAddress.proxyProtocol(options, config.proxyProtocol());
         // failed handshakes with their source address, port and reason, one event per source and interval plus a count
         if (handshakeFailures == null) {
             handshakeFailures = new dev.bulwark.server.monitor.HandshakeFailures(vertx, securityEvents, clock, "mqtt",

@@ -38,18 +38,30 @@ public final class HaProxy implements AutoCloseable {
     private final Path dir;
     private final int port;
     private final int statsPort;
+    private final int apiPort;
     private final Process process;
     private final HttpClient http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(2)).build();
 
-    private HaProxy(Path dir, int port, int statsPort, Process process) {
+    private HaProxy(Path dir, int port, int statsPort, int apiPort, Process process) {
         this.dir = dir;
         this.port = port;
         this.statsPort = statsPort;
+        this.apiPort = apiPort;
         this.process = process;
     }
 
     /** Starts HAProxy balancing over {@code backends} (server name to MQTT port on 127.0.0.1); waits until each is up. */
     public static HaProxy start(Map<String, Integer> backends) {
+        return start(backends, Map.of(), false);
+    }
+
+    /**
+     * Like {@link #start(Map)}; with {@code sendProxyV2} HAProxy opens every connection to a node (health checks
+     * included) with a PROXY protocol v2 header naming the client ({@code send-proxy-v2}), for nodes started with
+     * {@code --proxy-protocol}; {@code apiBackends} (server name to REST API port), when not empty, are balanced
+     * the same way on {@link #apiPort()}.
+     */
+    public static HaProxy start(Map<String, Integer> backends, Map<String, Integer> apiBackends, boolean sendProxyV2) {
         if (!Files.isExecutable(BINARY)) {
             String msg = "HAProxy is not installed (" + BINARY + "): apt-get install -y haproxy";
             if ("true".equalsIgnoreCase(System.getenv("CI"))) {
@@ -61,11 +73,13 @@ public final class HaProxy implements AutoCloseable {
             Path dir = Files.createTempDirectory("bulwark-haproxy-");
             int port = freePort();
             int statsPort = freePort();
+            int apiPort = apiBackends.isEmpty() ? -1 : freePort();
             Path config = dir.resolve("haproxy.cfg");
-            Files.writeString(config, config(port, statsPort, backends));
+            Files.writeString(config, config(port, statsPort, backends, sendProxyV2)
+                    + (apiBackends.isEmpty() ? "" : api(apiPort, apiBackends, sendProxyV2)));
             Process p = new ProcessBuilder(BINARY.toString(), "-db", "-q", "-f", config.toString())
                     .directory(dir.toFile()).redirectErrorStream(true).redirectOutput(dir.resolve("haproxy.log").toFile()).start();
-            HaProxy proxy = new HaProxy(dir, port, statsPort, p);
+            HaProxy proxy = new HaProxy(dir, port, statsPort, apiPort, p);
             try {
                 Awaitility.await("HAProxy up with every node").atMost(Duration.ofSeconds(20)).pollInterval(Duration.ofMillis(100))
                         .ignoreExceptions().until(() -> {
@@ -85,7 +99,19 @@ public final class HaProxy implements AutoCloseable {
         }
     }
 
-    private static String config(int port, int statsPort, Map<String, Integer> backends) {
+    private static String api(int port, Map<String, Integer> backends, boolean sendProxyV2) {
+        StringBuilder b = new StringBuilder("""
+
+                listen api
+                    bind 127.0.0.1:%d
+                    balance roundrobin
+                """.formatted(port));
+        backends.forEach((name, p) -> b.append("    server ").append(name).append(" 127.0.0.1:").append(p)
+                .append(sendProxyV2 ? " send-proxy-v2" : "").append("\n"));
+        return b.toString();
+    }
+
+    private static String config(int port, int statsPort, Map<String, Integer> backends, boolean sendProxyV2) {
         StringBuilder b = new StringBuilder("""
                 global
                     maxconn 4096
@@ -110,13 +136,18 @@ public final class HaProxy implements AutoCloseable {
                     balance roundrobin
                 """.formatted(statsPort, port));
         backends.forEach((name, p) -> b.append("    server ").append(name).append(" 127.0.0.1:").append(p)
-                .append(" check inter 200ms fall 1 rise 2\n"));
+                .append(sendProxyV2 ? " send-proxy-v2" : "").append(" check inter 200ms fall 1 rise 2\n"));
         return b.toString();
     }
 
     /** The load balancer's MQTT port on 127.0.0.1. */
     public int port() {
         return port;
+    }
+
+    /** The load balancer's REST API port on 127.0.0.1 (-1 without API backends). */
+    public int apiPort() {
+        return apiPort;
     }
 
     /** HAProxy's view of every node: server name to its status ({@code UP}, {@code DOWN}, {@code UP 1/2}...). */
