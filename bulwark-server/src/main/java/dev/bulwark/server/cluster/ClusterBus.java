@@ -306,7 +306,11 @@ public final class ClusterBus implements AutoCloseable {
 
     private void failed(String type, Throwable err, CompletableFuture<Void> done) {
         failedPublishes.incrementAndGet();
-        LOG.warn("cluster bus: a {} record could not be published: {}", type, err.toString());
+        if (closed) {
+            LOG.debug("cluster bus: a {} record was not published while the node stopped: {}", type, err.toString());
+        } else {
+            LOG.warn("cluster bus: a {} record could not be published: {}", type, err.toString());
+        }
         done.completeExceptionally(err);
     }
 
