@@ -25,8 +25,6 @@ import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.concurrent.TimeUnit;
-import java.util.regex.Matcher;
-import java.util.regex.Pattern;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -43,28 +41,10 @@ class ScaledOutReadmeTest {
     private static final String README_DB = "jdbc:postgresql://127.0.0.1:5432/bulwark?user=bulwark";
     private static final String README_KAFKA = "127.0.0.1:9092";
 
-    static Path readme() {
-        String module = System.getenv("BULWARK_TEST_MODULE_DIR");
-        return (module == null ? Path.of("..") : Path.of(module).getParent()).resolve("README.md");
-    }
-
-    /** The {@code ```sh} block of the README that contains {@code marker}. */
-    static String block(String marker) throws IOException {
-        Matcher m = Pattern.compile("```sh\n(.*?)```", Pattern.DOTALL).matcher(Files.readString(readme()));
-        List<String> found = new ArrayList<>();
-        while (m.find()) {
-            if (m.group(1).contains(marker)) {
-                found.add(m.group(1));
-            }
-        }
-        assertThat(found).as("README blocks containing %s", marker).hasSize(1);
-        return found.get(0);
-    }
-
     @Test
     void the_three_nodes_of_the_readme_start_as_printed_answer_with_the_shared_ca_and_contain_a_device_across_nodes(@TempDir Path dir)
             throws Exception {
-        String printed = block("--kafka 127.0.0.1:9092");
+        String printed = dev.bulwark.server.testkit.Readme.block("sh", "--kafka 127.0.0.1:9092");
         assertThat(printed).contains("./bulwark serve", "DB='" + README_DB + "'", "--kafka " + README_KAFKA, "--data cluster-data");
         String db = Backend.POSTGRESQL.freshDatabase();
         assertThat(db).doesNotContain("'");

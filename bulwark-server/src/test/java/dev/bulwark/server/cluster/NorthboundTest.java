@@ -238,26 +238,6 @@ class NorthboundTest {
         await().atMost(Duration.ofSeconds(10)).until(() -> cluster.node(0).count("SELECT COUNT(*) FROM northbound_outbox") == 0);
     }
 
-    /** The README, whose "Scaled out" section documents the stream. */
-    static String doc() throws java.io.IOException {
-        String module = System.getenv("BULWARK_TEST_MODULE_DIR");
-        java.nio.file.Path root = module == null ? java.nio.file.Path.of("..") : java.nio.file.Path.of(module).getParent();
-        return java.nio.file.Files.readString(root.resolve("README.md"));
-    }
-
-    /** The one {@code ```lang} block of the doc that contains {@code marker}. */
-    static String block(String lang, String marker) throws java.io.IOException {
-        java.util.regex.Matcher m = java.util.regex.Pattern.compile("```" + lang + "\n(.*?)```", java.util.regex.Pattern.DOTALL).matcher(doc());
-        List<String> found = new ArrayList<>();
-        while (m.find()) {
-            if (m.group(1).contains(marker)) {
-                found.add(m.group(1));
-            }
-        }
-        assertThat(found).as("blocks containing %s", marker).hasSize(1);
-        return found.get(0);
-    }
-
     @Test
     @Order(2)
     void the_console_consumer_and_the_java_consumer_of_the_readme_read_the_stream_as_printed() throws Exception {
@@ -267,7 +247,7 @@ class NorthboundTest {
         java.nio.file.Path props = dir.resolve("acme-app.properties");
         java.nio.file.Files.writeString(props, "# the test broker speaks plaintext\n");
         // the console consumer: the Kafka distribution's script runs this class; bounded here to what was sent
-        String console = block("sh", "kafka-console-consumer.sh").strip()
+        String console = dev.bulwark.server.testkit.Readme.block("sh", "kafka-console-consumer.sh").strip()
                 .replace("kafka-console-consumer.sh", "java -cp \"$CP\" org.apache.kafka.tools.consumer.ConsoleConsumer")
                 .replace("kafka-1.example.com:9093", broker.bootstrap()).replace("bulwark.data.acme", topic("acme"))
                 + " --max-messages " + total + " --timeout-ms 30000";
@@ -292,7 +272,7 @@ class NorthboundTest {
         }
 
         // the Java snippet, compiled as printed inside a class that supplies running and handle(...)
-        String body = block("java", "KafkaConsumer").replace("kafka-1.example.com:9093", broker.bootstrap())
+        String body = dev.bulwark.server.testkit.Readme.block("java", "KafkaConsumer").replace("kafka-1.example.com:9093", broker.bootstrap())
                 .replace("bulwark.data.acme", topic("acme")).replace("\"acme-app\"", "\"acme-app-java\"")
                 .replace("acme-app.properties", props.toString());
         String source = "package snippet;\n"

@@ -4,11 +4,11 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.bulwark.server.cli.ApiClient;
 import dev.bulwark.server.testkit.Backend;
+import dev.bulwark.server.testkit.Readme;
 import dev.bulwark.server.testkit.MqttKit;
 import dev.bulwark.server.testkit.TestServer;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.regex.Matcher;
@@ -22,22 +22,8 @@ import org.junit.jupiter.api.io.TempDir;
  */
 class ReadmeSnippetsTest {
 
-    static Path readme() {
-        String module = System.getenv("BULWARK_TEST_MODULE_DIR");
-        return (module == null ? Path.of("..") : Path.of(module).getParent()).resolve("README.md");
-    }
-
-    /** The {@code ```sh} block of the README that contains {@code marker}. */
-    static String block(String marker) throws Exception {
-        Matcher m = Pattern.compile("```sh\n(.*?)```", Pattern.DOTALL).matcher(Files.readString(readme()));
-        List<String> found = new ArrayList<>();
-        while (m.find()) {
-            if (m.group(1).contains(marker)) {
-                found.add(m.group(1));
-            }
-        }
-        assertThat(found).as("README blocks containing %s", marker).hasSize(1);
-        return found.get(0);
+    static String block(String marker) {
+        return Readme.block("sh", marker);
     }
 
     static MqttKit.Run bash(Path dir, String script, Map<String, String> env) throws Exception {
@@ -88,7 +74,7 @@ class ReadmeSnippetsTest {
         try (TestServer server = TestServer.start(Backend.H2)) {
             server.tenantWithOperator("acme", "root", "tenant-admin");
             Files.createSymbolicLink(dir.resolve("bulwark-data"), server.dataDir());
-            Matcher m = Pattern.compile("`(curl --cacert bulwark-data/pki/ca.pem [^`]*)`").matcher(Files.readString(readme()));
+            Matcher m = Pattern.compile("`(curl --cacert bulwark-data/pki/ca.pem [^`]*)`").matcher(Readme.text());
             assertThat(m.find()).as("the README's first API call").isTrue();
             String command = m.group(1).replace("localhost:8443", "localhost:" + server.node().httpsPort());
             MqttKit.Run run = bash(dir, command, Map.of());
